@@ -1,0 +1,44 @@
+"""User-facing spec of the object store holding adapters (and optionally base models)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt
+
+from components.common.images import ImageRef
+from components.common.spec import Spec
+
+
+class MinioSpec(Spec):
+    """A single-node MinIO server on a protected PVC (in-cluster, air-gap friendly)."""
+
+    namespace: str = "minio"
+    """Namespace. Default: minio."""
+    image: ImageRef = ImageRef(registry="quay.io", repository="minio/minio", tag="RELEASE.2025-09-07T16-13-09Z")
+    """Server image, pinned. Default: quay.io/minio/minio RELEASE.2025-09-07T16-13-09Z."""
+    client_image: ImageRef = ImageRef(registry="quay.io", repository="minio/mc", tag="RELEASE.2025-08-13T08-35-41Z")
+    """``mc`` client image used by in-cluster jobs (bucket setup, adapter sync). Default: pinned quay.io/minio/mc."""
+    storage_gib: PositiveInt = 100
+    """Data volume size. Default: 100."""
+    storage_class: str | None = None
+    """Storage class of the data volume. Default: the cluster default."""
+    cpu: str = "1"
+    """CPU request and limit. Default: 1."""
+    memory_gib: PositiveInt = 2
+    """Memory request and limit. Default: 2."""
+
+
+class StorageSpec(Spec):
+    """Object storage for adapters and models."""
+
+    kind: Literal["minio", "s3"] = "minio"
+    """``minio``: in-cluster MinIO; ``s3``: AWS S3 buckets (EKS stacks). Default: minio."""
+    minio: MinioSpec = Field(default_factory=MinioSpec)
+    """MinIO settings (kind ``minio``)."""
+    adapters_bucket: str = "adapters"
+    """Bucket holding ``adapters/<base>/<adapter>/<version>/``. Default: adapters."""
+    models_bucket: str = "models"
+    """Bucket for base models downloaded with ``s3://`` URIs. Default: models."""
+    region: str = "us-east-1"
+    """S3 region (MinIO ignores it but clients need one). Default: us-east-1."""

@@ -1,0 +1,274 @@
+"""One typed model of the whole platform, built from a stack's ``llm-platform:*`` config keys.
+
+Each top-level key of the project namespace is one section (``llm-platform:cluster``,
+``llm-platform:gpu`` ...). Section shapes live beside the components that consume them
+(``components/*/spec.py``); this module composes them and holds every rule that spans more
+than one section, so a stack is refused before a single resource is registered.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from components.airgap.spec import AirgapSpec
+from components.common.spec import RuleViolations, Spec
+from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
+from components.models.spec import ModelsSpec, is_dns_label
+from components.observability.spec import ObservabilitySpec
+from components.serving.spec import ServingSpec
+from components.storage.spec import StorageSpec
+
+PROJECT = "llm-platform"
+
+
+class ClusterSpec(Spec):
+    """Which cluster the stack targets and how the program reaches it."""
+
+    kind: Literal["render", "eks", "kubeconfig"]
+    """``render``: no cluster, the Kubernetes provider writes manifests to ``renderDir``;
+    ``eks``: an existing EKS cluster (Karpenter, IAM and SQS through pulumi-aws);
+    ``kubeconfig``: any existing cluster reached through a kubeconfig (on-prem, air-gapped)."""
+    name: str | None = None
+    """Cluster name (EKS cluster name; Karpenter discovery tag). Default: the stack name."""
+    render_dir: str | None = None
+    """``render`` only: directory for rendered manifests. Default: ``out/<stack>/manifests``."""
+    kubeconfig: str | None = None
+    """``kubeconfig``/``eks``: kubeconfig file path. Default: the ambient kubeconfig."""
+    context: str | None = None
+    """Kubeconfig context. Default: the kubeconfig's current context."""
+    region: str | None = None
+    """``eks`` only: AWS region. Default: none (required for eks)."""
+    kubernetes_version: str = "1.34"
+    """Kubernetes minor version of the cluster; DRA needs 1.34 or later. Default: 1.34."""
+
+
+PolicyLevel = Literal["advisory", "mandatory", "disabled"]
+
+
+class PolicySpec(Spec):
+    """How the CrossGuard pack treats violations on this stack."""
+
+    enforcement: Literal["advisory", "mandatory"] = "advisory"
+    """Default level of every policy: ``advisory`` reports, ``mandatory`` fails the preview/update.
+    Default: advisory."""
+    overrides: dict[str, PolicyLevel] = Field(default_factory=dict)
+    """Per-policy levels by policy name. Default: none."""
+
+
+class PlatformConfig(Spec):
+    """The whole platform a stack deploys."""
+
+    cluster: ClusterSpec
+    """Target cluster."""
+    gpu: GpuSpec = Field(default_factory=GpuSpec)
+    """GPU pools, sharing and GPU controllers."""
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+    """Serving controllers and vLLM services."""
+    models: ModelsSpec = Field(default_factory=ModelsSpec)
+    """Base models and adapters."""
+    storage: StorageSpec = Field(default_factory=StorageSpec)
+    """Object store."""
+    observability: ObservabilitySpec = Field(default_factory=ObservabilitySpec)
+    """Metrics, alerts, dashboards."""
+    airgap: AirgapSpec = Field(default_factory=AirgapSpec)
+    """Air-gap readiness."""
+    policy: PolicySpec = Field(default_factory=PolicySpec)
+    """Policy enforcement."""
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> "PlatformConfig":
+        issues: list[tuple[str, str]] = []
+        for rule in (
+            _cluster_rules,
+            _controller_rules,
+            _service_rules,
+            _adapter_rules,
+            _airgap_rules,
+        ):
+            issues.extend(rule(self))
+        if issues:
+            raise RuleViolations(issues)
+        return self
+
+    # Derived views used by components: one place computes them.
+    def served_name(self, service: str) -> str:
+        """OpenAI ``model`` name of a service's base model."""
+        svc = self.serving.services[service]
+        if svc.served_name is not None:
+            return svc.served_name
+        base = self.models.base_models[svc.base_model]
+        return base.served_name or svc.base_model
+
+    def adapters_for(self, service: str) -> list:
+        """Adapters a service serves: every adapter of its base model."""
+        base = self.serving.services[service].base_model
+        return [a for a in self.models.adapters if a.base_model == base]
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} Known: {', '.join(sorted(options)) or '(none defined)'}"
+
+
+def _cluster_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    issues = []
+    c = cfg.cluster
+    if c.kind == "eks" and not c.region:
+        issues.append(("cluster.region", "required when cluster.kind is 'eks'"))
+    if c.kind != "render" and c.render_dir is not None:
+        issues.append(("cluster.renderDir", f"only applies to cluster.kind 'render', not {c.kind!r}"))
+    if c.kind == "render" and (c.kubeconfig or c.context):
+        issues.append(("cluster.kubeconfig", "render mode never contacts a cluster; remove kubeconfig/context"))
+    major_minor = c.kubernetes_version.split(".")
+    if len(major_minor) != 2 or not all(p.isdigit() for p in major_minor):
+        issues.append(("cluster.kubernetesVersion", f"{c.kubernetes_version!r} must be MAJOR.MINOR, e.g. '1.34'"))
+    return issues
+
+
+def _installs(cfg: PlatformConfig) -> dict[str, bool]:
+    """Every controller install switch by its config path."""
+    return {
+        "gpu.karpenter.install": cfg.gpu.karpenter.install,
+        "gpu.operator.install": cfg.gpu.operator.install,
+        "gpu.dra.install": cfg.gpu.dra.install,
+        "serving.kserve.install": cfg.serving.kserve.install,
+        "serving.keda.install": cfg.serving.keda.install,
+        "serving.lws.install": cfg.serving.lws.install,
+        "serving.llmd.enabled": cfg.serving.llmd.enabled,
+        "observability.installPrometheusStack": cfg.observability.install_prometheus_stack,
+    }
+
+
+def _controller_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    issues = []
+    kind = cfg.cluster.kind
+    if kind == "render":
+        for path, on in _installs(cfg).items():
+            if on:
+                issues.append(
+                    (path, "Helm releases cannot be rendered to a directory (pulumi-kubernetes#1716); "
+                           "set it to false on a cluster.kind 'render' stack")
+                )
+    if kind != "eks":
+        if cfg.gpu.karpenter.install:
+            issues.append(("gpu.karpenter.install", f"Karpenter needs cluster.kind 'eks', not {kind!r}"))
+        if cfg.storage.kind == "s3":
+            issues.append(("storage.kind", f"'s3' needs cluster.kind 'eks', not {kind!r}; use 'minio'"))
+        for name, pool in cfg.gpu.pools.items():
+            if pool.provisioner == "karpenter":
+                issues.append((f"gpu.pools.{name}.provisioner", f"'karpenter' needs cluster.kind 'eks', not {kind!r}; use 'static'"))
+    for name, pool in cfg.gpu.pools.items():
+        if pool.provisioner == "karpenter" and not pool.instance_families:
+            issues.append((f"gpu.pools.{name}.instanceFamilies", "required for a karpenter pool, e.g. [p5]"))
+        if isinstance(pool.sharing, DraSharing) and not (cfg.gpu.dra.install or kind == "render"):
+            issues.append((f"gpu.pools.{name}.sharing.mode", "'dra' needs the NVIDIA DRA driver: set gpu.dra.install"))
+    mode = cfg.serving.kserve.mode
+    if mode == "Knative":
+        if cfg.serving.keda.install:
+            issues.append(("serving.keda.install", "KServe Knative mode scales with Knative's autoscaler; KEDA applies to Standard mode only"))
+        for name, svc in cfg.serving.services.items():
+            if svc.autoscaling.enabled:
+                issues.append((f"serving.services.{name}.autoscaling.enabled",
+                               "KEDA autoscaling needs serving.kserve.mode 'Standard'; Knative mode scales on concurrency"))
+    return issues
+
+
+def _service_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    issues = []
+    pools = cfg.gpu.pools
+    bases = cfg.models.base_models
+    mode = cfg.serving.kserve.mode
+    for name, svc in cfg.serving.services.items():
+        path = f"serving.services.{name}"
+        if not is_dns_label(name):
+            issues.append((path, f"service name {name!r} must be a DNS label (lowercase letters, digits, '-', max 63)"))
+        if svc.base_model not in bases:
+            issues.append((f"{path}.baseModel", f"unknown base model {svc.base_model!r}{_did_you_mean(svc.base_model, list(bases))}"))
+        if svc.pool not in pools:
+            issues.append((f"{path}.pool", f"unknown GPU pool {svc.pool!r}{_did_you_mean(svc.pool, list(pools))}"))
+        else:
+            issues.extend(_gpu_request_rules(cfg, name))
+        if svc.replicas.min == 0 and mode != "Knative":
+            issues.append((f"{path}.replicas.min", "scale to zero (0) needs serving.kserve.mode 'Knative'"))
+        if svc.autoscaling.enabled and svc.replicas.max <= svc.replicas.min:
+            issues.append((f"{path}.replicas.max", f"autoscaling needs max > min ({svc.replicas.min})"))
+        if svc.frontend == "llm-d" and not cfg.serving.llmd.enabled and cfg.cluster.kind != "render":
+            issues.append((f"{path}.frontend", "'llm-d' needs serving.llmd.enabled"))
+    served = Counter(cfg.served_name(n) for n, s in cfg.serving.services.items() if s.base_model in bases)
+    for name, svc in cfg.serving.services.items():
+        if svc.base_model in bases and served[cfg.served_name(name)] > 1:
+            issues.append((f"serving.services.{name}.servedName",
+                           f"served name {cfg.served_name(name)!r} is used by more than one service; set servedName to tell them apart"))
+    return issues
+
+
+def _gpu_request_rules(cfg: PlatformConfig, service: str) -> list[tuple[str, str]]:
+    svc = cfg.serving.services[service]
+    pool = cfg.gpu.pools[svc.pool]
+    path = f"serving.services.{service}.gpu"
+    req = svc.gpu
+    sharing = pool.sharing
+    issues = []
+    if req.mig_profile is not None:
+        if not isinstance(sharing, (MigSharing, HybridSharing)):
+            issues.append((f"{path}.migProfile", f"pool {svc.pool!r} shares GPUs by {sharing.mode!r}, not MIG; remove migProfile or use a MIG pool"))
+        elif req.mig_profile not in sharing.layout:
+            issues.append((f"{path}.migProfile",
+                           f"pool {svc.pool!r} ({pool.gpu}) is partitioned into {sorted(sharing.layout)}; {req.mig_profile!r} is not among them"))
+        elif isinstance(sharing, MigSharing) and sharing.strategy == "single" and req.count > 1:
+            pass  # single strategy advertises slices as nvidia.com/gpu; counts are slices
+    elif isinstance(sharing, (MigSharing, HybridSharing)) and not (isinstance(sharing, MigSharing) and sharing.strategy == "single"):
+        issues.append((f"{path}.migProfile", f"pool {svc.pool!r} is MIG-partitioned (mixed strategy); choose one of {sorted(sharing.layout)}"))
+    if req.dra_claim is not None:
+        if not isinstance(sharing, DraSharing):
+            issues.append((f"{path}.draClaim", f"pool {svc.pool!r} shares GPUs by {sharing.mode!r}; DRA claims need a pool with sharing.mode 'dra'"))
+        elif req.dra_claim not in cfg.gpu.dra.claim_templates:
+            issues.append((f"{path}.draClaim", f"unknown claim template {req.dra_claim!r}{_did_you_mean(req.dra_claim, list(cfg.gpu.dra.claim_templates))}"))
+    elif isinstance(sharing, DraSharing):
+        issues.append((f"{path}.draClaim", f"pool {svc.pool!r} allocates GPUs through DRA; name a claim template"))
+    if isinstance(sharing, (NoSharing, TimeSlicingSharing)) and req.count > pool.gpus_per_node * svc.engine.pipeline_parallel:
+        issues.append((f"{path}.count", f"{req.count} GPUs per pod exceeds the {pool.gpus_per_node} GPUs of a {svc.pool!r} node"))
+    if isinstance(sharing, TimeSlicingSharing) and sharing.fail_requests_greater_than_one and req.count > 1:
+        issues.append((f"{path}.count", f"pool {svc.pool!r} time-slices GPUs with failRequestsGreaterThanOne; a pod may request only 1"))
+    if isinstance(sharing, (NoSharing,)) and svc.engine.tensor_parallel > req.count:
+        issues.append((f"serving.services.{service}.engine.tensorParallel",
+                       f"tensor parallel {svc.engine.tensor_parallel} needs at least as many GPUs per pod (gpu.count is {req.count})"))
+    return issues
+
+
+def _adapter_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    issues = []
+    bases = cfg.models.base_models
+    seen = Counter((a.base_model, a.name) for a in cfg.models.adapters)
+    for i, adapter in enumerate(cfg.models.adapters):
+        path = f"models.adapters[{i}]"
+        if adapter.base_model not in bases:
+            issues.append((f"{path}.baseModel", f"unknown base model {adapter.base_model!r}{_did_you_mean(adapter.base_model, list(bases))}"))
+            continue
+        if seen[(adapter.base_model, adapter.name)] > 1:
+            issues.append((f"{path}.name", f"adapter {adapter.name!r} of {adapter.base_model!r} is declared more than once; "
+                                           "the registry serves exactly one pinned version per adapter"))
+        for svc_name, svc in cfg.serving.services.items():
+            if svc.base_model == adapter.base_model and adapter.rank > svc.engine.max_lora_rank:
+                issues.append((f"{path}.rank", f"rank {adapter.rank} exceeds serving.services.{svc_name}.engine.maxLoraRank "
+                                               f"({svc.engine.max_lora_rank}); vLLM would refuse to load it"))
+    return issues
+
+
+def _airgap_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    a = cfg.airgap
+    if not a.enabled:
+        return []
+    issues = []
+    if not a.registry:
+        issues.append(("airgap.registry", "required when airgap.enabled: every image is pulled from the internal mirror"))
+    if any(_installs(cfg).values()) and not a.chart_mirror:
+        issues.append(("airgap.chartMirror", "required when airgap.enabled and any controller is installed: charts come from the mirror"))
+    if a.ca_bundle is None:
+        issues.append(("airgap.caBundle", "required when airgap.enabled: internal endpoints use the internal CA"))
+    return issues

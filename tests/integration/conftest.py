@@ -1,0 +1,122 @@
+"""Fixtures for the integration suite: a real control plane on loopback.
+
+The binaries are built (or restored from the machine cache) by
+tools/kube/build.sh once per session, at collection time, so that a cold build
+is not charged to any test's pytest-timeout; the ``kube`` fixture then starts
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok, installs
+every CRD listed in the shared index.json, and stops everything at the end of
+the session (also after failures or Ctrl-C).
+
+Environment:
+  LLM_PLATFORM_KUBE_BUILD=0        never build; skip if .tools/kube/bin is incomplete
+  LLM_PLATFORM_KUBE_BIN_DIR=DIR    use prebuilt binaries from DIR
+  LLM_PLATFORM_CRDS_DIR=DIR        upstream CRDs (default ../shared/crds)
+  LLM_PLATFORM_KUBE_KEEP=1         keep the temp dir (logs, kubeconfig) after the run
+  LLM_PLATFORM_KUBE_READY_TIMEOUT  seconds per readiness wait (default 120)
+"""
+
+from __future__ import annotations
+
+import atexit
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import kube  # noqa: E402
+
+_HERE = Path(__file__).resolve().parent
+_build_state: dict[str, object] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "integration: needs the local control plane built by tools/kube/build.sh"
+    )
+
+
+def _is_integration(item: pytest.Item) -> bool:
+    try:
+        return Path(str(item.fspath)).resolve().is_relative_to(_HERE)
+    except (OSError, ValueError):
+        return False
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items) -> None:
+    for item in items:
+        if _is_integration(item):
+            item.add_marker(pytest.mark.integration)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build/restore the binaries before any test runs (outside test timeouts),
+    only when an integration test was selected."""
+    if not any(_is_integration(i) for i in session.items):
+        return
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    t0 = time.monotonic()
+    if tr is not None:
+        tr.write_line("integration: tools/kube/build.sh (cached after the first build) ...")
+    try:
+        _build_state["bin"] = kube.ensure_binaries()
+    except kube.ControlPlaneUnavailable as e:
+        _build_state["error"] = str(e)
+    _build_state["seconds"] = time.monotonic() - t0
+    if tr is not None:
+        status = "ok" if "bin" in _build_state else f"unavailable: {_build_state['error']}"
+        tr.write_line(f"integration: binaries {status} ({_build_state['seconds']:.1f}s)")
+
+
+@pytest.fixture(scope="session")
+def kube_binaries() -> Path:
+    if "error" in _build_state:
+        pytest.skip(f"control plane binaries unavailable: {_build_state['error']}")
+    if "bin" not in _build_state:  # collection hook not run (e.g. plugin-less invocation)
+        try:
+            _build_state["bin"] = kube.ensure_binaries()
+        except kube.ControlPlaneUnavailable as e:
+            _build_state["error"] = str(e)
+            pytest.skip(f"control plane binaries unavailable: {e}")
+    return _build_state["bin"]  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def crd_files() -> list[Path]:
+    try:
+        return kube.crd_files_from_index()
+    except kube.ControlPlaneUnavailable as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(request: pytest.FixtureRequest, kube_binaries: Path, crd_files: list[Path]):
+    """A started control plane (kube.ControlPlane) with the shared CRDs installed."""
+    cp = kube.ControlPlane.create(kube_binaries)
+    atexit.register(cp.stop)  # belt and braces: also on an interpreter exit mid-session
+    t0 = time.monotonic()
+    try:
+        cp.start(crd_files)
+    except kube.ControlPlaneUnavailable as e:
+        cp.stop()
+        pytest.fail(f"control plane did not start: {e}", pytrace=False)
+    elapsed = time.monotonic() - t0
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        phases = ", ".join(f"{k} {v:.1f}s" for k, v in cp.timings.items())
+        tr.write_line(f"\nintegration: control plane up in {elapsed:.1f}s ({phases}); "
+                      f"kubeconfig {cp.kubeconfig}")
+    yield cp
+    if request.session.testsfailed:
+        cp.keep_workdir()
+        if tr is not None:
+            tr.write_line(f"integration: failures; logs kept in {cp.workdir / 'logs'}")
+    cp.stop()
+    atexit.unregister(cp.stop)
+
+
+@pytest.fixture(scope="session")
+def kube_client(kube_cluster) -> kube.KubeClient:
+    return kube_cluster.client
