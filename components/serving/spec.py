@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field
 
 from components.common.helm import ChartRef
+from components.common.images import ImageRef
 from components.common.spec import Spec
 from components.models.spec import LoraServiceSpec
 
@@ -87,23 +88,36 @@ class LwsSpec(Spec):
 
 
 class LlmdSpec(Spec):
-    """llm-d: inference gateway, inference pool with endpoint picker, and model services."""
+    """llm-d: inference gateway, inference pool with endpoint picker, and model services.
+
+    The cluster must already run the Gateway API CRDs (v1.4+), the InferencePool CRD
+    (``inference.networking.k8s.io/v1``) and the gateway implementation named by
+    ``gatewayProvider`` (e.g. Istio): llm-d's own guides install them as prerequisites."""
 
     enabled: bool = False
     """Deploy llm-d for services whose ``frontend`` is ``llm-d``. Default: false."""
     gateway_provider: Literal["istio", "kgateway", "agentgateway", "gke-l7-regional-external-managed"] = "istio"
     """Gateway implementation behind the llm-d gateway. Default: istio."""
+    gateway_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
+    """Service type of the gateway proxy; LoadBalancer exposes it outside the cluster. Default: ClusterIP."""
     infra_chart: ChartRef = ChartRef(
         name="llm-d-infra", version="v1.4.0", repository="https://llm-d-incubation.github.io/llm-d-infra/"
     )
     """Gateway chart. Default: llm-d-infra v1.4.0."""
-    router_chart: ChartRef = ChartRef(name="llm-d-router-standalone", version="v0.10.0", repository="oci://ghcr.io/llm-d/charts")
-    """Inference pool + endpoint picker chart (moved from the GAIE ``inferencepool`` chart to
-    llm-d-router). Default: llm-d-router-standalone v0.10.0."""
+    router_chart: ChartRef = ChartRef(name="llm-d-router-gateway", version="v0.10.0", repository="oci://ghcr.io/llm-d/charts")
+    """Inference pool + endpoint picker chart. The Gateway API Inference Extension ``inferencepool``
+    chart was removed after v1.5.0; its maintained successor is llm-d-router's
+    ``llm-d-router-gateway`` (attaches the pool to the llm-d gateway). Default: v0.10.0."""
     modelservice_chart: ChartRef = ChartRef(
         name="llm-d-modelservice", version="v0.4.12", repository="https://llm-d-incubation.github.io/llm-d-modelservice/"
     )
     """Model service chart. Default: llm-d-modelservice v0.4.12."""
+    epp_image: ImageRef = ImageRef(registry="ghcr.io", repository="llm-d/llm-d-router-endpoint-picker", tag="v0.10.0")
+    """Endpoint picker image, versioned with the router chart (whose default tag is ``main``). Default: v0.10.0."""
+    routing_sidecar_image: ImageRef = ImageRef(registry="ghcr.io", repository="llm-d/llm-d-routing-sidecar", tag="v0.4.0")
+    """Routing sidecar of decode pods (prefill/decode disaggregation). Default: v0.4.0."""
+    storage_initializer_image: ImageRef = ImageRef(registry="docker.io", repository="kserve/storage-initializer", tag="v0.20.0")
+    """Downloads ``s3://`` base models into llm-d model-server pods (KServe's initializer). Default: v0.20.0."""
 
 
 class ServingSpec(Spec):

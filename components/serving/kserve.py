@@ -1,0 +1,164 @@
+"""KServe: CRDs and controller from the v0.20.0 charts, cert-manager for its webhook
+certificates and, in Knative mode, Knative Serving through the Knative operator.
+
+Order (each step waits for the previous through ``depends_on``)::
+
+    cert-manager (chart, CRDs on) ─┐
+    kserve-crd (chart) ────────────┼─> kserve-resources (controller, webhooks)
+    Knative mode only:             │
+      knative-operator (chart) ─> KnativeServing CR ─┘
+
+``ready`` lists what an InferenceService must wait for: the CRD release and the controller
+release (and the KnativeServing CR in Knative mode). ``mode`` is the deployment mode every
+InferenceService must carry (``components.serving.inference_service``).
+
+Scale to zero exists only in Knative mode (``enable-scale-to-zero`` in the KnativeServing
+autoscaler config); Standard mode never scales below one replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.common.helm import ChartRef, helm_release
+from components.common.labels import standard_labels
+from components.serving.inference_service import check_mode
+
+KNATIVE_OPERATOR_API = "operator.knative.dev/v1beta1"
+KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
+ISTIO_INGRESS_CLASS = "istio.ingress.networking.knative.dev"
+KNATIVE_SERVING_NAMESPACE = "knative-serving"
+KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
+
+
+@dataclass(frozen=True)
+class KnativeArgs:
+    """Knative Serving as KServe's Knative mode needs it."""
+
+    version: str
+    """Knative Serving version the operator installs (``spec.version``)."""
+    domain: str
+    """Domain of generated URLs (``config.domain``)."""
+    networking: Literal["istio", "kourier"]
+    """Networking layer; ``istio`` expects an existing Istio."""
+    operator_chart: ChartRef
+    """``knative-operator`` chart."""
+    serving_namespace: pulumi.Input[str] = KNATIVE_SERVING_NAMESPACE
+    """Namespace of the KnativeServing CR (must exist: pass the platform namespace Output)."""
+
+
+@dataclass(frozen=True)
+class KServeArgs:
+    """KServe and what it needs."""
+
+    mode: str
+    """``Standard`` or ``Knative``: the controller's default and every InferenceService's annotation."""
+    namespace: str
+    """Controller namespace (created by the release)."""
+    crd_chart: ChartRef
+    """``kserve-crd`` chart."""
+    chart: ChartRef
+    """``kserve-resources`` chart."""
+    cert_manager_chart: ChartRef | None
+    """cert-manager chart, or None when the cluster already runs cert-manager."""
+    cert_manager_namespace: str = "cert-manager"
+    """cert-manager namespace."""
+    knative: KnativeArgs | None = None
+    """Knative settings; required in Knative mode, ignored in Standard mode."""
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """Resources to wait for."""
+
+
+def knative_serving_spec(args: KnativeArgs) -> dict[str, Any]:
+    """Spec of the KnativeServing CR: version, domain, networking layer, scale to zero on."""
+    ingress_class = KOURIER_INGRESS_CLASS if args.networking == "kourier" else ISTIO_INGRESS_CLASS
+    spec: dict[str, Any] = {
+        "version": args.version,
+        "config": {
+            "domain": {args.domain: ""},
+            "network": {"ingress-class": ingress_class},
+            "autoscaler": {"enable-scale-to-zero": "true"},
+            # KServe's quick install: do not resolve tags of these registries to digests.
+            "deployment": {"registries-skipping-tag-resolving": "nvcr.io,index.docker.io"},
+        },
+    }
+    if args.networking == "kourier":
+        spec["ingress"] = {"kourier": {"enabled": True}}
+    else:
+        spec["ingress"] = {"istio": {"enabled": True}}
+    return spec
+
+
+def kserve_values(args: KServeArgs) -> dict[str, Any]:
+    """Values of the ``kserve-resources`` chart."""
+    mode = check_mode(args.mode)
+    controller: dict[str, Any] = {"deploymentMode": mode}
+    if mode == "Knative":
+        assert args.knative is not None
+        controller["gateway"] = {"domain": args.knative.domain}
+        if args.knative.networking == "kourier":
+            # No Istio: KServe must not create Istio VirtualServices for the top-level route.
+            controller["gateway"]["disableIstioVirtualHost"] = True
+    return {"kserve": {"controller": controller}}
+
+
+class KServe(pulumi.ComponentResource):
+    """KServe controller and CRDs, cert-manager, and Knative Serving in Knative mode."""
+
+    mode: str
+    """Deployment mode of every InferenceService (``Standard`` or ``Knative``)."""
+    scale_to_zero: bool
+    """Whether services may scale to zero (Knative mode only)."""
+    ready: list[pulumi.Resource]
+    """What InferenceServices/ServingRuntimes must wait for."""
+    releases: list[k8s.helm.v3.Release]
+    """Every Helm release of the component, in install order."""
+
+    def __init__(self, name: str, args: KServeArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmplatform:serving:KServe", name, None, opts)
+        self.mode = check_mode(args.mode)
+        if self.mode == "Knative" and args.knative is None:
+            raise ValueError("KServe Knative mode needs KServeArgs.knative")
+        self.scale_to_zero = self.mode == "Knative"
+        base = list(args.depends_on)
+        self.releases = []
+        controller_deps: list[pulumi.Resource] = list(base)
+
+        if args.cert_manager_chart is not None:
+            cert_manager = helm_release(f"{name}-cert-manager", args.cert_manager_chart, args.cert_manager_namespace,
+                                        {"crds": {"enabled": True}}, pulumi.ResourceOptions(parent=self, depends_on=base))
+            self.releases.append(cert_manager)
+            controller_deps.append(cert_manager)
+
+        crds = helm_release(f"{name}-crd", args.crd_chart, args.namespace, {},
+                            pulumi.ResourceOptions(parent=self, depends_on=base))
+        self.releases.append(crds)
+        controller_deps.append(crds)
+
+        knative_ready: list[pulumi.Resource] = []
+        if self.mode == "Knative":
+            assert args.knative is not None
+            operator = helm_release(f"{name}-knative-operator", args.knative.operator_chart, KNATIVE_OPERATOR_NAMESPACE,
+                                    {}, pulumi.ResourceOptions(parent=self, depends_on=base))
+            self.releases.append(operator)
+            serving = k8s.apiextensions.CustomResource(
+                f"{name}-knative-serving",
+                api_version=KNATIVE_OPERATOR_API,
+                kind="KnativeServing",
+                metadata={"name": "knative-serving", "namespace": args.knative.serving_namespace,
+                          "labels": standard_labels("knative-serving")},
+                spec=knative_serving_spec(args.knative),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[operator]),
+            )
+            knative_ready = [serving]
+            controller_deps.append(serving)
+
+        controller = helm_release(f"{name}-controller", args.chart, args.namespace, kserve_values(args),
+                                  pulumi.ResourceOptions(parent=self, depends_on=controller_deps))
+        self.releases.append(controller)
+        self.ready = [crds, controller, *knative_ready]
+        self.register_outputs({"mode": self.mode, "scale_to_zero": self.scale_to_zero})

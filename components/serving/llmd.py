@@ -1,0 +1,543 @@
+"""llm-d: the inference gateway, and per model service an InferencePool with its endpoint picker
+(EPP), the vLLM model servers, and the HTTPRoute from the gateway to the pool.
+
+Two components:
+
+* ``LlmD`` (one per stack): the gateway from the ``llm-d-infra`` chart (provider from config).
+  Its ``platform`` attribute (``LlmdPlatform``) is everything a model service needs: gateway
+  name/namespace, charts, images, readiness.
+* ``LlmdModelService`` (one per service with ``frontend: llm-d``; created by the models layer):
+  - the inference pool + EPP from the ``llm-d-router-gateway`` chart (v0.10.0);
+  - the model servers from the ``llm-d-modelservice`` chart (decode, optional prefill for
+    prefill/decode disaggregation, tensor parallelism, routing sidecar);
+  - an ``HTTPRoute`` (gateway.networking.k8s.io/v1) ``/<service>/...`` -> the InferencePool;
+  - optionally a KEDA ``ScaledObject`` on the decode Deployment.
+
+Chart choice for the pool and EPP: the Gateway API Inference Extension ``inferencepool`` chart
+was deleted after v1.5.0 (kubernetes-sigs/gateway-api-inference-extension a70292c1); the EPP
+and its charts moved to llm-d/llm-d-router. We pin ``llm-d-router-gateway`` v0.10.0 (the
+variant that attaches the pool to an existing Gateway; ``-standalone`` runs its own proxy):
+it keeps receiving fixes, creates the same ``inference.networking.k8s.io/v1`` InferencePool,
+and its EPP image is versioned with it. Values sit under ``router:``.
+
+The labels tying the pool to its model servers come from ONE function, ``pool_selector_labels``:
+the pool's ``router.modelServers.matchLabels`` and the model servers' ``modelArtifacts.labels``
+are both built from it (and so are the PodMonitor selectors of the models layer).
+
+Calling ``LlmdModelService`` (models layer)::
+
+    LlmdModelService(f"{name}-llmd", LlmdModelServiceArgs(
+        platform=serving.llmd,                 # ServingLayer.llmd (an LlmdPlatform)
+        service="llama-70b", namespace=ns, served_name="llama-3.1-70b",
+        model_uri="s3://models/meta-llama/Llama-3.1-70B-Instruct",   # or pvc://claim/path
+        image=vllm_image,                      # ImageRef
+        vllm_args=VllmEngineOptions(model=MODEL_DIR, port=vllm_port(),
+                                    served_model_name=("llama-3.1-70b",), ...).to_args(),
+        env=[...], placement=placement_for(...), replicas=2, tensor_parallel=2,
+        storage_initializer=kserve_storage_image, storage_env=[...S3 credentials...]),
+        opts=pulumi.ResourceOptions(parent=self))
+
+vLLM must be started with ``--model MODEL_DIR`` (weights are always mounted there, whatever the
+URI scheme: a PVC is mounted with its path as subPath, S3 is downloaded into an emptyDir by the
+storage initializer) and ``--port vllm_port(...)`` (the routing sidecar owns the service port on
+decode pods). ``check_vllm_args`` refuses anything else before a pod crash-loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.common.helm import ChartRef, helm_release
+from components.common.images import ImageRef
+from components.common.labels import standard_labels
+from components.gpu.placement import PodPlacement
+
+MODEL_DIR = "/mnt/models"
+"""Where every llm-d model server finds its base model (vLLM ``--model``)."""
+SERVICE_PORT = 8000
+"""Port the InferencePool targets (routing sidecar on decode pods, vLLM on prefill pods)."""
+PROXY_TARGET_PORT = 8200
+"""Port vLLM listens on behind the routing sidecar."""
+METRICS_PORT_NAME = "metrics"
+"""Name of the vLLM container port serving ``/metrics``."""
+ROLE_LABEL = "llm-d.ai/role"
+"""Label the modelservice chart adds to every model-server pod (``decode`` or ``prefill``)."""
+GATEWAY_API = "gateway.networking.k8s.io/v1"
+INFERENCE_POOL_GROUP = "inference.networking.k8s.io"
+
+
+def pool_selector_labels(service: str) -> dict[str, str]:
+    """The labels that tie an InferencePool to its model-server pods (the only place they are made)."""
+    return {"llm-d.ai/inference-serving": "true", "llm-d.ai/model": service}
+
+
+def vllm_port(role: str = "decode", routing_proxy: bool = True) -> int:
+    """The port vLLM must listen on in a model-server pod of ``role``."""
+    return PROXY_TARGET_PORT if role == "decode" and routing_proxy else SERVICE_PORT
+
+
+def _flag_value(args: Sequence[str], flag: str) -> list[str]:
+    """Values given to ``flag`` in ``--flag=v`` or ``--flag v`` form (all occurrences)."""
+    values = []
+    for i, token in enumerate(args):
+        if token.startswith(flag + "="):
+            values.append(token.split("=", 1)[1])
+        elif token == flag and i + 1 < len(args):
+            values.append(args[i + 1])
+    return values
+
+
+def check_vllm_args(args: Sequence[str], *, served_name: str, port: int, tensor_parallel: int) -> list[str]:
+    """Problems with vLLM arguments for an llm-d model server (empty when fine)."""
+    problems = []
+    models = _flag_value(args, "--model")
+    if models != [MODEL_DIR]:
+        problems.append(f"--model must be given once as {MODEL_DIR!r} (weights are mounted there), got {models or 'none'}")
+    ports = _flag_value(args, "--port")
+    if ports != [str(port)]:
+        problems.append(f"--port must be {port} (the pool and routing sidecar expect it), got {ports or 'none (vLLM default 8000)'}")
+    names_at = [i for i, t in enumerate(args) if t == "--served-model-name" or t.startswith("--served-model-name=")]
+    names: list[str] = []
+    for i in names_at:
+        if args[i].startswith("--served-model-name="):
+            names.append(args[i].split("=", 1)[1])
+        else:
+            j = i + 1
+            while j < len(args) and not args[j].startswith("--"):
+                names.append(args[j])
+                j += 1
+    if served_name not in names:
+        problems.append(f"--served-model-name must include {served_name!r} (requests and metrics use it), got {names or 'none'}")
+    tp = _flag_value(args, "--tensor-parallel-size")
+    if int(tp[0] if tp else 1) != tensor_parallel:
+        problems.append(f"--tensor-parallel-size {tp[0] if tp else 1} disagrees with tensor_parallel={tensor_parallel}")
+    return problems
+
+
+@dataclass(frozen=True)
+class LlmdPlatform:
+    """What every llm-d model service shares; ``LlmD.platform`` / ``ServingLayer.llmd``."""
+
+    gateway_name: str
+    """Name of the inference Gateway the HTTPRoutes attach to."""
+    gateway_namespace: str
+    """Namespace of the Gateway (model services run there too, so routes need no ReferenceGrant)."""
+    router_chart: ChartRef
+    """``llm-d-router-gateway`` chart (InferencePool + endpoint picker)."""
+    modelservice_chart: ChartRef
+    """``llm-d-modelservice`` chart (decode/prefill model servers)."""
+    epp_image: ImageRef
+    """Endpoint picker image (pinned; the chart's default tag is ``main``)."""
+    routing_sidecar_image: ImageRef
+    """Routing sidecar image of decode pods."""
+    prometheus_url: str
+    """Prometheus that KEDA queries."""
+    monitoring_release_label: str | None
+    """``release`` label of the EPP ServiceMonitor, or None for no ServiceMonitor."""
+    storage_initializer_image: ImageRef | None = None
+    """Image that downloads ``s3://`` base models (KServe's storage initializer)."""
+    ready: tuple[pulumi.Resource, ...] = ()
+    """Resources a model service must wait for (the gateway release)."""
+
+
+@dataclass(frozen=True)
+class LlmdScaling:
+    """KEDA scaling of the decode Deployment on a vLLM queue metric."""
+
+    min_replicas: int
+    """Fewest decode replicas (>= 1: Standard mode never scales to zero)."""
+    max_replicas: int
+    """Most decode replicas."""
+    metric: str = "vllm:num_requests_waiting"
+    """vLLM gauge summed over the service's pods."""
+    target: float = 4
+    """Per-replica value above which KEDA adds replicas."""
+
+
+@dataclass(frozen=True)
+class LlmdModelServiceArgs:
+    """One llm-d model service (see the module docstring for a call)."""
+
+    platform: LlmdPlatform
+    """Shared gateway, charts and images (``ServingLayer.llmd``)."""
+    service: str
+    """Service name (DNS label): release names, pool name, route path ``/<service>``."""
+    namespace: pulumi.Input[str]
+    """Namespace: the gateway's (``platform.gateway_namespace``); pass the platform namespace
+    Output so the releases wait for its creation."""
+    served_name: str
+    """OpenAI ``model`` name of the base model (vLLM ``--served-model-name``, metrics ``model_name``)."""
+    model_uri: str
+    """``pvc://<claim>/<path>`` or ``s3://<bucket>/<path>`` of the base model."""
+    image: ImageRef
+    """vLLM image."""
+    vllm_args: Sequence[str]
+    """Complete vLLM arguments (``--model MODEL_DIR``, ``--port vllm_port()``, served name...)."""
+    placement: PodPlacement
+    """GPU resources, node selector, tolerations, DRA claims of one decode pod."""
+    env: Sequence[dict[str, Any]] = ()
+    """Environment of the vLLM container (Kubernetes EnvVar wire shape)."""
+    replicas: int = 1
+    """Decode replicas (initial count when ``scaling`` is set)."""
+    tensor_parallel: int = 1
+    """Tensor-parallel size of one decode pod (GPUs per pod for whole-GPU pools)."""
+    cpu: str = "8"
+    """CPU request and limit of the vLLM container."""
+    memory: str = "64Gi"
+    """Memory request and limit of the vLLM container."""
+    command: Sequence[str] = ("python3", "-m", "vllm.entrypoints.openai.api_server")
+    """vLLM entrypoint (takes ``--model``)."""
+    sidecars: Sequence[dict[str, Any]] = ()
+    """Extra containers of each pod (e.g. the adapter sync sidecar)."""
+    volumes: Sequence[dict[str, Any]] = ()
+    """Extra pod volumes."""
+    volume_mounts: Sequence[dict[str, Any]] = ()
+    """Extra volume mounts of the vLLM container."""
+    storage_initializer: ImageRef | None = None
+    """Image that downloads an ``s3://`` model; default: ``platform.storage_initializer_image``."""
+    storage_env: Sequence[dict[str, Any]] = ()
+    """Environment of the downloader (S3 endpoint and credentials from a Secret)."""
+    model_cache_size: str = "200Gi"
+    """emptyDir size limit for a downloaded (s3://) model."""
+    prefill_replicas: int = 0
+    """Prefill pods for prefill/decode disaggregation; 0 keeps prefill in the decode pods."""
+    prefill_vllm_args: Sequence[str] = ()
+    """vLLM arguments of prefill pods (``--port SERVICE_PORT``, KV transfer config)."""
+    routing_proxy: bool = True
+    """Run the llm-d routing sidecar in decode pods (needed for P/D)."""
+    connector: str = "nixlv2"
+    """KV connector of the routing sidecar for P/D."""
+    scaling: LlmdScaling | None = None
+    """KEDA scaling of the decode Deployment; None keeps ``replicas`` fixed."""
+    service_account: str | None = None
+    """Existing ServiceAccount of the model-server pods; default: the chart's own."""
+    image_pull_secrets: Sequence[str] = ()
+    """Pull secrets for the images."""
+
+    @property
+    def downloader(self) -> ImageRef | None:
+        """Image that downloads an s3:// model."""
+        return self.storage_initializer or self.platform.storage_initializer_image
+
+    def problems(self) -> list[str]:
+        """Everything wrong with these args (empty when fine)."""
+        out = []
+        if not self.model_uri.startswith(("pvc://", "s3://")):
+            out.append(f"model_uri {self.model_uri!r} must be pvc://<claim>/<path> or s3://<bucket>/<path>")
+        if self.model_uri.startswith("s3://") and self.downloader is None:
+            out.append("an s3:// model needs storage_initializer (the image that downloads it)")
+        if self.prefill_replicas and not self.routing_proxy:
+            out.append("prefill/decode disaggregation needs the routing sidecar (routing_proxy=True)")
+        if self.prefill_replicas and not self.prefill_vllm_args:
+            out.append("prefill_replicas > 0 needs prefill_vllm_args")
+        out += check_vllm_args(self.vllm_args, served_name=self.served_name,
+                               port=vllm_port("decode", self.routing_proxy), tensor_parallel=self.tensor_parallel)
+        if self.prefill_replicas:
+            out += [f"prefill: {p}" for p in check_vllm_args(self.prefill_vllm_args, served_name=self.served_name,
+                                                             port=vllm_port("prefill"), tensor_parallel=self.tensor_parallel)]
+        if self.scaling is not None:
+            if self.scaling.min_replicas < 1 or self.scaling.max_replicas < self.scaling.min_replicas:
+                out.append(f"scaling needs 1 <= min_replicas <= max_replicas, got {self.scaling.min_replicas}..{self.scaling.max_replicas}")
+        return out
+
+
+def _model_volume(args: LlmdModelServiceArgs) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
+    """(volume, vLLM mount, init containers) that put the base model at MODEL_DIR."""
+    scheme, _, rest = args.model_uri.partition("://")
+    if scheme == "pvc":
+        claim, _, sub_path = rest.partition("/")
+        volume = {"name": "model-storage", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+        mount = {"name": "model-storage", "mountPath": MODEL_DIR, "readOnly": True}
+        if sub_path.strip("/"):
+            mount["subPath"] = sub_path.strip("/")
+        return volume, mount, []
+    volume = {"name": "model-storage", "emptyDir": {"sizeLimit": args.model_cache_size}}
+    mount = {"name": "model-storage", "mountPath": MODEL_DIR, "readOnly": True}
+    assert args.downloader is not None
+    init = {
+        "name": "storage-initializer",
+        "image": args.downloader.ref,
+        "args": [args.model_uri, MODEL_DIR],
+        "env": list(args.storage_env),
+        "volumeMounts": [{"name": "model-storage", "mountPath": MODEL_DIR}],
+        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+    }
+    return volume, mount, [init]
+
+
+def _container_resources(args: LlmdModelServiceArgs) -> dict[str, Any]:
+    amounts = {"cpu": args.cpu, "memory": args.memory, **args.placement.resources}
+    res: dict[str, Any] = {"limits": dict(amounts), "requests": dict(amounts)}
+    if args.placement.container_claims:
+        res["claims"] = [dict(c) for c in args.placement.container_claims]
+    return res
+
+
+def _role_values(args: LlmdModelServiceArgs, role: str, vllm_args: Sequence[str], replicas: int,
+                 volume: dict[str, Any], mount: dict[str, Any], init: list[dict[str, Any]]) -> dict[str, Any]:
+    port = vllm_port(role, args.routing_proxy)
+    vllm = {
+        "name": "vllm",
+        "image": args.image.ref,
+        "modelCommand": "custom",
+        "command": list(args.command),
+        "args": list(vllm_args),
+        "env": list(args.env),
+        "ports": [{"containerPort": port, "name": METRICS_PORT_NAME, "protocol": "TCP"}],
+        "resources": _container_resources(args),
+        "mountModelVolume": False,
+        "volumeMounts": [mount, {"name": "dshm", "mountPath": "/dev/shm"}, *args.volume_mounts],
+        "readinessProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 10},
+        "startupProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 10, "failureThreshold": 180},
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+    }
+    values: dict[str, Any] = {
+        "create": True,
+        "replicas": replicas,
+        "parallelism": {"tensor": args.tensor_parallel},
+        "containers": [vllm, *args.sidecars],
+        "volumes": [volume, {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}, *args.volumes],
+        "initContainers": init,
+        "nodeSelector": dict(args.placement.node_selector),
+        "tolerations": [dict(t) for t in args.placement.tolerations],
+        "resourceClaims": [dict(c) for c in args.placement.resource_claims],
+        "monitoring": {"podmonitor": {"enabled": False}},  # observability owns the scrape config
+    }
+    if args.image_pull_secrets:
+        values["imagePullSecrets"] = [{"name": s} for s in args.image_pull_secrets]
+    return values
+
+
+def modelservice_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
+    """Values of the ``llm-d-modelservice`` chart for one service (pure; validated by tests
+    against the chart's values.schema.json)."""
+    problems = args.problems()
+    if problems:
+        raise ValueError(f"llm-d model service {args.service!r}: " + "; ".join(problems))
+    volume, mount, init = _model_volume(args)
+    gpu_resource = next(iter(args.placement.resources), "")
+    values: dict[str, Any] = {
+        "fullnameOverride": args.service,
+        "multinode": False,
+        "modelArtifacts": {
+            "name": args.served_name,
+            "uri": args.model_uri,
+            "labels": pool_selector_labels(args.service),
+            "mountPath": MODEL_DIR,
+        },
+        # The GPU resource is set explicitly from the pool's placement (MIG slice, shared GPU or
+        # none with DRA); naming it here keeps the chart from adding nvidia.com/gpu on its own.
+        "accelerator": {"type": "nvidia", "dra": False, "resources": {"nvidia": gpu_resource}},
+        "routing": {
+            "servicePort": SERVICE_PORT,
+            "proxy": {
+                "enabled": args.routing_proxy,
+                "image": args.platform.routing_sidecar_image.ref,
+                "imagePullPolicy": "IfNotPresent",
+                "targetPort": PROXY_TARGET_PORT,
+                "connector": args.connector,
+                "zapEncoder": "json",
+                "zapLogLevel": "info",
+            },
+        },
+        "decode": _role_values(args, "decode", args.vllm_args, args.replicas, volume, mount, init),
+        "prefill": (_role_values(args, "prefill", args.prefill_vllm_args, args.prefill_replicas, volume, mount, init)
+                    if args.prefill_replicas else {"create": False, "replicas": 0}),
+    }
+    if args.service_account:
+        values["serviceAccountOverride"] = args.service_account
+    return values
+
+
+def router_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
+    """Values of the ``llm-d-router-gateway`` chart: the InferencePool over this service's
+    model servers and its endpoint picker."""
+    p = args.platform
+    monitoring: dict[str, Any] = {"prometheus": {"enabled": p.monitoring_release_label is not None}}
+    if p.monitoring_release_label is not None:
+        monitoring["prometheus"]["extraLabels"] = {"release": p.monitoring_release_label}
+    return {
+        "provider": {"name": "none"},  # the llm-d-infra gateway owns provider-specific objects
+        "router": {
+            "modelServers": {
+                "type": "vllm",
+                "protocol": "http",
+                "targetPorts": [{"number": SERVICE_PORT}],
+                "matchLabels": pool_selector_labels(args.service),
+            },
+            "inferencePool": {"create": True, "failureMode": "FailOpen"},
+            "epp": {
+                "replicas": 1,
+                "image": {
+                    "registry": p.epp_image.registry,
+                    "repository": p.epp_image.repository,
+                    "tag": p.epp_image.tag if p.epp_image.digest is None else f"{p.epp_image.tag}@{p.epp_image.digest}",
+                    "pullPolicy": "IfNotPresent",
+                },
+                "imagePullSecrets": [{"name": s} for s in args.image_pull_secrets],
+            },
+            "monitoring": monitoring,
+        },
+    }
+
+
+def pool_name(service: str) -> str:
+    """Name of a service's InferencePool (the router release name)."""
+    return f"{service}-pool"
+
+
+def http_route_spec(service: str, platform: LlmdPlatform) -> dict[str, Any]:
+    """HTTPRoute ``/<service>/...`` on the inference gateway -> the service's InferencePool,
+    with the prefix stripped so clients use ``http://<gateway>/<service>/v1``."""
+    return {
+        "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                        "name": platform.gateway_name, "namespace": platform.gateway_namespace}],
+        "rules": [{
+            "matches": [{"path": {"type": "PathPrefix", "value": f"/{service}/"}}],
+            "filters": [{"type": "URLRewrite",
+                         "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
+            "backendRefs": [{"group": INFERENCE_POOL_GROUP, "kind": "InferencePool",
+                             "name": pool_name(service), "port": SERVICE_PORT}],
+        }],
+    }
+
+
+class LlmdModelService(pulumi.ComponentResource):
+    """Inference pool + endpoint picker, model servers and the route to them, for one service."""
+
+    pool_name: str
+    """Name of the InferencePool."""
+    decode_deployment_name: str
+    """Name of the decode Deployment the chart creates (``<service>-decode``)."""
+    pod_labels: dict[str, str]
+    """Labels of every model-server pod (for PodMonitors)."""
+    route_path: str
+    """Path prefix of the service on the gateway."""
+    releases: list[k8s.helm.v3.Release]
+    """The router and modelservice releases."""
+
+    def __init__(self, name: str, args: LlmdModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmplatform:serving:LlmdModelService", name, None, opts)
+        values = modelservice_values(args)  # validates args before anything registers
+        p = args.platform
+        child = pulumi.ResourceOptions(parent=self, depends_on=list(p.ready))
+        self.pool_name = pool_name(args.service)
+        self.decode_deployment_name = f"{args.service}-decode"
+        self.pod_labels = pool_selector_labels(args.service)
+        self.route_path = f"/{args.service}/"
+        router = helm_release(self.pool_name, p.router_chart, args.namespace, router_values(args), child,
+                              create_namespace=False)
+        servers = helm_release(f"{args.service}-ms", p.modelservice_chart, args.namespace, values, child,
+                               create_namespace=False, timeout_seconds=3600)
+        self.releases = [router, servers]
+        k8s.apiextensions.CustomResource(
+            f"{name}-route",
+            api_version=GATEWAY_API,
+            kind="HTTPRoute",
+            metadata={"name": args.service, "namespace": args.namespace,
+                      "labels": standard_labels("inference-route", args.service)},
+            spec=http_route_spec(args.service, p),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[router, *p.ready]),
+        )
+        if args.scaling is not None:
+            from components.serving.keda import scaled_object
+            from components.observability.promql import service_sum
+
+            scaled_object(
+                f"{name}-scaler",
+                name=self.decode_deployment_name,
+                namespace=args.namespace,
+                target=self.decode_deployment_name,
+                min_replicas=args.scaling.min_replicas,
+                max_replicas=args.scaling.max_replicas,
+                server_address=p.prometheus_url,
+                query=service_sum(args.scaling.metric, p.gateway_namespace, args.served_name),
+                threshold=args.scaling.target,
+                labels=standard_labels("autoscaler", args.service),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[servers]),
+            )
+        self.register_outputs({"pool_name": self.pool_name, "decode_deployment_name": self.decode_deployment_name,
+                               "route_path": self.route_path})
+
+
+@dataclass(frozen=True)
+class LlmdArgs:
+    """The stack's llm-d gateway."""
+
+    namespace: pulumi.Input[str]
+    """Namespace of the gateway (and of the model services)."""
+    namespace_name: str
+    """The same namespace as a plain string (the Gateway reference of every HTTPRoute)."""
+    provider: str
+    """Gateway implementation (``istio``, ``agentgateway``, ...)."""
+    infra_chart: ChartRef
+    """``llm-d-infra`` chart."""
+    router_chart: ChartRef
+    """``llm-d-router-gateway`` chart."""
+    modelservice_chart: ChartRef
+    """``llm-d-modelservice`` chart."""
+    epp_image: ImageRef
+    """Endpoint picker image."""
+    routing_sidecar_image: ImageRef
+    """Routing sidecar image."""
+    storage_initializer_image: ImageRef
+    """Downloader of s3:// base models."""
+    prometheus_url: str
+    """Prometheus KEDA queries."""
+    monitoring_release_label: str | None = None
+    """``release`` label for ServiceMonitors; None: no monitors from charts."""
+    gateway_name: str = "llm-d-inference-gateway"
+    """Name of the Gateway."""
+    service_type: str = "ClusterIP"
+    """Service type of the gateway's proxy (``LoadBalancer`` to expose it outside the cluster)."""
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """Resources the gateway waits for."""
+
+
+def infra_values(args: LlmdArgs) -> dict[str, Any]:
+    """Values of the ``llm-d-infra`` chart (validated by tests against its values.schema.json)."""
+    return {
+        "gateway": {
+            "enabled": True,
+            "provider": args.provider,
+            "fullnameOverride": args.gateway_name,
+            "service": {"type": args.service_type},
+            "listeners": [{"name": "default", "port": 80, "protocol": "HTTP"}],
+            "labels": standard_labels("inference-gateway", args.gateway_name),
+        },
+        "ingress": {"enabled": False},
+    }
+
+
+class LlmD(pulumi.ComponentResource):
+    """The llm-d inference gateway; ``platform`` is handed to every ``LlmdModelService``."""
+
+    platform: LlmdPlatform
+    """Gateway reference, charts, images and readiness for model services."""
+    gateway_name: str
+    """Name of the Gateway."""
+
+    def __init__(self, name: str, args: LlmdArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmplatform:serving:LlmD", name, None, opts)
+        release = helm_release(f"{name}-infra", args.infra_chart, args.namespace, infra_values(args),
+                               pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+                               create_namespace=False)
+        self.gateway_name = args.gateway_name
+        self.platform = LlmdPlatform(
+            gateway_name=args.gateway_name,
+            gateway_namespace=args.namespace_name,
+            router_chart=args.router_chart,
+            modelservice_chart=args.modelservice_chart,
+            epp_image=args.epp_image,
+            routing_sidecar_image=args.routing_sidecar_image,
+            prometheus_url=args.prometheus_url,
+            monitoring_release_label=args.monitoring_release_label,
+            storage_initializer_image=args.storage_initializer_image,
+            ready=(release, *args.depends_on),
+        )
+        self.register_outputs({"gateway_name": self.gateway_name})
