@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 from components.airgap.spec import AirgapSpec
 from components.common.spec import RuleViolations, Spec
+from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
 from components.models.spec import ModelsSpec, is_dns_label
 from components.observability.spec import ObservabilitySpec
@@ -88,6 +89,7 @@ class PlatformConfig(Spec):
             _service_rules,
             _adapter_rules,
             _airgap_rules,
+            lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
         ):
             issues.extend(rule(self))
         if issues:

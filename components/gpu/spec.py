@@ -46,6 +46,10 @@ class MigSharing(Spec):
     profile); ``mixed`` advertises ``nvidia.com/mig-<profile>`` per profile. Default: mixed."""
     layout: dict[str, PositiveInt]
     """MIG profile -> instances per GPU, e.g. ``{"3g.40gb": 2}``; must fit the pool's GPU."""
+    config_name: str | None = None
+    """Name of the mig-parted config the pool's nodes select through the ``nvidia.com/mig.config``
+    label. Default: NVIDIA's canonical name when the layout is one of NVIDIA's (``all-3g.40gb``,
+    ``all-balanced``), else ``<pool>-mig``."""
 
 
 class HybridSharing(Spec):
@@ -57,6 +61,11 @@ class HybridSharing(Spec):
     """MIG profile -> instances per GPU (mixed strategy is implied)."""
     time_sliced: dict[str, Annotated[int, Field(ge=2, le=64)]]
     """MIG profile -> time-slicing replicas per slice; profiles must appear in ``layout``."""
+    config_name: str | None = None
+    """Name of the mig-parted config (``nvidia.com/mig.config`` label value). Default: NVIDIA's
+    canonical name when the layout is one of NVIDIA's, else ``<pool>-mig``."""
+    fail_requests_greater_than_one: bool = True
+    """Reject pods asking for more than one shared slice. Default: true."""
 
 
 class DraSharing(Spec):
@@ -89,9 +98,9 @@ class DisruptionBudget(Spec):
 class DisruptionSpec(Spec):
     """When Karpenter may remove or replace GPU nodes."""
 
-    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized"] = "WhenEmpty"
-    """``WhenEmpty`` never evicts serving pods to bin-pack GPUs (model reloads are expensive).
-    Default: WhenEmpty."""
+    consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized", "Balanced"] = "WhenEmpty"
+    """``WhenEmpty`` never evicts serving pods to bin-pack GPUs (model reloads are expensive);
+    ``Balanced`` (Karpenter 1.14) weighs savings against disruption. Default: WhenEmpty."""
     consolidate_after: str = "300s"
     """How long a node must be consolidatable before Karpenter acts. Default: 300s."""
     budgets: list[DisruptionBudget] = Field(default_factory=lambda: [DisruptionBudget()])
@@ -114,7 +123,13 @@ class GpuPoolSpec(Spec):
     instance_families: list[str] = Field(default_factory=list)
     """Karpenter only: EC2 instance families, e.g. ``[p5]``. Default: none (required for karpenter)."""
     capacity_types: list[CapacityType] = Field(default_factory=lambda: ["on-demand"])
-    """Karpenter only: purchase options, tried cheapest first by Karpenter. Default: on-demand."""
+    """Karpenter only: purchase options; Karpenter uses reserved capacity first, then the cheapest
+    of the others. Default: on-demand."""
+    capacity_reservation_ids: list[str] = Field(default_factory=list)
+    """Karpenter only: EC2 capacity reservations (``cr-...``) the pool may launch into; ``reserved``
+    needs these or ``capacityReservationTags``. Default: none."""
+    capacity_reservation_tags: dict[str, str] = Field(default_factory=dict)
+    """Karpenter only: tags selecting EC2 capacity reservations. Default: none."""
     gpu_limit: PositiveInt | None = None
     """Karpenter only: most GPUs this pool may hold in total. Default: no limit."""
     sharing: GpuSharing = Field(default_factory=NoSharing)
@@ -126,14 +141,20 @@ class GpuPoolSpec(Spec):
     taint: bool = True
     """Taint nodes ``nvidia.com/gpu=true:NoSchedule`` so only GPU workloads land there. Default: true."""
     ami_alias: str = "al2023@latest"
-    """Karpenter only: EC2NodeClass AMI alias (``family@version``); pin a version in prod.
+    """Karpenter only: EC2NodeClass AMI alias (``al2023@<version>`` or ``bottlerocket@<version>``;
+    Karpenter picks the NVIDIA variant for GPU instances); pin a version in prod.
     Default: al2023@latest."""
     root_volume_gib: PositiveInt = 300
-    """Karpenter only: root EBS volume size; large enough for multi-GB serving images. Default: 300."""
+    """Karpenter only: size of the EBS volume holding container images (AL2023: the root volume
+    ``/dev/xvda``; Bottlerocket: the data volume ``/dev/xvdb``); serving images and model caches
+    are tens of GB. Default: 300."""
     disruption: DisruptionSpec = Field(default_factory=DisruptionSpec)
     """Karpenter only: consolidation and budgets."""
     expire_after: str = "720h"
     """Karpenter only: maximum node lifetime before replacement (or ``Never``). Default: 720h."""
+    termination_grace_period: str | None = "24h"
+    """Karpenter only: longest a draining node waits for its pods (PDBs included) before it is
+    terminated anyway; ``null`` waits forever. Default: 24h."""
 
 
 class KarpenterSpec(Spec):
@@ -149,6 +170,10 @@ class KarpenterSpec(Spec):
     """How the controller gets AWS credentials. Default: EKS Pod Identity."""
     interruption_queue: bool = True
     """Create the SQS queue and EventBridge rules for spot interruption handling. Default: true."""
+    node_overlay: bool = True
+    """Advertise the MIG slices of mixed/hybrid pools to Karpenter's scheduling simulation with
+    ``NodeOverlay`` objects (and turn on the ``nodeOverlay`` feature gate); without them Karpenter
+    never launches a node for a pod that asks only for ``nvidia.com/mig-*``. Default: true."""
 
 
 class GpuOperatorSpec(Spec):
@@ -173,11 +198,14 @@ class ClaimTemplateSpec(Spec):
     count: PositiveInt = 1
     """Devices per claim. Default: 1."""
     product: str | None = None
-    """Substring of the GPU product name to match, e.g. ``h100``. Default: any."""
-    min_memory_gib: PositiveInt | None = None
-    """Minimum device memory. Default: any."""
+    """Case-insensitive substring of the GPU product name (``productName`` attribute), e.g.
+    ``h100``. Default: any product."""
+    min_memory_gb: PositiveInt | None = None
+    """Minimum device memory in decimal GB as products are named (``80`` for H100-80GB, whose
+    81559 MiB is below 80 GiB); compared as ``quantity('<n>G')``. Default: any."""
     mig_profile: str | None = None
-    """Request a MIG device of this profile (DeviceClass ``mig.nvidia.com``). Default: whole GPU."""
+    """Request a MIG device of this profile (DeviceClass ``mig.nvidia.com``); needs
+    ``gpu.dra.dynamicMig``. Default: whole GPU (DeviceClass ``gpu.nvidia.com``)."""
 
 
 class DraSpec(Spec):
@@ -193,6 +221,13 @@ class DraSpec(Spec):
     """DRA driver chart. Default: 0.4.1 from registry.k8s.io."""
     claim_templates: dict[str, ClaimTemplateSpec] = Field(default_factory=dict)
     """Claim templates by name, created in the serving namespace. Default: none."""
+    driver_root: str | None = None
+    """Host path of the NVIDIA driver (``nvidiaDriverRoot``). Default: ``/run/nvidia/driver``
+    when the GPU Operator installs the driver, else ``/`` (EKS AMIs ship it)."""
+    dynamic_mig: bool = False
+    """Turn on the driver's ``DynamicMIG`` feature gate so claims can ask for MIG profiles that
+    are created on demand (Kubernetes 1.34-1.35 also need ``DRAPartitionableDevices`` on the
+    API server and scheduler). Default: false."""
 
 
 class GpuSpec(Spec):
