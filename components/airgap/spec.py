@@ -2,20 +2,49 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
 
-from components.common.spec import Spec
+from pydantic import Field, field_validator, model_validator
+
+from components.common.spec import Spec, check_rules
+
+_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+# KServe's storage initializer reads the CA bundle from this key of the ConfigMap named by the
+# ``serving.kserve.io/s3-cabundle-configmap`` annotation / ``cabundle_configmap`` storage-config
+# field (kserve docs/model-serving/storage/certificate/self-signed.md; PR #3250).
+KSERVE_CA_BUNDLE_KEY = "cabundle.crt"
 
 
 class CaBundleSpec(Spec):
     """A trusted CA bundle for TLS to internal endpoints (registry, MinIO, proxies)."""
 
     file: str
-    """PEM file (relative to the project root) with the internal CA certificates."""
+    """PEM file (relative to the project root) with every CA certificate workloads must trust;
+    it replaces the image's system trust store for Python, Go and AWS SDK clients."""
     config_map: str = "trusted-ca-bundle"
-    """ConfigMap created in every workload namespace. Default: trusted-ca-bundle."""
-    key: str = "ca-bundle.crt"
-    """Key of the bundle in the ConfigMap. Default: ca-bundle.crt."""
+    """ConfigMap created in every platform namespace and mounted into every pod. Default: trusted-ca-bundle."""
+    key: str = KSERVE_CA_BUNDLE_KEY
+    """Key of the bundle in the ConfigMap; KServe's storage initializer only reads ``cabundle.crt``.
+    Default: cabundle.crt."""
+    mount_path: str = "/etc/llm-platform/ca"
+    """Directory the ConfigMap is mounted at (read-only) in every container; ``SSL_CERT_FILE``,
+    ``REQUESTS_CA_BUNDLE`` and ``AWS_CA_BUNDLE`` point at ``<mountPath>/<key>``.
+    Default: /etc/llm-platform/ca."""
+
+    @field_validator("key")
+    @classmethod
+    def _kserve_key(cls, key: str) -> str:
+        if key != KSERVE_CA_BUNDLE_KEY:
+            raise ValueError(f"KServe's storage initializer only reads key {KSERVE_CA_BUNDLE_KEY!r}; got {key!r}")
+        return key
+
+    @field_validator("mount_path")
+    @classmethod
+    def _absolute(cls, path: str) -> str:
+        if not path.startswith("/") or path.rstrip("/") in ("", "/etc/ssl", "/etc/ssl/certs"):
+            raise ValueError(f"mountPath {path!r} must be an absolute directory that does not shadow the image's trust store")
+        return path.rstrip("/")
 
 
 class AirgapSpec(Spec):
@@ -24,14 +53,52 @@ class AirgapSpec(Spec):
     enabled: bool = False
     """Rewrite images and charts to the mirror, force offline mode, mount the CA bundle. Default: false."""
     registry: str | None = None
-    """Internal image registry (host[:port][/prefix]) that mirrors every upstream image. Default: none."""
+    """Internal image registry (host[:port][/prefix]) that mirrors every upstream image under its
+    upstream repository path: ``quay.io/minio/minio:T`` is pulled as ``<registry>/minio/minio:T``.
+    Default: none (required when enabled)."""
     chart_mirror: str | None = None
-    """``oci://`` or ``https://`` base where every chart is mirrored. Default: none."""
+    """``oci://`` or ``https://`` base where every chart is mirrored under its chart name. Default:
+    none (required when enabled and a controller is installed)."""
     require_digests: bool = False
-    """Refuse images without a digest in ``imageDigests``. Default: false."""
+    """Every image must be pinned by a digest from ``imageDigests`` (or already carry one); the
+    policy pack refuses tag-only images. Default: false (tags are pinned, digests optional)."""
     image_digests: dict[str, str] = Field(default_factory=dict)
-    """Upstream ``repository:tag`` -> ``sha256:...`` digest of the mirrored copy. Default: none."""
+    """Upstream ``registry/repository:tag`` -> ``sha256:...`` digest of the mirrored copy; matching
+    images are pulled as ``<registry>/<repository>:<tag>@<digest>``. Default: none."""
     image_pull_secrets: list[str] = Field(default_factory=list)
     """Existing pull secrets for the internal registry added to every pod. Default: none."""
     ca_bundle: CaBundleSpec | None = None
-    """Internal CA bundle. Default: none."""
+    """Internal CA bundle. Default: none (required when enabled)."""
+    fs_group: int = Field(default=1000, ge=0)
+    """``fsGroup`` set on pods that mount volumes and set none themselves, so a non-root server can
+    read model files on PVCs. Default: 1000."""
+
+    @field_validator("image_digests")
+    @classmethod
+    def _digests(cls, digests: dict[str, str]) -> dict[str, str]:
+        bad = [f"{ref}: {d!r}" for ref, d in digests.items() if not _DIGEST.match(d)]
+        if bad:
+            raise ValueError("digests must be 'sha256:' and 64 lowercase hex characters; got " + ", ".join(bad))
+        bad_refs = [ref for ref in digests if ":" not in ref.rsplit("/", 1)[-1] or "/" not in ref]
+        if bad_refs:
+            raise ValueError("keys must be upstream 'registry/repository:tag' references; got " + ", ".join(bad_refs))
+        return digests
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, registry: str | None) -> str | None:
+        if registry is not None and ("://" in registry or registry.endswith("/") or not registry):
+            raise ValueError(f"registry {registry!r} must be host[:port][/prefix] without scheme or trailing slash")
+        return registry
+
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "AirgapSpec":
+        check_rules(
+            ("imageDigests", "requireDigests is true but no digests are listed; add 'registry/repository:tag: sha256:...' "
+                             "entries for every mirrored image")
+            if self.enabled and self.require_digests and not self.image_digests else None,
+            ("chartMirror", f"{self.chart_mirror!r} must start with oci://, https:// or http://")
+            if self.chart_mirror is not None and not self.chart_mirror.startswith(("oci://", "https://", "http://")) else None,
+        )
+        return self
