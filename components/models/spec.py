@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from components.common.images import ImageRef
 from components.common.spec import Spec, check_rules
 
 # Kubernetes DNS-1035 label: service names become Service/Deployment names.
@@ -205,6 +206,15 @@ class ModelsSpec(Spec):
     """Base models by key. Default: none."""
     adapters: list[AdapterSpec] = Field(default_factory=list)
     """Adapter versions to publish and serve. Default: none."""
+    vllm_image: ImageRef = ImageRef(registry="docker.io", repository="vllm/vllm-openai", tag="v0.33.0")
+    """vLLM server image; its version must match the argument spec the arguments are checked
+    against (``components/models/vllm_argspec``). The adapter sync sidecar runs in it too.
+    Default: docker.io/vllm/vllm-openai:v0.33.0."""
+    lora_sync_interval_seconds: Annotated[int, Field(ge=5, le=3600)] = 15
+    """How often each replica's sync sidecar re-reads the adapter registry (the kubelet itself
+    refreshes the mounted ConfigMap within about a minute). Default: 15."""
+    lora_cache_gib: Annotated[int, Field(ge=1, le=1000)] = 10
+    """Size limit of each replica's local adapter cache (an emptyDir). Default: 10."""
 
 
 def is_dns_label(name: str) -> bool:

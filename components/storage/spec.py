@@ -27,6 +27,13 @@ class MinioSpec(Spec):
     """CPU request and limit. Default: 1."""
     memory_gib: PositiveInt = 2
     """Memory request and limit. Default: 2."""
+    publish_endpoint: str | None = None
+    """``http(s)://host:port`` of this MinIO's S3 API as reachable from where ``pulumi up`` runs
+    (an ingress, LoadBalancer or ``kubectl port-forward``); adapters are uploaded through it.
+    Default: none, adapters are checked and fingerprinted but not uploaded (render stacks, or a
+    pipeline uploads them)."""
+    publish_verify_ssl: bool = True
+    """Verify the TLS certificate of an ``https://`` publish endpoint. Default: true."""
 
 
 class StorageSpec(Spec):

@@ -1,0 +1,181 @@
+"""Pure checks and preparation of a LoRA adapter before it is published (no Pulumi, no network).
+
+vLLM refuses some PEFT adapters only when a request first asks for them (``peft_helper.py``:
+DoRA, ``modules_to_save``, ``r > --max-lora-rank``), and its filesystem resolver silently
+ignores an adapter whose ``base_model_name_or_path`` differs from the server's ``--model``
+value (a 404 to the client). Both failures would surface in production, long after
+``pulumi up`` succeeded. So every adapter is checked here, at publish time, and its config is
+rewritten so the resolver accepts it:
+
+* ``peft_type`` must be ``LORA``; ``r`` must equal the rank declared in the stack;
+  ``lora_alpha`` and a non-empty ``target_modules`` must be present;
+  ``use_dora`` must be false or absent; ``modules_to_save`` must be null or absent;
+* exactly one weights file (``adapter_model.safetensors``, ``.bin`` or ``.pt``);
+* ``base_model_name_or_path`` is rewritten to the serving ``--model`` value (``/mnt/models``
+  under KServe), whatever the training run recorded.
+
+The result is a :class:`PreparedAdapter`: the exact bytes to upload with their SHA-256, so
+the publisher can tell an unchanged adapter (no-op) from a changed one (update).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_model.pt")
+# vLLM's --model under KServe: the storage initializer (or the PVC) puts the weights here.
+KSERVE_MODEL_PATH = "/mnt/models"
+# Files next to the adapter that are worth shipping (tokenizer extensions); anything else is ignored.
+OPTIONAL_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "README.md")
+# Per-file upload limit of a single PUT (S3 and MinIO: 5 GiB); larger adapters are not LoRA-sized.
+MAX_FILE_BYTES = 5 * 1024**3
+
+
+class AdapterCheckError(ValueError):
+    """An adapter vLLM would refuse or never resolve; the message lists every problem."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"adapter {source}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class PreparedAdapter:
+    """What gets uploaded for one adapter version."""
+
+    files: dict[str, bytes]
+    """File name -> exact bytes to upload (``adapter_config.json`` already rewritten)."""
+
+    @property
+    def digests(self) -> dict[str, str]:
+        """File name -> SHA-256 hex of the bytes to upload."""
+        return {name: hashlib.sha256(data).hexdigest() for name, data in sorted(self.files.items())}
+
+    @property
+    def fingerprint(self) -> str:
+        """One digest over every file name and content: equal fingerprints, identical upload."""
+        h = hashlib.sha256()
+        for name, digest in self.digests.items():
+            h.update(f"{name}\0{digest}\n".encode())
+        return h.hexdigest()
+
+
+def adapter_prefix(base_model: str, adapter: str, version: str) -> str:
+    """Object key prefix of one adapter version: ``adapters/<base>/<adapter>/<version>/``."""
+    for label, part in (("base model", base_model), ("adapter", adapter), ("version", version)):
+        if not part or "/" in part or part in (".", ".."):
+            raise ValueError(f"{label} {part!r} cannot be an object path segment")
+    return f"adapters/{base_model}/{adapter}/{version}/"
+
+
+def config_problems(config: object, declared_rank: int) -> list[str]:
+    """Why vLLM would refuse this ``adapter_config.json`` (empty when it is acceptable)."""
+    if not isinstance(config, dict):
+        return [f"{CONFIG_FILE} must be a JSON object, not {type(config).__name__}"]
+    problems = []
+    peft_type = config.get("peft_type")
+    if peft_type != "LORA":
+        problems.append(f"peft_type is {peft_type!r}; only 'LORA' adapters can be served by vLLM")
+    rank = config.get("r")
+    if not isinstance(rank, int) or isinstance(rank, bool):
+        problems.append(f"r is {rank!r}; it must be the integer LoRA rank")
+    elif rank != declared_rank:
+        problems.append(f"r is {rank} but the stack declares rank {declared_rank}; fix models.adapters[].rank or the adapter")
+    if not isinstance(config.get("lora_alpha"), (int, float)) or isinstance(config.get("lora_alpha"), bool):
+        problems.append(f"lora_alpha is {config.get('lora_alpha')!r}; vLLM needs a number")
+    targets = config.get("target_modules")
+    if not targets or not isinstance(targets, (list, str)):
+        problems.append(f"target_modules is {targets!r}; list the adapted modules, e.g. ['q_proj', 'v_proj']")
+    if config.get("use_dora"):
+        problems.append("use_dora is true; vLLM does not serve DoRA adapters (merge or retrain as plain LoRA)")
+    if config.get("modules_to_save") is not None:
+        problems.append(f"modules_to_save is {config.get('modules_to_save')!r}; vLLM refuses adapters that replace "
+                        "whole modules (set it to null)")
+    return problems
+
+
+def rewrite_config(config: dict, model_path: str = KSERVE_MODEL_PATH) -> bytes:
+    """``adapter_config.json`` bytes with ``base_model_name_or_path`` set to ``model_path``.
+
+    vLLM's filesystem resolver compares this field to the server's ``--model`` value, never to
+    the served name; a mismatch makes the adapter invisible. Output is deterministic (sorted
+    keys) so an unchanged adapter hashes the same on every run.
+    """
+    rewritten = dict(config)
+    rewritten["base_model_name_or_path"] = model_path
+    return (json.dumps(rewritten, indent=2, sort_keys=True) + "\n").encode()
+
+
+def prepare_adapter(source_dir: Path | str, declared_rank: int, model_path: str = KSERVE_MODEL_PATH) -> PreparedAdapter:
+    """Check the adapter in ``source_dir`` and return the files to upload; raise AdapterCheckError."""
+    source = Path(source_dir)
+    if not source.is_dir():
+        raise AdapterCheckError(str(source), ["directory does not exist"])
+    problems: list[str] = []
+    config_path = source / CONFIG_FILE
+    config: object = None
+    if not config_path.is_file():
+        problems.append(f"{CONFIG_FILE} is missing")
+    else:
+        try:
+            config = json.loads(config_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problems.append(f"{CONFIG_FILE} is not valid JSON ({exc})")
+        else:
+            problems.extend(config_problems(config, declared_rank))
+    weights = [name for name in WEIGHT_FILES if (source / name).is_file()]
+    if not weights:
+        problems.append(f"no weights file; expected one of {', '.join(WEIGHT_FILES)}")
+    elif len(weights) > 1:
+        problems.append(f"several weights files ({', '.join(weights)}); keep exactly one")
+    for name in weights:
+        size = (source / name).stat().st_size
+        if size == 0:
+            problems.append(f"{name} is empty")
+        elif size > MAX_FILE_BYTES:
+            problems.append(f"{name} is {size} bytes, above the {MAX_FILE_BYTES}-byte single-upload limit")
+    if problems:
+        raise AdapterCheckError(str(source), problems)
+    assert isinstance(config, dict)
+    files = {CONFIG_FILE: rewrite_config(config, model_path)}
+    for name in weights + [n for n in OPTIONAL_FILES if (source / n).is_file()]:
+        files[name] = (source / name).read_bytes()
+    return PreparedAdapter(files=files)
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    """What one publish of an adapter version must do against the store's current content."""
+
+    upload: tuple[str, ...]
+    """Files whose object is missing or holds other content."""
+    unchanged: tuple[str, ...]
+    """Files already stored with the same SHA-256."""
+
+
+def plan_publish(wanted: dict[str, str], stored: dict[str, str | None]) -> PublishPlan:
+    """Compare wanted file digests with what the store holds (name -> stored SHA-256 or None)."""
+    upload = tuple(sorted(n for n, d in wanted.items() if stored.get(n) != d))
+    unchanged = tuple(sorted(n for n, d in wanted.items() if stored.get(n) == d))
+    return PublishPlan(upload=upload, unchanged=unchanged)
+
+
+# Inputs whose change means a different object location: the old version stays, a new one is created.
+REPLACE_KEYS = ("endpoint", "bucket", "prefix")
+
+
+def diff_inputs(old: dict, new: dict) -> tuple[bool, list[str], list[str]]:
+    """(changes, replaces, changed keys) of a publisher resource between two input sets.
+
+    Credentials rotate without re-uploading anything; the location (endpoint, bucket, prefix)
+    decides replacement; the digests decide whether content must be uploaded again.
+    """
+    keys = ("endpoint", "bucket", "prefix", "digests", "mode", "secure")
+    changed = [k for k in keys if old.get(k) != new.get(k)]
+    replaces = [k for k in changed if k in REPLACE_KEYS]
+    return bool(changed), replaces, changed

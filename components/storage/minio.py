@@ -1,0 +1,344 @@
+"""``ObjectStore``: an in-cluster MinIO holding LoRA adapters (and optionally base models).
+
+One single-node MinIO server on a protected PVC, with credentials that never leave Kubernetes
+Secrets and Pulumi secret state:
+
+* root credentials come from pulumi-random and are used only by the server and by the setup
+  Job; nothing that serves models ever sees them;
+* the setup Job (the pinned ``mc`` image, idempotent: it may run any number of times) creates
+  the buckets, a ``reader`` user (``s3:GetObject``/``s3:ListBucket`` on the adapters and models
+  buckets) and a ``publisher`` user (reader rights plus ``s3:PutObject``);
+* in the serving namespace it writes what KServe and OpenShift AI expect: a KServe S3 Secret
+  (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` + ``serving.kserve.io/s3-*`` annotations)
+  listed by a ServiceAccount that InferenceServices run as, and an ODH data-connection Secret
+  for the adapters bucket. Both carry the *reader* credentials.
+
+The publisher credentials are exposed as secret outputs for the adapter publisher, which runs
+where ``pulumi up`` runs (see ``components.models.adapters``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components.common.labels import standard_labels
+from components.common.protection import protected
+from components.storage.spec import MinioSpec
+
+API_PORT = 9000
+CONSOLE_PORT = 9001
+RUN_AS = 1000  # MinIO's Helm chart runs as 1000:1000; any non-root uid owning /data works
+RESTRICTED_CONTAINER = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS,
+    "runAsGroup": RUN_AS,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_POD = {
+    "runAsNonRoot": True,
+    "runAsUser": RUN_AS,
+    "runAsGroup": RUN_AS,
+    "fsGroup": RUN_AS,
+    "fsGroupChangePolicy": "OnRootMismatch",
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def bucket_policy(name: str, buckets: list[str], write: bool) -> dict:
+    """IAM-style MinIO policy: list+read on ``buckets`` (and put when ``write``)."""
+    actions = ["s3:GetObject"] + (["s3:PutObject"] if write else [])
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": f"{name}List", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+             "Resource": [f"arn:aws:s3:::{b}" for b in buckets]},
+            {"Sid": f"{name}Objects", "Effect": "Allow", "Action": actions,
+             "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets]},
+        ],
+    }
+
+
+SETUP_SCRIPT = r"""#!/bin/sh
+# Idempotent MinIO setup: buckets, policies, users. Safe to run any number of times.
+set -eu
+export HOME=/tmp MC_CONFIG_DIR=/tmp/.mc
+export MC_HOST_store="${MINIO_SCHEME}://${MINIO_ROOT_USER}:${MINIO_ROOT_PASSWORD}@${MINIO_HOSTPORT}"
+tries=0
+until mc ready store >/dev/null 2>&1; do
+  tries=$((tries + 1)); [ "$tries" -lt 60 ] || { echo "MinIO not ready after 5 minutes" >&2; exit 1; }
+  sleep 5
+done
+for bucket in $BUCKETS; do
+  mc mb --ignore-existing "store/$bucket"
+done
+attach() {  # policy user: attaching twice is reported as an error by mc; treat it as done
+  out=$(mc admin policy attach store "$1" --user "$2" 2>&1) && return 0
+  case "$out" in *"already"*) return 0 ;; esac
+  echo "$out" >&2; return 1
+}
+mc admin policy create store platform-reader /policies/reader.json
+mc admin policy create store platform-publisher /policies/publisher.json
+mc admin user add store "$READER_ACCESS_KEY" "$READER_SECRET_KEY" >/dev/null
+mc admin user add store "$PUBLISHER_ACCESS_KEY" "$PUBLISHER_SECRET_KEY" >/dev/null
+attach platform-reader "$READER_ACCESS_KEY"
+attach platform-publisher "$PUBLISHER_ACCESS_KEY"
+echo "buckets ($BUCKETS), reader and publisher users are in place"
+"""
+
+
+@dataclass(frozen=True)
+class ObjectStoreArgs:
+    """What the object store needs to know."""
+
+    spec: MinioSpec
+    """MinIO settings."""
+    namespace: pulumi.Input[str]
+    """Namespace of the server (platform-owned, protected: it holds the PVC)."""
+    serving_namespace: pulumi.Input[str] | None
+    """Namespace of the model servers, which gets the KServe S3 Secret, its ServiceAccount and the
+    data connection; None when nothing is served."""
+    adapters_bucket: str = "adapters"
+    """Bucket of adapter versions."""
+    models_bucket: str = "models"
+    """Bucket of base models (``s3://`` sources)."""
+    region: str = "us-east-1"
+    """Region clients sign requests for."""
+
+
+class ObjectStore(pulumi.ComponentResource):
+    """MinIO server, buckets, least-privilege users and KServe/ODH credential wiring."""
+
+    endpoint: str
+    """In-cluster S3 endpoint URL, e.g. ``http://minio.minio.svc.cluster.local:9000``."""
+    endpoint_host: str
+    """``host:port`` of the endpoint (KServe's ``s3-endpoint`` annotation form)."""
+    use_https: bool
+    """Whether the endpoint is TLS."""
+    adapters_bucket: str
+    """Adapters bucket name."""
+    models_bucket: str
+    """Models bucket name."""
+    region: str
+    """Signing region."""
+    service_account_name: pulumi.Output[str] | None
+    """ServiceAccount in the serving namespace listing the KServe S3 Secret (None without serving)."""
+    s3_secret_name: pulumi.Output[str] | None
+    """KServe S3 Secret (reader credentials) in the serving namespace; also read by sync sidecars."""
+    data_connection_name: pulumi.Output[str] | None
+    """OpenShift AI data-connection Secret in the serving namespace."""
+    publisher_access_key: pulumi.Output[str]
+    """Publisher access key (secret output)."""
+    publisher_secret_key: pulumi.Output[str]
+    """Publisher secret key (secret output)."""
+    ready: list[pulumi.Resource]
+    """Resources after which buckets and users exist (the setup Job)."""
+
+    def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmplatform:storage:ObjectStore", name, None, opts)
+        spec = args.spec
+        child = pulumi.ResourceOptions(parent=self)
+        labels = standard_labels("object-store", name)
+        selector = {"app.kubernetes.io/component": "object-store", "app.kubernetes.io/instance": name}
+        ns = args.namespace
+        ns_name = spec.namespace
+        self.endpoint_host = f"{name}.{ns_name}.svc.cluster.local:{API_PORT}"
+        self.use_https = False
+        self.endpoint = f"http://{self.endpoint_host}"
+        self.adapters_bucket = args.adapters_bucket
+        self.models_bucket = args.models_bucket
+        self.region = args.region
+
+        def password(role: str, length: int) -> pulumi.Output[str]:
+            # Alphanumeric: usable verbatim in MC_HOST_* URLs and env vars.
+            return random.RandomPassword(f"{name}-{role}", length=length, special=False, opts=child).result
+
+        root_user, root_password = password("root-user", 20), password("root-password", 40)
+        reader_key, reader_secret = password("reader-key", 20), password("reader-secret", 40)
+        pub_key, pub_secret = password("publisher-key", 20), password("publisher-secret", 40)
+        self.publisher_access_key = pulumi.Output.secret(pub_key)
+        self.publisher_secret_key = pulumi.Output.secret(pub_secret)
+
+        def secret(role: str, namespace: pulumi.Input[str], data: dict[str, pulumi.Input[str]], **meta) -> k8s.core.v1.Secret:
+            return k8s.core.v1.Secret(
+                f"{name}-{role}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=meta.pop("k8s_name", f"{name}-{role}"), namespace=namespace,
+                                                    labels=meta.pop("labels", labels), annotations=meta.pop("annotations", None)),
+                type="Opaque",
+                string_data={k: pulumi.Output.secret(v) for k, v in data.items()},
+                opts=child,
+            )
+
+        root = secret("root", ns, {"MINIO_ROOT_USER": root_user, "MINIO_ROOT_PASSWORD": root_password})
+        users = secret("users", ns, {"READER_ACCESS_KEY": reader_key, "READER_SECRET_KEY": reader_secret,
+                                     "PUBLISHER_ACCESS_KEY": pub_key, "PUBLISHER_SECRET_KEY": pub_secret})
+
+        pvc = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-data",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-data", namespace=ns, labels=labels),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                storage_class_name=spec.storage_class,
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": f"{spec.storage_gib}Gi"}),
+            ),
+            opts=protected(child),
+        )
+        resources = {"cpu": spec.cpu, "memory": f"{spec.memory_gib}Gi"}
+        probe = lambda path, delay: {"httpGet": {"path": path, "port": "api"}, "initialDelaySeconds": delay, "periodSeconds": 10}  # noqa: E731
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-server",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels),
+            spec={
+                "replicas": 1,
+                # One RWO volume: the old pod must release it before the new one starts.
+                "strategy": {"type": "Recreate"},
+                "selector": {"matchLabels": selector},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        "securityContext": RESTRICTED_POD,
+                        "automountServiceAccountToken": False,
+                        "containers": [{
+                            "name": "minio",
+                            "image": spec.image.ref,
+                            "args": ["server", "/data", "--address", f":{API_PORT}", "--console-address", f":{CONSOLE_PORT}",
+                                     "--certs-dir", "/tmp/certs"],
+                            "env": [
+                                {"name": "MINIO_ROOT_USER", "valueFrom": {"secretKeyRef": {"name": root.metadata.name, "key": "MINIO_ROOT_USER"}}},
+                                {"name": "MINIO_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": root.metadata.name, "key": "MINIO_ROOT_PASSWORD"}}},
+                                {"name": "MINIO_BROWSER_REDIRECT", "value": "false"},
+                                {"name": "HOME", "value": "/tmp"},
+                            ],
+                            "ports": [{"name": "api", "containerPort": API_PORT, "protocol": "TCP"},
+                                      {"name": "console", "containerPort": CONSOLE_PORT, "protocol": "TCP"}],
+                            "readinessProbe": probe("/minio/health/ready", 5),
+                            "livenessProbe": probe("/minio/health/live", 30),
+                            "resources": {"requests": resources, "limits": resources},
+                            "securityContext": RESTRICTED_CONTAINER,
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+                        }],
+                        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": pvc.metadata.name}},
+                                    {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                    },
+                },
+            },
+            opts=child,
+        )
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels),
+            spec={"selector": selector, "ports": [
+                {"name": "api", "port": API_PORT, "targetPort": "api", "protocol": "TCP"},
+                {"name": "console", "port": CONSOLE_PORT, "targetPort": "console", "protocol": "TCP"},
+            ]},
+            opts=child,
+        )
+
+        buckets = [args.adapters_bucket, args.models_bucket]
+        policies = {
+            "reader.json": json.dumps(bucket_policy("Reader", buckets, write=False), indent=2, sort_keys=True),
+            "publisher.json": json.dumps(bucket_policy("Publisher", buckets, write=True), indent=2, sort_keys=True),
+            "setup.sh": SETUP_SCRIPT,
+        }
+        setup_config = k8s.core.v1.ConfigMap(
+            f"{name}-setup",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-setup", namespace=ns, labels=labels),
+            data=policies,
+            opts=child,
+        )
+        # The pod template carries the digest of what the Job applies: a change replaces the Job,
+        # which runs again (Jobs are immutable); otherwise the completed Job is left alone.
+        digest = hashlib.sha256(json.dumps([policies, buckets, spec.client_image.ref], sort_keys=True).encode()).hexdigest()[:16]
+        job_labels = standard_labels("object-store-setup", name)
+        self.setup_job = k8s.batch.v1.Job(
+            f"{name}-setup",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-setup", namespace=ns, labels=job_labels),
+            spec={
+                "backoffLimit": 6,
+                "activeDeadlineSeconds": 900,
+                "template": {
+                    "metadata": {"labels": job_labels, "annotations": {"llm-platform.io/setup-digest": digest}},
+                    "spec": {
+                        "restartPolicy": "OnFailure",
+                        "automountServiceAccountToken": False,
+                        "securityContext": RESTRICTED_POD,
+                        "containers": [{
+                            "name": "mc",
+                            "image": spec.client_image.ref,
+                            "command": ["/bin/sh", "/setup/setup.sh"],
+                            "env": [
+                                {"name": "MINIO_SCHEME", "value": "http"},
+                                {"name": "MINIO_HOSTPORT", "value": self.endpoint_host},
+                                {"name": "BUCKETS", "value": " ".join(buckets)},
+                            ],
+                            "envFrom": [{"secretRef": {"name": root.metadata.name}}, {"secretRef": {"name": users.metadata.name}}],
+                            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
+                            "securityContext": RESTRICTED_CONTAINER,
+                            "volumeMounts": [
+                                {"name": "setup", "mountPath": "/setup", "readOnly": True},
+                                {"name": "setup", "mountPath": "/policies", "readOnly": True},
+                                {"name": "tmp", "mountPath": "/tmp"},
+                            ],
+                        }],
+                        "volumes": [{"name": "setup", "configMap": {"name": setup_config.metadata.name}},
+                                    {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.deployment, service]),
+        )
+        self.ready = [self.setup_job]
+
+        self.service_account_name = None
+        self.s3_secret_name = None
+        self.data_connection_name = None
+        if args.serving_namespace is not None:
+            sns = args.serving_namespace
+            reader = {"AWS_ACCESS_KEY_ID": reader_key, "AWS_SECRET_ACCESS_KEY": reader_secret}
+            s3_secret = secret(
+                "kserve-s3", sns, reader,
+                annotations={
+                    "serving.kserve.io/s3-endpoint": self.endpoint_host,
+                    "serving.kserve.io/s3-usehttps": "1" if self.use_https else "0",
+                    "serving.kserve.io/s3-verifyssl": "1" if self.use_https else "0",
+                    "serving.kserve.io/s3-region": args.region,
+                },
+            )
+            sa = k8s.core.v1.ServiceAccount(
+                f"{name}-kserve-s3",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-kserve-s3", namespace=sns, labels=labels),
+                secrets=[k8s.core.v1.ObjectReferenceArgs(name=s3_secret.metadata.name)],
+                automount_service_account_token=False,
+                opts=child,
+            )
+            connection = secret(
+                "data-connection", sns,
+                reader | {"AWS_S3_ENDPOINT": self.endpoint, "AWS_S3_BUCKET": args.adapters_bucket,
+                          "AWS_DEFAULT_REGION": args.region},
+                k8s_name=f"aws-connection-{args.adapters_bucket}",
+                labels=labels | {"opendatahub.io/dashboard": "true", "opendatahub.io/managed": "true"},
+                annotations={"opendatahub.io/connection-type-protocol": "s3",
+                             "openshift.io/display-name": f"{args.adapters_bucket} (LoRA adapters, read-only)"},
+            )
+            self.service_account_name = sa.metadata.name
+            self.s3_secret_name = s3_secret.metadata.name
+            self.data_connection_name = connection.metadata.name
+
+        self.register_outputs({
+            "endpoint": self.endpoint,
+            "adaptersBucket": self.adapters_bucket,
+            "modelsBucket": self.models_bucket,
+            "serviceAccountName": self.service_account_name,
+            "s3SecretName": self.s3_secret_name,
+            "dataConnectionName": self.data_connection_name,
+            "publisherAccessKey": self.publisher_access_key,
+            "publisherSecretKey": self.publisher_secret_key,
+        })

@@ -1,0 +1,147 @@
+"""Pure adapter checks: what vLLM would refuse is refused at publish time, and the config is
+rewritten so vLLM's filesystem resolver accepts the adapter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from components.models.adapter_checks import (
+    KSERVE_MODEL_PATH,
+    AdapterCheckError,
+    adapter_prefix,
+    diff_inputs,
+    plan_publish,
+    prepare_adapter,
+)
+from infra.config_loading import list_stacks, read_stack_file
+
+REPO = Path(__file__).resolve().parents[2]
+FIXTURE = REPO / "adapters" / "llama-3.1-8b" / "sql" / "v2026-11-01"
+
+
+def _copy(tmp_path: Path, **config_changes) -> Path:
+    target = tmp_path / "adapter"
+    shutil.copytree(FIXTURE, target)
+    config = json.loads((target / "adapter_config.json").read_text())
+    for key, value in config_changes.items():
+        if value is _DROP:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    (target / "adapter_config.json").write_text(json.dumps(config))
+    return target
+
+
+_DROP = object()
+
+
+def test_every_stack_adapter_fixture_passes_the_checks():
+    checked = 0
+    for stack in list_stacks():
+        sections, _ = read_stack_file(stack)
+        for adapter in sections.get("models", {}).get("adapters", []):
+            prepared = prepare_adapter(REPO / adapter["sourceDir"], adapter["rank"])
+            config = json.loads(prepared.files["adapter_config.json"])
+            assert config["base_model_name_or_path"] == KSERVE_MODEL_PATH
+            assert config["r"] == adapter["rank"]
+            assert set(prepared.files) == {"adapter_config.json", "adapter_model.safetensors"}
+            checked += 1
+    assert checked >= 5
+
+
+def test_fixtures_are_reproducible_and_small():
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "make_test_adapters.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for path in (REPO / "adapters").rglob("*"):
+        if path.is_file():
+            assert path.stat().st_size < 100_000, path
+
+
+def test_safetensors_fixture_has_peft_lora_names_and_shapes():
+    import struct
+
+    data = (FIXTURE / "adapter_model.safetensors").read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    rank = json.loads((FIXTURE / "adapter_config.json").read_text())["r"]
+    assert tensors and all(k.startswith("base_model.model.model.layers.") for k in tensors)
+    for name, t in tensors.items():
+        assert t["dtype"] == "F16"
+        if name.endswith("lora_A.weight"):
+            assert t["shape"][0] == rank
+        else:
+            assert name.endswith("lora_B.weight") and t["shape"][1] == rank
+        start, end = t["data_offsets"]
+        assert end - start == t["shape"][0] * t["shape"][1] * 2
+    assert max(t["data_offsets"][1] for t in tensors.values()) == len(data) - 8 - n
+
+
+def test_rewrite_sets_the_served_model_path_whatever_training_recorded(tmp_path):
+    src = _copy(tmp_path, base_model_name_or_path="meta-llama/Llama-3.1-8B-Instruct")
+    prepared = prepare_adapter(src, 16, model_path="/models/llama")
+    assert json.loads(prepared.files["adapter_config.json"])["base_model_name_or_path"] == "/models/llama"
+    # Deterministic bytes: the same adapter always hashes the same.
+    assert prepare_adapter(src, 16, model_path="/models/llama").digests == prepared.digests
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"use_dora": True}, "use_dora is true"),
+        ({"modules_to_save": ["lm_head"]}, "modules_to_save is ['lm_head']"),
+        ({"r": 8}, "r is 8 but the stack declares rank 16"),
+        ({"peft_type": "IA3"}, "peft_type is 'IA3'"),
+        ({"target_modules": []}, "target_modules is []"),
+        ({"lora_alpha": _DROP}, "lora_alpha is None"),
+    ],
+)
+def test_bad_adapter_configs_are_refused_with_a_reason(tmp_path, change, message):
+    src = _copy(tmp_path, **change)
+    with pytest.raises(AdapterCheckError) as err:
+        prepare_adapter(src, 16)
+    assert message in str(err.value)
+
+
+def test_several_problems_are_reported_together(tmp_path):
+    src = _copy(tmp_path, use_dora=True, r=4)
+    (src / "adapter_model.safetensors").unlink()
+    with pytest.raises(AdapterCheckError) as err:
+        prepare_adapter(src, 16)
+    assert len(err.value.problems) == 3
+
+
+def test_missing_weights_and_config_are_refused(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AdapterCheckError, match="adapter_config.json is missing.*no weights file"):
+        prepare_adapter(empty, 16)
+
+
+def test_prefix_is_versioned_and_refuses_path_tricks():
+    assert adapter_prefix("llama-3.1-8b", "sql", "v2026-11-01") == "adapters/llama-3.1-8b/sql/v2026-11-01/"
+    for bad in ("..", "a/b", ""):
+        with pytest.raises(ValueError):
+            adapter_prefix("llama", bad, "v1")
+
+
+def test_plan_uploads_only_missing_or_different_files():
+    wanted = {"a": "1", "b": "2", "c": "3"}
+    plan = plan_publish(wanted, {"a": "1", "b": "x", "c": None})
+    assert plan.upload == ("b", "c") and plan.unchanged == ("a",)
+    assert plan_publish(wanted, dict(wanted)).upload == ()
+
+
+def test_diff_location_replaces_content_updates_credentials_ignored():
+    old = {"endpoint": "http://e", "bucket": "adapters", "prefix": "adapters/b/a/v1/", "digests": {"x": "1"}, "mode": "upload"}
+    assert diff_inputs(old, dict(old, accessKey="rotated")) == (False, [], [])
+    assert diff_inputs(old, dict(old, digests={"x": "2"})) == (True, [], ["digests"])
+    changes, replaces, _ = diff_inputs(old, dict(old, prefix="adapters/b/a/v2/"))
+    assert changes and replaces == ["prefix"]

@@ -1,0 +1,97 @@
+"""A real S3-compatible server on loopback for tests: MinIO built from its Go module.
+
+``tools/minio/build.sh`` builds (or restores from the machine cache) ``.tools/minio/minio``;
+``s3_server`` starts it on 127.0.0.1 with a random port and a temporary data directory, waits
+until it answers, and yields its endpoint and root credentials. If the binary is missing and
+cannot be built, tests using the fixture are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BINARY = REPO_ROOT / ".tools" / "minio" / "minio"
+BUILD = REPO_ROOT / "tools" / "minio" / "build.sh"
+
+
+@dataclass(frozen=True)
+class S3Server:
+    endpoint: str
+    """``http://127.0.0.1:<port>``."""
+    access_key: str
+    secret_key: str
+
+    def client(self):
+        from minio import Minio
+
+        return Minio(self.endpoint.removeprefix("http://"), access_key=self.access_key,
+                     secret_key=self.secret_key, secure=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_binary() -> Path:
+    """The MinIO binary, built if needed; pytest.skip when that is impossible."""
+    if BINARY.is_file() and os.access(BINARY, os.X_OK):
+        return BINARY
+    if os.environ.get("LLM_PLATFORM_NO_BUILD") == "1":
+        pytest.skip(f"{BINARY} missing and LLM_PLATFORM_NO_BUILD=1; run tools/minio/build.sh")
+    try:
+        result = subprocess.run(["bash", str(BUILD)], capture_output=True, text=True, timeout=3600)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"cannot build MinIO ({exc}); run tools/minio/build.sh")
+    if result.returncode != 0 or not BINARY.is_file():
+        pytest.skip(f"cannot build MinIO with tools/minio/build.sh: {result.stderr.strip()[-500:]}")
+    return BINARY
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    binary = ensure_binary()
+    data = tmp_path_factory.mktemp("minio-data")
+    port = _free_port()
+    console = _free_port()
+    user, password = "root" + secrets.token_hex(4), secrets.token_hex(16)
+    env = dict(os.environ, MINIO_ROOT_USER=user, MINIO_ROOT_PASSWORD=password, MINIO_BROWSER="off",
+               MINIO_UPDATE="off", HOME=str(data), MINIO_CI_CD="1")
+    log = open(data.parent / f"minio-{port}.log", "wb")
+    proc = subprocess.Popen([str(binary), "server", str(data / "d"), "--address", f"127.0.0.1:{port}",
+                             "--console-address", f"127.0.0.1:{console}", "--quiet"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/minio/health/ready", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.close()
+            pytest.fail(f"MinIO did not start on {endpoint}: {(data.parent / f'minio-{port}.log').read_text()[-2000:]}")
+        time.sleep(0.2)
+    try:
+        yield S3Server(endpoint=endpoint, access_key=user, secret_key=password)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
