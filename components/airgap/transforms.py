@@ -141,7 +141,8 @@ def _name_of(item: Any) -> Any:
 
 # --- pods ------------------------------------------------------------------------------------
 
-def airgap_container(container: dict, s: AirgapSettings, style: str, *, image_optional: bool = False) -> dict:
+def airgap_container(container: dict, s: AirgapSettings, style: str) -> dict:
+    """One container: image mirrored (when it names one), managed env replaced, CA mounted."""
     c = plain(container)
     k = Keys(c, style)
     image = k.get("image")
@@ -165,6 +166,7 @@ def airgap_container(container: dict, s: AirgapSettings, style: str, *, image_op
 
 
 def airgap_pod(pod: dict, loc: PodLocation, s: AirgapSettings, style: str) -> dict:
+    """One pod spec: its containers, pull secrets, the CA volume and ``fsGroup`` where accepted."""
     p = plain(pod)
     k = Keys(p, style)
     for key in CONTAINER_LISTS:
@@ -172,7 +174,7 @@ def airgap_pod(pod: dict, loc: PodLocation, s: AirgapSettings, style: str) -> di
             k.set(key, _map_list(k.get(key), lambda c: airgap_container(c, s, style)))
     for key in loc.single_containers:
         if k.get(key) is not None:
-            k.set(key, lift(k.get(key), lambda c: airgap_container(c, s, style, image_optional=True)))
+            k.set(key, lift(k.get(key), lambda c: airgap_container(c, s, style)))
     if s.pull_secrets:
         def secrets(entries: list) -> list:
             have = {_name_of(e) for e in entries}
@@ -261,11 +263,9 @@ def _storage_config(props: dict, s: AirgapSettings, style: str) -> dict:
     name = lift(k.get("metadata"), lambda m: Keys(m, style).get("name") if isinstance(m, dict) else None)
     if name != KSERVE_STORAGE_CONFIG:  # an Output name is never the fixed storage-config name
         return props
-    for key in ("stringData", "data"):
-        if key == "data":
-            continue  # base64 values: KServe's own docs use stringData; data is left as written
-        if k.get(key) is not None:
-            k.set(key, lift(k.get(key), lambda d: {n: lift(v, lambda x: _storage_config_entry(x, s)) for n, v in d.items()}))
+    # Only stringData: KServe's docs write storage-config entries there; base64 ``data`` is left as written.
+    if k.get("stringData") is not None:
+        k.set("stringData", lift(k.get("stringData"), lambda d: {n: lift(v, lambda x: _storage_config_entry(x, s)) for n, v in d.items()}))
     return props
 
 

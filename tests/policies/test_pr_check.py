@@ -1,0 +1,161 @@
+"""The PR check (policies in-process over offline synthesis) on every stack, on a deliberately
+broken copy of the air-gapped stack, and its agreement with the engine's pack config."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+import yaml
+
+from infra.platform import build_platform
+from infra.policy_check import check, evaluate, pack_config, policy_levels
+from policies.llm_platform_policies import POLICY_NAMES
+from tests.conftest import STACKS
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_passes_its_mandatory_policies(stack, synthesized):
+    violations = check(synthesized(stack))
+    assert [(v.policy, v.resource_name, v.message) for v in violations if v.level == "mandatory"] == []
+
+
+def test_enforcement_follows_the_stack_config(synthesized):
+    assert set(policy_levels(synthesized("prod").config).values()) == {"mandatory"}
+    assert set(policy_levels(synthesized("airgap").config).values()) == {"mandatory"}
+    assert set(policy_levels(synthesized("dev").config).values()) == {"advisory"}
+
+
+def _plant_violations():
+    """Resources no real component would emit, registered before the air-gap transform exists
+    (so it cannot repair them)."""
+    labels = {"app.kubernetes.io/instance": "llama-8b"}
+    k8s.apps.v1.Deployment(
+        "planted", metadata={"name": "planted", "namespace": "llm", "labels": labels},
+        spec={"selector": {"match_labels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": {
+            "host_network": True,
+            "containers": [{
+                "name": "vllm", "image": "docker.io/vllm/vllm-openai:latest",
+                "command": ["vllm", "serve"],
+                "args": ["--model", "meta-llama/Llama-3.1-8B", "--max-lora-rank=8", "--max-cpu-loras=0"],
+                "env": [{"name": "HF_TOKEN", "value": "hf_" + "a" * 34}],
+                "security_context": {"privileged": True},
+                "resources": {"requests": {"nvidia.com/mig-5g.99gb": "1"}},
+            }]}}})
+    k8s.core.v1.Service("planted-lb", metadata={"name": "planted-lb", "namespace": "llm"},
+                        spec={"type": "LoadBalancer", "ports": [{"port": 80}]})
+    k8s.core.v1.PersistentVolumeClaim("planted-pvc", metadata={"name": "planted-pvc", "namespace": "llm"},
+                                      spec={"access_modes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}})
+    k8s.helm.v3.Release("planted-chart", chart="nginx", version="1.0.0",
+                        repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo="https://charts.example.com"))
+    k8s.apiextensions.CustomResource(
+        "planted-isvc", api_version="serving.kserve.io/v1beta1", kind="InferenceService",
+        metadata={"name": "planted-isvc", "namespace": "llm"},
+        spec={"predictor": {"minReplicas": 1, "model": {"modelFormat": {"name": "vLLM"}, "storageUri": "hf://meta-llama/Llama-3.1-8B"}}})
+    k8s.core.v1.ConfigMap(
+        "planted-registry", metadata={"name": "planted-registry", "namespace": "llm",
+                                      "labels": {**labels, "app.kubernetes.io/component": "lora-registry"}},
+        data={"registry.json": json.dumps({"llama-3.1-8b:sql": "adapters/llama-3.1-8b/sql/v2026-11-01/",
+                                           "llama-3.1-8b:chat": "adapters/llama-3.1-8b/chat/latest/"})})
+
+
+def broken_airgap(synth):
+    def edit(sections):
+        sections["airgap"]["requireDigests"] = True
+        sections["airgap"]["imageDigests"] = {"docker.io/vllm/vllm-openai:v0.0.1": "sha256:" + "c" * 64}
+
+    def program(cfg, stack):
+        _plant_violations()
+        return build_platform(cfg, stack)
+
+    return synth("airgap", edit, program=program)
+
+
+def test_a_broken_airgap_stack_trips_at_least_ten_policies(synth):
+    violations = check(broken_airgap(synth))
+    tripped = {v.policy for v in violations if v.level == "mandatory"}
+    assert len(tripped) >= 10, sorted(tripped)
+    expected = {"images-from-allowed-registries", "images-pinned", "no-external-model-sources", "offline-env-on-model-servers",
+                "trusted-ca-mounted", "charts-from-mirror", "no-public-load-balancers", "run-as-non-root",
+                "no-privileged-containers", "no-literal-secrets-in-env", "gpu-workloads-limited-and-tolerating",
+                "mig-resources-in-catalog", "adapter-versions-pinned", "lora-rank-within-max",
+                "adapters-within-max-cpu-loras", "data-resources-protected", "inference-services-bounded",
+                "inference-services-monitored"}
+    assert expected - tripped == set()
+
+
+def test_pack_config_carries_levels_and_facts(synthesized):
+    result = synthesized("airgap")
+    config = pack_config(result.config, "airgap")
+    assert config["all"] == "mandatory"
+    assert set(config) == {"all", *POLICY_NAMES}
+    facts = config["images-from-allowed-registries"]["platform"]
+    assert facts["airgap"] is True and facts["allowed_registries"] == [result.config.airgap.registry]
+    assert facts["ca_config_map"] == "trusted-ca-bundle" and "nvidia.com/mig-3g.40gb" in facts["mig_resources"]
+    json.dumps(config)  # serialisable as the --policy-pack-config file
+
+
+def test_overrides_change_levels_and_unknown_names_are_refused(synth):
+    result = synth("airgap", lambda s: s["policy"].update({"overrides": {"run-as-non-root": "advisory", "images-pinned": "disabled"}}))
+    levels = policy_levels(result.config)
+    assert levels["run-as-non-root"] == "advisory" and levels["images-pinned"] == "disabled"
+    assert levels["images-from-allowed-registries"] == "mandatory"
+    bad = synth("dev", lambda s: s["policy"].update({"overrides": {"no-such-policy": "advisory"}}))
+    with pytest.raises(ValueError, match="no-such-policy"):
+        policy_levels(bad.config)
+
+
+def test_without_pack_config_the_policies_derive_the_same_facts_from_the_urn(synth):
+    """What the engine does when run without --policy-pack-config: facts from the URN's stack."""
+    result = broken_airgap(synth)
+    with_config = evaluate(result.registrations, pack_config(result.config, "airgap"))
+    bare = evaluate(result.registrations, {"all": "mandatory"})
+    # The stack file has requireDigests off; the broken copy turned it on, so only images-pinned differs.
+    key = lambda v: (v.policy, v.resource, v.message)  # noqa: E731
+    assert {key(v) for v in with_config if v.policy != "images-pinned"} == {key(v) for v in bare if v.policy != "images-pinned"}
+
+
+def test_synth_policy_flag_prints_violations_and_exits_by_level(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "infra.synth", "--stack", "airgap", "--out", str(tmp_path), "--policy"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "policy check of stack airgap: " in proc.stdout and ", 0 mandatory" in proc.stdout
+
+
+def test_policy_check_writes_the_engine_pack_config(tmp_path):
+    out = tmp_path / "airgap.json"
+    proc = subprocess.run([sys.executable, "-m", "infra.policy_check", "--stack", "airgap", "--no-check", "--pack-config", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(out.read_text())["charts-from-mirror"]["enforcementLevel"] == "mandatory"
+
+
+def test_pack_project_runs_in_the_project_virtualenv():
+    project = yaml.safe_load((REPO / "policies" / "PulumiPolicy.yaml").read_text())
+    assert project["runtime"]["name"] == "python"
+    venv = (REPO / "policies" / project["runtime"]["options"]["virtualenv"]).resolve()
+    assert (venv / "bin" / "python").exists()
+    # __main__ only assembles the pack: importing the policies never starts a gRPC server.
+    main = (REPO / "policies" / "__main__.py").read_text()
+    assert "PolicyPack(" in main and "def " not in main
+
+
+def test_pack_starts_as_the_engine_starts_it():
+    """The analyzer prints its gRPC port on start; we kill it after that."""
+    env = {**os.environ, "PYTHONPATH": ""}
+    proc = subprocess.Popen([sys.executable, "__main__.py", "127.0.0.1:0"], cwd=REPO / "policies", env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.isdigit(), proc.stderr.read() if proc.poll() is not None else line
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
