@@ -23,9 +23,12 @@ def apply(ctx: BuildContext) -> AirgapTransforms | None:
         return None
     component = AirgapTransforms("airgap", settings_from_spec(spec, REPO_ROOT), ctx.k8s_opts())
 
+    done = []
+
     def with_ca_bundles(args: pulumi.ResourceTransformationArgs):
-        if ctx.namespaces is not None and not component.ca_config_maps and args.resource is not ctx.namespaces \
-                and args.opts.parent is not ctx.namespaces:
+        # Once, at the first resource registered after the namespaces component is complete.
+        if not done and ctx.namespaces is not None and args.opts.parent is not ctx.namespaces:
+            done.append(True)  # before creating: the ConfigMaps' own registration must not re-enter
             component.add_ca_bundles(ctx.namespaces.names)
         return None
 
