@@ -60,7 +60,8 @@ def parse_image(reference: str) -> ParsedImage:
 
 def mirror_image(reference: str, mirror: str, digests: dict[str, str] | None = None) -> str:
     """``reference`` pulled from ``mirror`` under its upstream repository path, pinned by the
-    digest listed for it in ``digests`` (keyed by upstream ``registry/repository:tag``).
+    digest listed for it in ``digests`` (keyed by upstream ``registry/repository:tag``; the mirror
+    keeps only the repository path, so a listed digest also matches by repository path and tag).
 
     Images already under the mirror keep their path (and get a listed digest if they lack one).
     """
@@ -68,12 +69,13 @@ def mirror_image(reference: str, mirror: str, digests: dict[str, str] | None = N
     image = parse_image(reference)
     digests = digests or {}
     if image.under(mirror):
+        # Already mirrored (a component rewrote it): the path after the prefix is the upstream repository.
         repo_path = f"{image.registry}/{image.repository}"
-        upstream_repo = repo_path[len(mirror) + 1:]
-        key_candidates = [f"{upstream_repo}:{image.tag}"]
+        repository = repo_path[len(mirror) + 1:]
     else:
         repo_path = f"{mirror}/{image.repository}"
-        key_candidates = [image.upstream_key, f"{image.repository}:{image.tag}"]
-    digest = image.digest or next((digests[k] for k in key_candidates if k in digests), None)
+        repository = image.repository
+    by_path = {(parse_image(k).repository, parse_image(k).tag): d for k, d in digests.items()}
+    digest = image.digest or digests.get(image.upstream_key) or by_path.get((repository, image.tag))
     out = repo_path + (f":{image.tag}" if image.tag else "")
     return out + (f"@{digest}" if digest else "")

@@ -206,3 +206,19 @@ def test_engine_side_transforms_are_not_run_by_the_mock_monitor(synth):
 
     synth("local", program=program)
     assert "probe" not in seen
+
+
+def test_listed_digests_pin_images_across_the_stack(synth):
+    minio = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+
+    def edit(sections):
+        sections["airgap"]["requireDigests"] = True
+        sections["airgap"]["imageDigests"] = {minio: DIGEST}
+
+    result = synth("airgap", edit)
+    images = {c["image"] for m in result.objects("Deployment") for c in m["spec"]["template"]["spec"]["containers"]}
+    registry = result.config.airgap.registry
+    assert f"{registry}/minio/minio:RELEASE.2025-09-07T16-13-09Z@{DIGEST}" in images
+    from infra.policy_check import check
+    unpinned = [v for v in check(result) if v.policy == "images-pinned"]
+    assert unpinned and not any("minio/minio:RELEASE" in v.message for v in unpinned)
