@@ -92,6 +92,10 @@ class PlatformConfig(Spec):
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
         ):
             issues.extend(rule(self))
+        if not issues:  # the capacity planner needs valid pool/model references
+            from components.models.rules import models_rules
+
+            issues.extend(models_rules(self))
         if issues:
             raise RuleViolations(issues)
         return self

@@ -1,0 +1,201 @@
+"""The capacity planner applied to a stack: each service's VRAM budget on its own GPU or MIG
+slice, the config rule refusing a service that cannot hold one full ``--max-model-len``
+sequence, and the GPU count of the whole stack next to one fully fine-tuned model per use case.
+
+Devices come from the GPU layer's catalogs, so the planner and the pools agree on memory:
+whole GPUs from ``capacity.DEVICES`` (figures measured through CUDA) or, for GPUs it does not
+list, the per-GPU memory Karpenter reports for the instance families carrying them
+(``mig.INSTANCE_FAMILIES``); MIG slices own ``memory_slices``/8 of their GPU, per the MIG
+catalog (``mig.gpu_spec(gpu).profile(p)``). A time-sliced GPU is planned as the whole GPU:
+time slicing shares compute, not memory, so every replica must fit the device on its own
+terms (``gpuMemoryUtilization`` is each process's share to keep concurrent replicas apart).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from components.gpu.spec import GpuPoolSpec, HybridSharing, MigSharing
+from components.models import capacity
+from components.models.spec import LoraServiceSpec
+
+_GPU_ALIASES = {"L4": "l4", "L40S": "l40s", "A10G": "a10g", "H200-141GB": "h200", "B200-180GB": "b200",
+                "A100-40GB": "a100"}
+
+
+def whole_gpu(gpu: str) -> capacity.Device:
+    """The planner's device for a whole GPU named as in ``gpu.pools.*.gpu``."""
+    if gpu in capacity.DEVICES:
+        return capacity.DEVICES[gpu]
+    from components.gpu.mig import INSTANCE_FAMILIES
+
+    wanted = _GPU_ALIASES.get(gpu, gpu.split("-")[0].lower())
+    sizes = sorted({f.gpu_memory_mib for f in INSTANCE_FAMILIES.values() if f.gpu_name == wanted})
+    if gpu == "A100-40GB":
+        sizes = [s for s in sizes if s < 50_000]
+    if not sizes:
+        known = sorted(set(capacity.DEVICES) | set(_GPU_ALIASES))
+        raise KeyError(f"no memory figure for GPU {gpu!r} (known: {', '.join(known)})")
+    return capacity.Device(gpu, sizes[0] * capacity.MIB,
+                           f"per-GPU memory Karpenter reports (karpenter.k8s.aws/instance-gpu-memory {sizes[0]} MiB)")
+
+
+def service_device(pool: GpuPoolSpec, mig_profile: str | None) -> capacity.Device:
+    """What one GPU of a replica is: a whole (possibly time-sliced) GPU or a MIG slice."""
+    gpu = whole_gpu(pool.gpu)
+    if mig_profile is not None and isinstance(pool.sharing, (MigSharing, HybridSharing)):
+        from components.gpu.mig import gpu_spec
+
+        profile = gpu_spec(pool.gpu).profile(mig_profile)
+        return gpu.mig_slice(mig_profile, profile.memory_slices)
+    return gpu
+
+
+def service_budget(spec: LoraServiceSpec, architecture: str, pool: GpuPoolSpec) -> capacity.VramBudget:
+    """The per-GPU VRAM budget of one replica of ``spec``."""
+    e = spec.engine
+    return capacity.plan_vram(
+        architecture,
+        service_device(pool, spec.gpu.mig_profile),
+        max_model_len=e.max_model_len,
+        weights=capacity.weight_format_for_quantization(e.quantization, e.dtype),
+        kv_cache_dtype=e.kv_cache_dtype,
+        gpu_memory_utilization=e.gpu_memory_utilization,
+        tensor_parallel=e.tensor_parallel,
+        pipeline_parallel=e.pipeline_parallel,
+        lora=capacity.LoraSlots(max_loras=e.max_loras, max_lora_rank=e.max_lora_rank, max_cpu_loras=e.max_cpu_loras),
+    )
+
+
+def capacity_rules(cfg) -> list[tuple[str, str]]:
+    """Refuse services that cannot hold one full ``maxModelLen`` sequence (every term in GiB).
+
+    Runs after the reference rules: services with an unknown pool or base model are reported
+    there and skipped here.
+    """
+    issues = []
+    for name, svc in sorted(cfg.serving.services.items()):
+        base = cfg.models.base_models.get(svc.base_model)
+        pool = cfg.gpu.pools.get(svc.pool)
+        if base is None or pool is None:
+            continue
+        path = f"serving.services.{name}"
+        try:
+            budget = service_budget(svc, base.architecture, pool)
+        except KeyError as exc:
+            issues.append((f"models.baseModels.{svc.base_model}.architecture" if "architecture" in str(exc)
+                           else f"gpu.pools.{svc.pool}.gpu", str(exc).strip("'\"")))
+            continue
+        except (ValueError, Exception) as exc:  # MigLayoutError and planner input errors
+            issues.append((f"{path}.engine", str(exc)))
+            continue
+        if not budget.fits:
+            try:
+                capacity.refuse(budget)
+            except capacity.CapacityError as exc:
+                issues.append((f"{path}.engine.maxModelLen", f"{svc.engine.max_model_len} does not fit: {exc}"))
+    return issues
+
+
+@dataclass(frozen=True)
+class ServicePlan:
+    """One service's budget and GPU needs, with the one-model-per-use-case comparison."""
+
+    name: str
+    budget: capacity.VramBudget
+    gpus_per_replica: int
+    """GPUs (or MIG slices) per replica: the tensor x pipeline group."""
+    min_replicas: int
+    max_replicas: int
+    use_cases: int
+    """Adapters served (each one a use case that would otherwise be its own fine-tuned model)."""
+    comparison: capacity.LoraConsolidation | None
+    """Multi-LoRA vs one full fine-tune per use case (None without adapters)."""
+
+    @property
+    def slice_unit(self) -> str:
+        return "MIG slice" if "MIG" in self.budget.device.name else "GPU"
+
+
+def plan_services(cfg) -> list[ServicePlan]:
+    """Budgets of every service of a validated config."""
+    plans = []
+    for name, svc in sorted(cfg.serving.services.items()):
+        base = cfg.models.base_models[svc.base_model]
+        pool = cfg.gpu.pools[svc.pool]
+        budget = service_budget(svc, base.architecture, pool)
+        adapters = len(cfg.adapters_for(name))
+        comparison = None
+        if adapters:
+            e = svc.engine
+            comparison = capacity.compare_multi_lora(
+                base.architecture, budget.device, adapters, max_model_len=e.max_model_len, max_loras=e.max_loras,
+                max_lora_rank=e.max_lora_rank, weights=budget.weights_format, kv_cache_dtype=e.kv_cache_dtype,
+                gpu_memory_utilization=e.gpu_memory_utilization)
+        plans.append(ServicePlan(name=name, budget=budget, gpus_per_replica=budget.gpus,
+                                 min_replicas=svc.replicas.min, max_replicas=svc.replicas.max,
+                                 use_cases=adapters, comparison=comparison))
+    return plans
+
+
+def physical_gpus(cfg, plans: list[ServicePlan], at: str = "min") -> dict[str, int]:
+    """Physical GPUs per pool for every service at ``min`` or ``max`` replicas.
+
+    MIG: the slices of each profile packed ``layout[profile]`` (x time-slicing replicas in
+    hybrid pools) to a GPU, and a GPU carries the whole layout, so the pool needs the largest
+    of those counts. Time slicing: ``replicas`` pods share one GPU. Otherwise one unit, one GPU.
+    """
+    units: dict[str, dict[str | None, int]] = {}
+    for p in plans:
+        svc = cfg.serving.services[p.name]
+        count = (p.min_replicas if at == "min" else p.max_replicas) * p.gpus_per_replica
+        per_pool = units.setdefault(svc.pool, {})
+        per_pool[svc.gpu.mig_profile] = per_pool.get(svc.gpu.mig_profile, 0) + count
+    needed = {}
+    for pool_name, by_profile in sorted(units.items()):
+        sharing = cfg.gpu.pools[pool_name].sharing
+        counts = []
+        for profile, n in by_profile.items():
+            if profile is not None and isinstance(sharing, (MigSharing, HybridSharing)):
+                per_gpu = sharing.layout[profile]
+                if isinstance(sharing, HybridSharing):
+                    per_gpu *= sharing.time_sliced.get(profile, 1)
+            elif getattr(sharing, "mode", None) == "time-slicing":
+                per_gpu = sharing.replicas
+            else:
+                per_gpu = 1
+            counts.append(gpus_needed(n, per_gpu))
+        needed[pool_name] = max(counts) if isinstance(sharing, (MigSharing, HybridSharing)) else sum(counts)
+    return needed
+
+
+def format_plan(stack: str, plans: list[ServicePlan], cfg=None) -> str:
+    """The stack's plan as text: per service budget, then totals."""
+    out = [f"stack {stack}: VRAM budget per service (per GPU of one replica)", ""]
+    total_min = total_max = dedicated = 0
+    for p in plans:
+        out.append(f"== {p.name}")
+        out.append(capacity.format_budget(p.budget))
+        out.append(f"replicas {p.min_replicas}..{p.max_replicas} x {p.gpus_per_replica} {p.slice_unit}(s) = "
+                   f"{p.min_replicas * p.gpus_per_replica}..{p.max_replicas * p.gpus_per_replica}")
+        if p.comparison is not None:
+            out.append(capacity.format_consolidation(p.comparison))
+            dedicated += max(p.min_replicas, 1) * p.comparison.dedicated_gpus
+        out.append("")
+        total_min += p.min_replicas * p.gpus_per_replica
+        total_max += p.max_replicas * p.gpus_per_replica
+    out.append(f"stack total: {total_min} GPUs/MIG slices at minimum replicas, {total_max} at maximum")
+    if cfg is not None:
+        lo, hi = physical_gpus(cfg, plans, "min"), physical_gpus(cfg, plans, "max")
+        for pool in sorted(hi):
+            out.append(f"  pool {pool}: {lo.get(pool, 0)}..{hi[pool]} physical {cfg.gpu.pools[pool].gpu} GPUs")
+        out.append(f"  physical GPUs: {sum(lo.values())} at minimum replicas, {sum(hi.values())} at maximum")
+    if dedicated:
+        out.append(f"one fully fine-tuned model per use case instead: {dedicated} GPUs/MIG slices at minimum replicas")
+    return "\n".join(out)
+
+
+def gpus_needed(slices: int, per_gpu: int) -> int:
+    """Physical GPUs holding ``slices`` MIG instances of a profile packed ``per_gpu`` to a GPU."""
+    return math.ceil(slices / per_gpu)
