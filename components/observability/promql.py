@@ -18,14 +18,16 @@ from typing import Literal
 Aggregation = Literal["sum", "max", "avg", "min"]
 
 
-def selector(metric: str, namespace: str, model_name: str | None = None, **extra: str) -> str:
-    """``metric{namespace="..", model_name="..", ...}`` with values escaped."""
+def selector(metric: str, namespace: str, model_name: str | None = None, *,
+             regex: dict[str, str] | None = None, **extra: str) -> str:
+    """``metric{namespace="..", model_name="..", label="..", label=~"re"}`` with values escaped."""
     labels = {"namespace": namespace}
     if model_name is not None:
         labels["model_name"] = model_name
     labels.update(extra)
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return f"{metric}{{{inner}}}"
+    parts = [f'{k}="{_escape(v)}"' for k, v in labels.items()]
+    parts += [f'{k}=~"{_escape(v)}"' for k, v in (regex or {}).items()]
+    return f"{metric}{{{','.join(parts)}}}"
 
 
 def _escape(value: str) -> str:
@@ -42,9 +44,10 @@ def service_max(metric: str, namespace: str, model_name: str) -> str:
     return f"max({selector(metric, namespace, model_name)})"
 
 
-def service_rate_sum(metric: str, namespace: str, model_name: str, window: str = "5m") -> str:
+def service_rate_sum(metric: str, namespace: str, model_name: str, window: str = "5m", *,
+                     regex: dict[str, str] | None = None, **extra: str) -> str:
     """Per-second rate of a counter summed over a service's pods: one series."""
-    return f"sum(rate({selector(metric, namespace, model_name)}[{window}]))"
+    return f"sum(rate({selector(metric, namespace, model_name, regex=regex, **extra)}[{window}]))"
 
 
 def gpu_memory_used_ratio(namespace: str, model_name: str) -> str:

@@ -140,6 +140,8 @@ class LlmdPlatform:
     """``release`` label of the EPP ServiceMonitor, or None for no ServiceMonitor."""
     storage_initializer_image: ImageRef | None = None
     """Image that downloads ``s3://`` base models (KServe's storage initializer)."""
+    keda_ready: tuple[pulumi.Resource, ...] = ()
+    """What a ScaledObject waits for (the KEDA release, when this stack installs it)."""
     ready: tuple[pulumi.Resource, ...] = ()
     """Resources a model service must wait for (the gateway release)."""
 
@@ -459,7 +461,7 @@ class LlmdModelService(pulumi.ComponentResource):
                 query=service_sum(args.scaling.metric, p.gateway_namespace, args.served_name),
                 threshold=args.scaling.target,
                 labels=standard_labels("autoscaler", args.service),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[servers]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[servers, *p.keda_ready]),
             )
         self.register_outputs({"pool_name": self.pool_name, "decode_deployment_name": self.decode_deployment_name,
                                "route_path": self.route_path})
@@ -495,6 +497,8 @@ class LlmdArgs:
     """Name of the Gateway."""
     service_type: str = "ClusterIP"
     """Service type of the gateway's proxy (``LoadBalancer`` to expose it outside the cluster)."""
+    keda_ready: Sequence[pulumi.Resource] = ()
+    """What ScaledObjects of model services wait for (the KEDA release)."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """Resources the gateway waits for."""
 
@@ -538,6 +542,7 @@ class LlmD(pulumi.ComponentResource):
             prometheus_url=args.prometheus_url,
             monitoring_release_label=args.monitoring_release_label,
             storage_initializer_image=args.storage_initializer_image,
+            keda_ready=tuple(args.keda_ready),
             ready=(release, *args.depends_on),
         )
         self.register_outputs({"gateway_name": self.gateway_name})

@@ -111,6 +111,7 @@ def build(ctx: BuildContext, gpu) -> ServingLayer:
             routing_sidecar_image=image(cfg, l.routing_sidecar_image),
             storage_initializer_image=image(cfg, l.storage_initializer_image), prometheus_url=o.prometheus_url,
             monitoring_release_label=o.release_label if o.enabled else None, service_type=l.gateway_service_type,
+            keda_ready=tuple(layer.keda_ready),
         ), ctx.k8s_opts())
         layer.llmd = llmd.platform
         ctx.exports["llmdGateway"] = f"{s.namespace}/{llmd.gateway_name}"
