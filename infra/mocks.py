@@ -115,6 +115,9 @@ class PlatformMocks(pulumi.runtime.Mocks):
             service = typ.split(":")[1].split("/")[0]
             resource_name = state.get("name") or args.name
             state.setdefault("name", resource_name)
+            if typ == "aws:iam/role:Role":
+                # IAM is global: no region, and the resource type is part of the ARN.
+                state.setdefault("arn", f"arn:aws:iam::{FAKE_ACCOUNT}:role/{resource_name}")
             state.setdefault("arn", f"arn:aws:{service}:us-east-1:{FAKE_ACCOUNT}:{resource_name}")
             if typ == "aws:sqs/queue:Queue":
                 state.setdefault("url", f"https://sqs.us-east-1.amazonaws.com/{FAKE_ACCOUNT}/{resource_name}")

@@ -1,0 +1,132 @@
+"""NVIDIA DRA driver (``dra-driver-nvidia-gpu`` 0.4.1) and the ResourceClaimTemplates pods use.
+
+Chart: ``oci://registry.k8s.io/dra-driver-nvidia/charts/dra-driver-nvidia-gpu`` (the project moved
+to kubernetes-sigs and the chart was renamed from ``nvidia-dra-driver-gpu``). Values set here
+(kubernetes-sigs/dra-driver-nvidia-gpu ``deployments/helm/dra-driver-nvidia-gpu/values.yaml``):
+
+* ``gpuResourcesEnabledOverride: true``: the chart refuses ``resources.gpus.enabled`` without it
+  because the GPU kubelet plugin must never share a node with the device plugin
+  (``templates/validation.yaml``). The platform guarantees that per pool instead: DRA pools carry
+  ``nvidia.com/gpu.deploy.device-plugin: "false"`` (the GPU Operator then keeps its device
+  plugin off them) and ``llm-platform.io/gpu-allocation: dra``, the only nodes the kubelet plugin
+  is scheduled on (``kubeletPlugin.nodeSelector``); ``rules.py`` refuses pools that would mix them.
+* ``nvidiaDriverRoot``: ``/`` where the host ships the driver (EKS AMIs), ``/run/nvidia/driver``
+  when the GPU Operator's driver container manages it.
+* ``resources.computeDomains.enabled: false``: ComputeDomains (multi-node NVLink, GB200) are not
+  used, and at HEAD they also require the conversion webhook.
+* ``featureGates.DynamicMIG`` when claims ask for MIG profiles (``gpu.dra.dynamicMig``).
+
+Claim templates are ``resource.k8s.io/v1`` (GA in Kubernetes 1.34). A declarative request becomes
+one device request with CEL selectors over the driver's attributes and capacity (domain
+``gpu.nvidia.com``: ``productName``, ``profile``; capacity ``memory``; cmd/gpu-kubelet-plugin
+deviceinfo.go). DeviceClass ``gpu.nvidia.com`` selects whole GPUs, ``mig.nvidia.com`` MIG devices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.common.helm import ChartRef, helm_release
+from components.common.labels import standard_labels
+from components.gpu.sharing import GPU_ALLOCATION_LABEL
+from components.gpu.spec import ClaimTemplateSpec
+
+DRIVER_DOMAIN = "gpu.nvidia.com"
+GPU_DEVICE_CLASS = "gpu.nvidia.com"
+MIG_DEVICE_CLASS = "mig.nvidia.com"
+REQUEST_NAME = "gpu"
+
+
+def _cel_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def claim_selectors(request: ClaimTemplateSpec) -> list[str]:
+    """CEL expressions a device must satisfy (all of them) for ``request``."""
+    attrs = f"device.attributes[{_cel_string(DRIVER_DOMAIN)}]"
+    exprs = []
+    if request.product is not None:
+        exprs.append(f"{attrs}.productName.lowerAscii().contains({_cel_string(request.product.lower())})")
+    if request.mig_profile is not None:
+        exprs.append(f"{attrs}.profile == {_cel_string(request.mig_profile)}")
+    if request.min_memory_gb is not None:
+        exprs.append(f"device.capacity[{_cel_string(DRIVER_DOMAIN)}].memory"
+                     f".compareTo(quantity({_cel_string(f'{request.min_memory_gb}G')})) >= 0")
+    return exprs
+
+
+def claim_template_spec(request: ClaimTemplateSpec) -> dict[str, Any]:
+    """``spec`` of a ``resource.k8s.io/v1`` ResourceClaimTemplate for ``request``."""
+    exactly: dict[str, Any] = {
+        "deviceClassName": MIG_DEVICE_CLASS if request.mig_profile else GPU_DEVICE_CLASS,
+        "allocationMode": "ExactCount",
+        "count": request.count,
+    }
+    selectors = claim_selectors(request)
+    if selectors:
+        exactly["selectors"] = [{"cel": {"expression": e}} for e in selectors]
+    return {"spec": {"devices": {"requests": [{"name": REQUEST_NAME, "exactly": exactly}]}}}
+
+
+def dra_values(*, driver_root: str, dynamic_mig: bool) -> dict[str, Any]:
+    """Helm values of the DRA driver chart."""
+    values: dict[str, Any] = {
+        "nvidiaDriverRoot": driver_root,
+        "gpuResourcesEnabledOverride": True,
+        "resources": {"gpus": {"enabled": True}, "computeDomains": {"enabled": False}},
+        "kubeletPlugin": {"nodeSelector": {GPU_ALLOCATION_LABEL: "dra"}},
+    }
+    if dynamic_mig:
+        values["featureGates"] = {"DynamicMIG": True}
+    return values
+
+
+@dataclass(frozen=True)
+class DraDriverArgs:
+    """Inputs of the DRA driver and its claim templates."""
+
+    claim_templates: dict[str, ClaimTemplateSpec]
+    """Claim templates by name."""
+    claims_namespace: pulumi.Input[str] | None
+    """Namespace the templates are created in (where GPU pods run); None skips them."""
+    chart: ChartRef | None = None
+    """Pinned chart to install, or None when the driver is managed elsewhere."""
+    namespace: pulumi.Input[str] | None = None
+    """Namespace of the driver (platform-owned, privileged Pod Security)."""
+    values: dict[str, Any] = field(default_factory=dict)
+    """Values from :func:`dra_values`."""
+
+
+class DraDriver(pulumi.ComponentResource):
+    """NVIDIA DRA driver release plus one ResourceClaimTemplate per declared request."""
+
+    claim_template_names: dict[str, pulumi.Output[str]]
+    """Template name -> created ResourceClaimTemplate name."""
+    release: pulumi.Resource | None
+    """The driver release (None when not installed here), for ``depends_on``."""
+
+    def __init__(self, name: str, args: DraDriverArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmplatform:gpu:DraDriver", name, None, opts)
+        self.release = None
+        if args.chart is not None:
+            if args.namespace is None:
+                raise ValueError("a DRA driver install needs its namespace")
+            self.release = helm_release(f"{name}-release", args.chart, args.namespace,  # type: ignore[arg-type]
+                                        args.values, pulumi.ResourceOptions(parent=self), create_namespace=False)
+        after = [self.release] if self.release is not None else []
+        self.claim_template_names = {}
+        if args.claims_namespace is not None:
+            for tmpl_name, request in sorted(args.claim_templates.items()):
+                tmpl = k8s.resource.v1.ResourceClaimTemplate(
+                    f"{name}-claim-{tmpl_name}",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=tmpl_name, namespace=args.claims_namespace,
+                                                        labels=standard_labels("gpu-claim", tmpl_name)),
+                    spec=claim_template_spec(request),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+                )
+                self.claim_template_names[tmpl_name] = tmpl.metadata.name
+        self.register_outputs({"claim_template_names": self.claim_template_names})
