@@ -19,7 +19,12 @@ MINIO_MODULE_VERSION=${MINIO_MODULE_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 CACHE_ROOT=${LLM_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-platform}
 CACHE_DIR="$CACHE_ROOT/minio-$MINIO_MODULE_VERSION"
 OUT_DIR="$ROOT/.tools/minio"
-mkdir -p "$OUT_DIR"
+mkdir -p "$OUT_DIR" "$CACHE_ROOT"
+
+# One build at a time per machine (parallel test runs all ask for the binary): later callers
+# wait for the lock, then restore from the cache below.
+exec 9>"$CACHE_ROOT/minio-build.lock"
+flock 9
 
 if [ -x "$OUT_DIR/minio" ] && [ "$(cat "$OUT_DIR/VERSION" 2>/dev/null)" = "$MINIO_MODULE_VERSION" ]; then
 	echo "[minio] up to date: $OUT_DIR/minio ($MINIO_MODULE_VERSION)"
