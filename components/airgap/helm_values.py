@@ -7,26 +7,29 @@ replaced by the mirror prefix and the repository path is kept (``quay.io/jetstac
 Setting a key a chart version does not know is harmless (none of these charts ships a
 values.schema.json that forbids unknown keys), so entries may cover several chart versions.
 
-Sources (values.yaml of each chart, at the pinned versions or the nearest stored one):
-- kube-prometheus-stack: ``global.imageRegistry`` overrides the registry of every image, subcharts
+Sources (values.yaml of each chart; "checked" = read in the chart's own values.yaml, otherwise
+taken from the chart's documented layout and to be confirmed against the pinned version):
+- kube-prometheus-stack (checked, prometheus-community/helm-charts ``charts/kube-prometheus-stack/values.yaml``:
+  "Global image registry to use if it needs to be overridden ... local registries"): ``global.imageRegistry`` overrides the registry of every image, subcharts
   included (grafana, kube-state-metrics, prometheus-node-exporter read the same global);
   ``global.imagePullSecrets``.
-- cert-manager (jetstack/cert-manager ``deploy/charts/cert-manager/values.yaml``): ``image``,
+- cert-manager (checked, ``deploy/charts/cert-manager/values.yaml``): ``image``,
   ``webhook.image``, ``cainjector.image``, ``acmesolver.image``, ``startupapicheck.image`` each with
   a full ``repository`` (``quay.io/jetstack/cert-manager-<component>``); ``global.imagePullSecrets``.
-- kserve-resources (kserve/kserve ``charts/kserve-resources/values.yaml``): ``kserve.controller.image``,
+- kserve-resources (checked at the v0.12 layout, kserve/kserve ``charts/kserve-resources/values.yaml``): ``kserve.controller.image``,
   ``kserve.agent.image``, ``kserve.router.image``, ``kserve.storage.image`` (``kserve/<name>`` on
   Docker Hub). ``kserve.controller.rbacProxyImage`` is a full reference whose default tag differs
   between versions; it is not rewritten here (KServe v0.20 Standard mode does not deploy it by
   default) and the mirror must hold it under the same path if enabled.
-- keda (kedacore/charts ``keda/values.yaml``): ``image.{keda,metricsApiServer,webhooks}.registry``
+- keda (layout of the 2.1x charts; the stored kedacore/charts ``keda/values.yaml`` predates it): ``image.{keda,metricsApiServer,webhooks}.registry``
   (``ghcr.io``) beside ``repository: kedacore/<name>``; ``global.image.registry``; ``imagePullSecrets``.
-- gpu-operator (NVIDIA/gpu-operator ``deployments/gpu-operator/values.yaml``): every component has
+- gpu-operator (layout of NVIDIA/gpu-operator ``deployments/gpu-operator/values.yaml``; per-component
+  upstream paths to be confirmed against v26.7.0): every component has
   ``repository`` (``nvcr.io/nvidia[/k8s|/cloud-native]``) + ``image`` + ``version`` and its own
   ``imagePullSecrets``; NFD is the ``node-feature-discovery`` subchart (``image.repository``).
-- lws (kubernetes-sigs/lws ``charts/lws/values.yaml``): ``image.manager.repository``
+- lws (checked, kubernetes-sigs/lws ``charts/lws/values.yaml``): ``image.manager.repository``
   (``registry.k8s.io/lws/lws``); ``imagePullSecrets``.
-- karpenter (aws/karpenter-provider-aws ``charts/karpenter/values.yaml``):
+- karpenter (checked, aws/karpenter-provider-aws ``charts/karpenter/values.yaml``):
   ``controller.image.repository`` (``public.ecr.aws/karpenter/controller``) and ``controller.image.digest``
   (cleared: the upstream digest does not name the mirrored copy); ``imagePullSecrets``.
 Charts not listed (CRD-only charts such as kserve-crd) carry no images.
