@@ -66,6 +66,8 @@ ENTRY_FUNCTION = "make_arg_parser"
 ASSUMPTIONS = {
     "current_platform.device_type": "cuda",
     "sys.argv": [],
+    "environment": "VLLM_* variables unset: vllm.envs names take the defaults declared in envs.py",
+    "ssl.CERT_NONE": 0,
     "current_platform.pre_register_and_update": "no-op on CUDA (only ROCm overrides it, and not the parser)",
     "load_general_plugins": "no plugins installed: plugins may add flags or choices",
 }
@@ -404,6 +406,10 @@ class Interp:
             return self._external(mod, name)
         ns = self.ns.get(mod, view)
         b = ns.get(name)
+        if b is None and mod == "vllm.envs" and view == "runtime":
+            # envs resolves names through a module __getattr__; the TYPE_CHECKING
+            # block declares each one's value when the variable is unset.
+            return self.lookup(mod, name, "typing")
         if b is None and "*" in ns:
             for src in ns["*"].node:
                 if name in self.ns.get(src, view):
@@ -562,6 +568,8 @@ class Interp:
             return {"list": [], "dict": {}, "set": set()}[fac]
         if isinstance(fac, ClassRef) and self.is_dataclass(fac):
             return DataclassInstance(fac)
+        if isinstance(fac, ClassRef) and self.is_dict_subclass(fac):
+            return {}
         if isinstance(fac, tuple) and fac and fac[0] == "lambda":
             _, node, mod = fac
             return self.eval_safe(node.body, Frame(mod, {}, "runtime"))
@@ -805,6 +813,8 @@ class Interp:
             return {"int": int, "float": float, "str": str}[fn](args[0])
         if isinstance(fn, ClassRef) and self.is_dataclass(fn) and not args and not kwargs:
             return DataclassInstance(fn)
+        if isinstance(fn, ClassRef) and self.is_dict_subclass(fn) and not args and not kwargs:
+            return {}
         if isinstance(fn, Parser) or isinstance(fn, Group):
             raise DeriveError("parser is not callable")
         raise DeriveError(f"cannot call {src} ({fn!r}) in {frame.module}")
