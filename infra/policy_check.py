@@ -73,6 +73,15 @@ def pack_config(cfg: PlatformConfig, stack: str) -> dict[str, Any]:
     return out
 
 
+def write_pack_config(stack: str, path: Path) -> Path:
+    """Write ``stack``'s ``--policy-pack-config`` document (from its stack file) to ``path``."""
+    from infra.config_loading import load_stack
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(pack_config(load_stack(stack), stack), indent=2, sort_keys=True) + "\n")
+    return path
+
+
 def _options(r: Registration) -> PolicyResourceOptions:
     return PolicyResourceOptions(
         protect=r.protect, ignore_changes=[], delete_before_replace=r.delete_before_replace, aliases=[],
@@ -139,22 +148,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-check", action="store_true", help="only write --pack-config; do not synthesize")
     args = parser.parse_args(argv)
     try:
-        if args.no_check:
-            from infra.config_loading import load_stack
-
-            cfg = load_stack(args.stack)
-            status = 0
-        else:
-            synthesis = synthesize(args.stack)
-            cfg = synthesis.config
-            status = report(synthesis)
+        status = 0 if args.no_check else report(synthesize(args.stack))
+        if args.pack_config:
+            write_pack_config(args.stack, args.pack_config)
+            print(f"  wrote {args.pack_config}")
     except PlatformConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.pack_config:
-        args.pack_config.parent.mkdir(parents=True, exist_ok=True)
-        args.pack_config.write_text(json.dumps(pack_config(cfg, args.stack), indent=2, sort_keys=True) + "\n")
-        print(f"  wrote {args.pack_config}")
     return status
 
 
