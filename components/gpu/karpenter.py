@@ -15,7 +15,10 @@ CloudFormation (website v1.14):
 * node role with AmazonEKSWorkerNodePolicy, AmazonEC2ContainerRegistryPullOnly,
   AmazonEKS_CNI_Policy and AmazonSSMManagedInstanceCore, and an EKS access entry of type
   ``EC2_LINUX`` (Karpenter creates the instance profile from the EC2NodeClass ``role``);
-* interruption queue (SQS, 300 s retention, SSE, TLS only) fed by five EventBridge rules.
+* interruption queue (SQS, 300 s retention, SSE, TLS only) fed by five EventBridge rules;
+* CRDs from the ``karpenter-crd`` chart as their own release (the upgrade guide's way: Helm
+  never upgrades a chart's ``crds/``, and v1.14 adds fields and NodeOverlay), then the
+  controller release with ``skip_crds``.
 """
 
 from __future__ import annotations
@@ -172,6 +175,9 @@ class KarpenterArgs:
     """AWS region of the cluster."""
     chart: ChartRef
     """Pinned Karpenter chart."""
+    crd_chart: ChartRef | None = None
+    """Pinned ``karpenter-crd`` chart installed first (the controller release then skips CRDs);
+    None lets the controller chart install its CRDs once (never upgraded by Helm)."""
     namespace: str = "kube-system"
     """Namespace of the controller."""
     identity: Literal["pod-identity", "irsa"] = "pod-identity"
@@ -257,8 +263,13 @@ class KarpenterController(pulumi.ComponentResource):
 
         values = pulumi.Output.all(self.queue_name, irsa_arn).apply(
             lambda a: karpenter_values(cluster=cluster, queue_name=a[0], node_overlay=args.node_overlay, irsa_role_arn=a[1]))
+        if args.crd_chart is not None:
+            # aws/karpenter-provider-aws upgrade guide (v1.14): CRDs from karpenter-crd, upgraded with the controller.
+            identity_binding.append(helm_release(f"{name}-crd", args.crd_chart, args.namespace, {},
+                                                 pulumi.ResourceOptions(parent=self), create_namespace=False))
         self.release = helm_release(f"{name}-release", args.chart, args.namespace, values,
-                                    pulumi.ResourceOptions(parent=self, depends_on=identity_binding), create_namespace=False)
+                                    pulumi.ResourceOptions(parent=self, depends_on=identity_binding), create_namespace=False,
+                                    skip_crds=args.crd_chart is not None)
         self.node_role_name = node_role.name
         self.node_role_arn = node_role.arn
         self.controller_role_arn = controller_role.arn

@@ -51,6 +51,10 @@ def gpu_rules(gpu: GpuSpec, *, cluster_kind: str) -> list[tuple[str, str]]:
                            f"without a NodeOverlay: it would never launch a node for those pods; enable nodeOverlay or use "
                            f"MIG strategy 'single'"))
         issues += _controller_needed(name, pool, gpu, cluster_kind)
+    if gpu.karpenter.install and gpu.karpenter.crd_chart.version != gpu.karpenter.chart.version:
+        issues.append(("gpu.karpenter.crdChart.version",
+                       f"{gpu.karpenter.crd_chart.version!r} must equal gpu.karpenter.chart.version "
+                       f"({gpu.karpenter.chart.version!r}): the controller expects its own CRDs"))
     issues += _strategy_agreement(gpu)
     issues += _config_name_collisions(gpu)
     issues += _claim_template_rules(gpu)

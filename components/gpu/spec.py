@@ -166,6 +166,10 @@ class KarpenterSpec(Spec):
     """Namespace of the controller. Default: kube-system."""
     chart: ChartRef = ChartRef(name="karpenter", version="1.14.1", repository="oci://public.ecr.aws/karpenter")
     """Karpenter chart. Default: karpenter 1.14.1 from public ECR."""
+    crd_chart: ChartRef = ChartRef(name="karpenter-crd", version="1.14.1", repository="oci://public.ecr.aws/karpenter")
+    """Karpenter's CRD chart, installed as its own release first so CRDs are upgraded with the
+    controller (Helm never upgrades a chart's ``crds/``); must match ``chart``'s version.
+    Default: karpenter-crd 1.14.1."""
     identity: Literal["pod-identity", "irsa"] = "pod-identity"
     """How the controller gets AWS credentials. Default: EKS Pod Identity."""
     interruption_queue: bool = True

@@ -100,6 +100,7 @@ def build(ctx: BuildContext) -> GpuLayer:
         k = gpu.karpenter
         layer.karpenter = KarpenterController("karpenter", KarpenterArgs(
             cluster_name=cluster, region=cfg.cluster.region or "", chart=k.chart.mirrored(mirror),
+            crd_chart=k.crd_chart.mirrored(mirror),
             namespace=k.namespace, identity=k.identity, interruption_queue=k.interruption_queue,
             node_overlay=k.node_overlay and any(overlay_capacity(p) for p in karpenter_pools.values()),
         ), pulumi.ResourceOptions(providers=providers))

@@ -237,6 +237,9 @@ def test_gpu_operator_waits_for_the_configmaps_it_names(synthesized):
 def test_node_pools_wait_for_the_karpenter_release(synthesized):
     prod = synthesized("prod")
     karpenter = _release(prod, "karpenter-release")
+    crds = _release(prod, "karpenter-crd")
+    assert crds.inputs["chart"] == "oci://public.ecr.aws/karpenter/karpenter-crd" and crds.inputs["version"] == "1.14.1"
+    assert crds.urn in karpenter.dependencies and karpenter.inputs["skipCrds"] is True
     for r in prod.registrations:
         if r.type.startswith("kubernetes:karpenter."):
             assert karpenter.urn in r.dependencies, r.name

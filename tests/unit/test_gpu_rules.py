@@ -158,3 +158,9 @@ def test_time_slicing_is_nvidia_only():
     def edit(s):
         pool(s).update(accelerator="amd", gpu="MI300X", instanceFamilies=["p5"], sharing={"mode": "time-slicing", "replicas": 2})
     assert issues_for(edit)[0][0] == "gpu.pools.mig.sharing.mode"
+
+
+def test_karpenter_crd_chart_must_match_the_controller():
+    issues = issues_for(lambda s: s["gpu"]["karpenter"].update(crdChart={"name": "karpenter-crd", "version": "1.13.0",
+                                                                         "repository": "oci://public.ecr.aws/karpenter"}))
+    assert issues[0][0] == "gpu.karpenter.crdChart.version" and "'1.14.1'" in issues[0][1]
