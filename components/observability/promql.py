@@ -85,6 +85,27 @@ def selectors(query: str) -> list[tuple[str, dict[str, str]]]:
     return found
 
 
+def regex_selectors(query: str) -> list[tuple[str, dict[str, str]]]:
+    """Every ``metric{...}`` selector in ``query`` with its ``=~`` matchers (PromQL-unescaped)."""
+    return [(metric, {name: value.replace("\\\\", "\\") for name, op, value in _MATCHER.findall(body) if op == "=~"})
+            for metric, body in _SELECTOR.findall(query)]
+
+
+def _matches_model(matchers: dict[str, str], re_matchers: dict[str, str], model_name: str) -> bool:
+    """``model_name="<model>"``, or ``model_name=~"<re>"`` where the anchored regex accepts the
+    model (and, e.g., its ``<model>:<adapter>`` names) but not every name."""
+    if matchers.get("model_name") == model_name:
+        return True
+    pattern = re_matchers.get("model_name")
+    if pattern is None:
+        return False
+    try:
+        compiled = re.compile(pattern)
+    except re.error:
+        return False
+    return bool(compiled.fullmatch(model_name)) and not compiled.fullmatch("some-other-model")
+
+
 def _outer_aggregation(query: str) -> str | None:
     """The aggregation wrapping the whole query (``sum``/``max``/``avg``/``min``/``count``) if it
     has no ``by``/``without`` clause, else None. A trailing comparison (``> 0.9``) is allowed."""
@@ -128,12 +149,14 @@ def check_query(query: str, namespace: str, model_name: str | None) -> list[str]
     if not sels:
         problems.append(f"no metric selector: {query}")
     joined = bool(re.search(r"\bon\s*\(\s*namespace\s*,\s*pod\s*\)", query))
-    for metric, matchers in sels:
+    res = regex_selectors(query)
+    scoped = [model_name is not None and _matches_model(m, r[1], model_name) for (_, m), r in zip(sels, res)]
+    for (metric, matchers), is_scoped in zip(sels, scoped):
         if matchers.get("namespace") != namespace:
             problems.append(f"{metric}: not scoped to namespace {namespace!r} ({matchers})")
-        if model_name is None or matchers.get("model_name") == model_name:
+        if model_name is None or is_scoped:
             continue
-        if metric.startswith("DCGM_") and joined and any(m.get("model_name") == model_name for _, m in sels):
+        if metric.startswith("DCGM_") and joined and any(scoped):
             continue
         problems.append(f"{metric}: not scoped to model_name {model_name!r} ({matchers})")
     stripped = _SELECTOR.sub("", query)

@@ -1,0 +1,97 @@
+"""Monitoring of the model services: scrape configs select the right pods with the release label
+Prometheus selects on, every alert and dashboard query is scoped to its service and one series,
+dashboards reach the Grafana sidecar, and Grafana's password never appears in plain text."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.observability import promql
+from components.observability.observability import (AlertThresholds, MonitoredService, alert_rules, dashboard,
+                                                    pod_monitor_spec)
+from tests.conftest import STACKS
+from tests.support.schemas import crd_errors
+
+SVC = MonitoredService(name="llama-8b", namespace="llm", served_name="llama-3.1-8b",
+                       pod_labels={"serving.kserve.io/inferenceservice": "llama-8b"}, metrics_port="http1")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_served_service_is_scraped_alerted_and_has_a_dashboard(stack, synthesized):
+    s = synthesized(stack)
+    o = s.config.observability
+    monitors = {m["metadata"]["name"]: m for m in s.objects("PodMonitor")}
+    rules = {r["metadata"]["name"]: r for r in s.objects("PrometheusRule")}
+    dashboards = {c["metadata"]["name"]: c for c in s.objects("ConfigMap") if c["metadata"]["labels"].get("grafana_dashboard") == "1"}
+    for svc in s.config.serving.services:
+        assert f"{svc}-vllm" in monitors, f"{stack}: {svc} is not scraped"
+        monitor = monitors[f"{svc}-vllm"]
+        assert monitor["metadata"]["labels"]["release"] == o.release_label
+        assert monitor["spec"]["podMetricsEndpoints"][0]["honorLabels"] is True
+        if o.alerts:
+            assert rules[f"{svc}-vllm"]["metadata"]["labels"]["release"] == o.release_label
+        if o.dashboards:
+            assert f"dashboard-vllm-{svc}" in dashboards
+            assert dashboards[f"dashboard-vllm-{svc}"]["metadata"]["namespace"] == o.namespace
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_alert_is_scoped_to_its_service_and_single_series(stack, synthesized):
+    s = synthesized(stack)
+    count = 0
+    for rule_obj in s.objects("PrometheusRule"):
+        for group in rule_obj["spec"]["groups"]:
+            for rule in group["rules"]:
+                svc = rule["labels"]["service"]
+                model = s.config.served_name(svc)
+                assert promql.check_query(rule["expr"], rule_obj["metadata"]["namespace"], model) == [], rule["alert"]
+                count += 1
+    if s.config.observability.alerts:
+        assert count == 5 * len(s.config.serving.services)
+
+
+def test_alerts_cover_the_paging_conditions():
+    exprs = {r["alert"]: r["expr"] for r in alert_rules(SVC, AlertThresholds())}
+    assert "vllm:kv_cache_usage_perc" in exprs["VllmKvCacheNearlyFull"]
+    assert "vllm:num_requests_waiting" in exprs["VllmRequestsQueueing"]
+    assert "DCGM_FI_DEV_FB_USED" in exprs["VllmGpuMemoryNearlyExhausted"] and "DCGM_FI_DEV_FB_FREE" in exprs["VllmGpuMemoryNearlyExhausted"]
+    assert 'status="4xx"' in exprs["VllmAdapterRequestsFailing"]
+    assert "up{" in exprs["VllmPodsDown"]
+    for expr in exprs.values():
+        assert promql.check_query(expr, "llm", "llama-3.1-8b") == []
+        assert promql.check_query(expr, "other-ns", "llama-3.1-8b"), "scoping must be to this namespace"
+
+
+def test_pod_monitor_labels_non_vllm_series_with_the_model_and_validates():
+    spec = pod_monitor_spec(SVC)
+    endpoint = spec["podMetricsEndpoints"][0]
+    assert endpoint["port"] == "http1"
+    assert {"action": "replace", "targetLabel": "model_name", "replacement": "llama-3.1-8b"} in endpoint["relabelings"]
+    obj = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PodMonitor",
+           "metadata": {"name": "x", "namespace": "llm"}, "spec": spec}
+    assert crd_errors(obj) == []
+
+
+def test_dashboard_queries_are_namespace_and_model_scoped():
+    board = dashboard(SVC)
+    assert board["panels"]
+    for panel in board["panels"]:
+        for target in panel["targets"]:
+            for metric, matchers in promql.selectors(target["expr"]):
+                assert matchers.get("namespace") == "llm", (panel["title"], metric)
+            assert 'model_name="llama-3.1-8b"' in target["expr"], panel["title"]
+    json.dumps(board)  # serialisable as the ConfigMap payload
+
+
+def test_grafana_admin_password_is_generated_and_secret(synthesized):
+    s = synthesized("prod")
+    release = [r for r in s.by_type("kubernetes:helm.sh/v3:Release") if r.name == s.config.observability.release_label][0]
+    admin = release.inputs["values"]["grafana"]["admin"]
+    assert admin == {"existingSecret": "grafana-admin", "userKey": "admin-user", "passwordKey": "admin-password"}
+    assert "adminPassword" not in release.inputs["values"]["grafana"], "the chart's default password would be used/stored"
+    secret = [r for r in s.registrations if r.type == "kubernetes:core/v1:Secret" and r.name == "observability-grafana-admin"][0]
+    assert any(p.startswith("stringData") for p in secret.secret_paths) and "admin-password" not in json.dumps(secret.inputs)
+    selector = release.inputs["values"]["prometheus"]["prometheusSpec"]["podMonitorSelector"]
+    assert selector == {"matchLabels": {"release": s.config.observability.release_label}}
