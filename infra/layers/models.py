@@ -17,6 +17,7 @@ from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, Store
 from components.models.vllm_service import (
     CACHE_DIR,
     AdapterStoreRef,
+    store_env,
     VllmLoraService,
     VllmLoraServiceArgs,
     adapter_served_name,
@@ -140,6 +141,13 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
                 pod_labels=svc["pod_labels"], metrics_port=svc["metrics_port"])
+        elif _nodes(spec, pool) > 1:
+            svc = _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref,
+                                     vllm_image, serving, weights)
+            endpoints[svc_name] = svc["endpoint"]
+            layer.services[svc_name] = ServedService(
+                name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
+                pod_labels=svc["pod_labels"], metrics_port="http")
         else:
             svc = VllmLoraService(svc_name, VllmLoraServiceArgs(
                 name=svc_name, namespace=serving_ns, namespace_name=serving_ns_name, mode=serving.mode, spec=spec,
@@ -197,3 +205,76 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
     ), ctx.k8s_opts(depends_on=[support]))
     gateway = f"http://{serving.llmd.gateway_name}.{serving.llmd.gateway_namespace}.svc.cluster.local{model.route_path}"
     return {"endpoint": gateway, "pod_labels": model.pod_labels, "metrics_port": METRICS_PORT_NAME}
+
+
+def _nodes(spec, pool) -> int:
+    """Nodes one replica spans (1: a normal KServe/llm-d service)."""
+    from components.serving.multinode import nodes_for
+
+    return nodes_for(spec.engine.tensor_parallel, spec.engine.pipeline_parallel, pool.gpus_per_node)
+
+
+def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image,
+                       serving, weights) -> dict:
+    """A replica larger than one node: vLLM on a LeaderWorkerSet, same adapter registry and auth.
+
+    Every pod of the group runs the sync sidecar (as a native sidecar: an init container with
+    ``restartPolicy: Always``), because each node's workers read the adapter files themselves.
+    """
+    from dataclasses import replace
+
+    from components.gpu.placement import placement_for
+    from components.models.vllm_service import AdapterRegistry, adapter_volumes, sync_container
+    from components.serving.multinode import MultiNodeArgs, MultiNodeVllm
+    from infra.layers.serving import image
+
+    cfg = ctx.cfg
+    ns = ctx.namespace(cfg.serving.namespace)
+    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, ctx.k8s_opts())
+    if support.api_key is not None:
+        ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
+    nodes = _nodes(spec, pool)
+    per_pod = spec.engine.tensor_parallel * spec.engine.pipeline_parallel // nodes
+    placement = placement_for(spec.pool, pool, count=per_pod, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim)
+    vllm_args = engine_options(spec, served_name, ()).to_args()
+    vllm_args = [a for a in vllm_args if not a.startswith("--port=")]  # the leader serves on vLLM's default 8000
+    volumes = adapter_volumes(support.registry_name, support.sync_name, cfg.models.lora_cache_gib)
+    mounts = [{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}]
+    init: list[dict] = []
+    source = base.source
+    if getattr(source, "kind", None) == "pvc":
+        volumes.append({"name": "model", "persistentVolumeClaim": {"claimName": source.claim_name, "readOnly": True}})
+        mount = {"name": "model", "mountPath": "/mnt/models", "readOnly": True}
+        if source.path.strip("/"):
+            mount["subPath"] = source.path.strip("/")
+        mounts.append(mount)
+    else:
+        volumes.append({"name": "model", "emptyDir": {"sizeLimit": "1000Gi"}})
+        mounts.append({"name": "model", "mountPath": "/mnt/models", "readOnly": True})
+        creds = [e for e in store_env(store_ref) if e["name"].startswith("AWS_")]
+        init.append({
+            "name": "storage-initializer",
+            "image": image(cfg, cfg.serving.llmd.storage_initializer_image).ref,
+            "args": [storage_uri(base), "/mnt/models"],
+            "env": creds + [{"name": "AWS_ENDPOINT_URL", "value": store.endpoint},
+                            {"name": "S3_ENDPOINT", "value": store.endpoint_host},
+                            {"name": "S3_USE_HTTPS", "value": "1" if store.use_https else "0"}],
+            "volumeMounts": [{"name": "model", "mountPath": "/mnt/models"}],
+            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
+            "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+        })
+    if spec.adapter_mode == "dynamic":
+        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds) | {"restartPolicy": "Always"})
+    elif adapters:
+        from components.models.vllm_service import static_lora_modules
+
+        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds, once=True))
+        vllm_args = [a for a in engine_options(spec, served_name, static_lora_modules(list(adapters))).to_args()
+                     if not a.startswith("--port=")]
+    group = MultiNodeVllm(f"{svc_name}-multinode", MultiNodeArgs(
+        service=svc_name, namespace=ns, image=vllm_image, vllm_args=vllm_args, nodes=nodes, placement=placement,
+        replicas=spec.replicas.min, env=vllm_env(spec, support.api_key_secret_name), cpu=spec.cpu,
+        memory=f"{spec.memory_gib}Gi", volumes=volumes, volume_mounts=mounts, init_containers=init,
+    ), ctx.k8s_opts(depends_on=[support, *serving.lws_ready] + ([weights] if weights is not None else [])))
+    endpoint = f"http://{group.service_name}.{cfg.serving.namespace}.svc.cluster.local:8000"
+    return {"endpoint": endpoint, "pod_labels": group.pod_labels}

@@ -386,3 +386,35 @@ def test_exports_name_endpoints_models_and_buckets():
     assert captured["servedModels"] == {"qwen-7b": ["qwen2.5-7b", "qwen2.5-7b:sql", "qwen2.5-7b:support-ja"]}
     assert captured["modelEndpoints"] == {"qwen-7b": "http://qwen-7b-predictor.llm.svc.cluster.local"}
     assert captured["buckets"] == {"adapters": "adapters", "models": "models"}
+
+
+def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar_on_every_pod(synth):
+    def add_405b(s):
+        s["models"]["baseModels"]["llama-3.1-405b"] = {
+            "architecture": "Llama-3.1-405B", "source": {"kind": "s3", "uri": "s3://models/meta-llama/Llama-3.1-405B-FP8"}}
+        s["models"]["adapters"].append({"name": "legal", "baseModel": "llama-3.1-405b", "version": "v2026-11-01",
+                                        "sourceDir": "adapters/llama-3.1-8b/sql/v2026-11-01", "rank": 16})
+        s["serving"]["services"]["llama-405b"] = {
+            "baseModel": "llama-3.1-405b", "pool": "h100-full", "gpu": {"count": 16}, "auth": True,
+            "engine": {"quantization": "fp8", "tensorParallel": 8, "pipelineParallel": 2, "maxLoras": 2,
+                       "maxModelLen": 8192, "kvCacheDtype": "fp8"},
+            "replicas": {"min": 1, "max": 1}, "cpu": "64", "memoryGib": 512}
+
+    s = synth("prod", add_405b)
+    assert not any(m["metadata"]["name"] == "llama-405b" for m in s.objects("InferenceService"))
+    (lws,) = s.objects("LeaderWorkerSet")
+    assert crd_errors(lws) == []
+    template = lws["spec"]["leaderWorkerTemplate"]
+    assert template["size"] == 2
+    for role in ("leaderTemplate", "workerTemplate"):
+        pod = template[role]["spec"]
+        sidecar = next(c for c in pod["initContainers"] if c["name"] == "lora-sync")
+        assert sidecar["restartPolicy"] == "Always"
+        assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "8"
+        env = {e["name"] for e in pod["containers"][0]["env"]}
+        assert {"VLLM_PLUGINS", "VLLM_API_KEY"} <= env
+    command = template["leaderTemplate"]["spec"]["containers"][0]["command"]
+    serve = command[2:command.index("--distributed-executor-backend")]
+    assert check_args(serve, allow_duplicates=False) == []
+    registry = next(m for m in s.objects("ConfigMap") if m["metadata"]["name"] == "llama-405b-lora-registry")
+    assert "llama-3.1-405b:legal" in json.loads(registry["data"]["registry.json"])
