@@ -169,12 +169,14 @@ def airgap_pod(pod: dict, loc: PodLocation, s: AirgapSettings, style: str) -> di
     """One pod spec: its containers, pull secrets, the CA volume and ``fsGroup`` where accepted."""
     p = plain(pod)
     k = Keys(p, style)
+    # Nested dicts without a telling key follow their parent's style: once a level is written in
+    # wire names the SDK no longer translates below it.
     for key in CONTAINER_LISTS:
         if k.get(key) is not None:
-            k.set(key, _map_list(k.get(key), lambda c: airgap_container(c, s, style)))
+            k.set(key, _map_list(k.get(key), lambda c: airgap_container(c, s, k.style)))
     for key in loc.single_containers:
         if k.get(key) is not None:
-            k.set(key, lift(k.get(key), lambda c: airgap_container(c, s, style)))
+            k.set(key, lift(k.get(key), lambda c: airgap_container(c, s, k.style)))
     if s.pull_secrets:
         def secrets(entries: list) -> list:
             have = {_name_of(e) for e in entries}
@@ -202,17 +204,17 @@ def airgap_pod(pod: dict, loc: PodLocation, s: AirgapSettings, style: str) -> di
     return p
 
 
-def _at_path(node: Any, path: tuple[str, ...], fn: Callable[[dict], dict], style: str) -> Any:
+def _at_path(node: Any, path: tuple[str, ...], fn: Callable[[dict, str], dict], style: str) -> Any:
     def step(value: Any) -> Any:
         if not isinstance(value, dict):
             return value
         if not path:
-            return fn(value)
+            return fn(value, style)
         k = Keys(value, style)
         child = k.get(path[0])
         if child is None:
             return value
-        k.set(path[0], _at_path(child, path[1:], fn, style))
+        k.set(path[0], _at_path(child, path[1:], fn, k.style))
         return value
 
     return lift(node, step)
@@ -329,7 +331,7 @@ def airgap_props(type_token: str, props: dict, s: AirgapSettings, style: str) ->
             k.set("objs", _map_list(k.get("objs"), lambda o: _airgap_manifest(o, s)))
         return props
     for loc in pod_locations(type_token):
-        props = _at_path(props, loc.path, lambda pod, loc=loc: airgap_pod(pod, loc, s, style), style)
+        props = _at_path(props, loc.path, lambda pod, st, loc=loc: airgap_pod(pod, loc, s, st), style)
     if s.ca is not None and type_token in ("kubernetes:core/v1:Secret", "kubernetes:core/v1:ServiceAccount"):
         props = _annotate_kserve_s3(props, s, style)
         if type_token == "kubernetes:core/v1:Secret":

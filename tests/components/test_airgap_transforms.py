@@ -219,3 +219,17 @@ def test_listed_digests_pin_images_across_the_stack(synth):
     from infra.policy_check import check
     unpinned = [v for v in check(result) if v.policy == "images-pinned"]
     assert unpinned and not any("minio/minio:RELEASE" in v.message for v in unpinned)
+
+
+def test_wire_named_levels_keep_wire_names_below_them():
+    """A typed resource written with raw camelCase dicts: the SDK stops translating at the first
+    wire-named level, so keys added below it must be wire names too."""
+    props = {"spec": {"template": {"spec": {"initContainers": [{"name": "i", "image": "busybox:1.36"}],
+                                            "containers": [{"name": "c", "image": "busybox:1.36"}]}}}}
+    out = airgap_props("kubernetes:apps/v1:Deployment", props, SETTINGS, "py")
+    pod = out["spec"]["template"]["spec"]
+    assert "imagePullSecrets" in pod and "image_pull_secrets" not in pod
+    assert all("volumeMounts" in c and "volume_mounts" not in c for c in pod["containers"] + pod["initContainers"])
+    py = airgap_props("kubernetes:apps/v1:Deployment",
+                      {"spec": {"template": {"spec": {"init_containers": [{"name": "i", "image": "busybox:1.36"}]}}}}, SETTINGS, "py")
+    assert "image_pull_secrets" in py["spec"]["template"]["spec"]
