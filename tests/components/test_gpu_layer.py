@@ -195,7 +195,7 @@ def _leaf_paths(values, prefix=""):
         path = f"{prefix}{key}"
         if key in AIRGAP_KEYS:
             continue
-        if isinstance(value, dict) and value and not path.endswith(("additionalLabels", "nodeSelector")):
+        if isinstance(value, dict) and value and not path.endswith(("additionalLabels", "nodeSelector", "annotations")):
             yield from _leaf_paths(value, path + ".")
         else:
             yield path
@@ -338,3 +338,24 @@ def test_no_aws_or_karpenter_objects_off_eks(synthesized):
         result = synthesized(stack)
         assert not [r for r in result.registrations if r.type.startswith("aws:")]
         assert not [r for r in result.registrations if r.type.startswith("kubernetes:karpenter")]
+
+
+# Key paths of the other two charts' values.yaml, read through the search tool's read_file:
+# aws/karpenter-provider-aws charts/karpenter/values.yaml (stored copy 0003697d; settings.featureGates
+# .nodeOverlay per ../shared/research/gpu-karpenter-llmd.md section 3 for 1.14) and
+# kubernetes-sigs/dra-driver-nvidia-gpu deployments/helm/dra-driver-nvidia-gpu/values.yaml (0f5a1bc2).
+KARPENTER_VALUE_PATHS = {"settings.clusterName", "settings.interruptionQueue", "settings.featureGates.nodeOverlay",
+                         "serviceAccount.create", "serviceAccount.name", "serviceAccount.annotations"}
+DRA_VALUE_PATHS = {"nvidiaDriverRoot", "gpuResourcesEnabledOverride", "resources.gpus.enabled",
+                   "resources.computeDomains.enabled", "kubeletPlugin.nodeSelector", "featureGates.DynamicMIG"}
+
+
+def test_karpenter_and_dra_values_use_known_keys(synth, synthesized):
+    irsa = synth("dev", lambda s: s["gpu"]["karpenter"].update(identity="irsa"))
+    for result in (synthesized("staging"), irsa):
+        karpenter = _release(result, "karpenter-release").inputs["values"]
+        assert set(_leaf_paths(karpenter)) <= KARPENTER_VALUE_PATHS
+    dynamic = synth("staging", lambda s: s["gpu"]["dra"].update(dynamicMig=True))
+    for result in (synthesized("staging"), dynamic):
+        values = _release(result, "gpu-dra-release").inputs["values"]
+        assert set(_leaf_paths(values)) <= DRA_VALUE_PATHS
