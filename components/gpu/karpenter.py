@@ -7,11 +7,13 @@ CloudFormation (website v1.14):
 * controller role: EKS Pod Identity (``pods.eks.amazonaws.com``, ``sts:AssumeRole`` +
   ``sts:TagSession``) and an ``aws_eks_pod_identity_association`` for ``kube-system/karpenter``,
   or IRSA (the cluster's OIDC provider, ``sts:AssumeRoleWithWebIdentity`` with ``sub`` and ``aud``
-  conditions) plus the ``eks.amazonaws.com/role-arn`` service-account annotation;
+  conditions) plus the ``eks.amazonaws.com/role-arn`` service-account annotation (Pod Identity
+  needs the cluster's ``eks-pod-identity-agent`` add-on; IRSA needs its IAM OIDC provider);
 * controller policy: the module's statements by Sid, EC2 actions scoped to the region, the
-  cluster's ``kubernetes.io/cluster/<name>: owned`` tag and ``eks:eks-cluster-name``; the regional reads add ``DescribeCapacityReservations``
-  (reserved capacity), ``DescribePlacementGroups`` and ``DescribeInstanceStatus``, and
-  ``iam:ListInstanceProfiles`` is allowed, as newer Karpenter releases call them;
+  cluster's ``kubernetes.io/cluster/<name>: owned`` tag and ``eks:eks-cluster-name``; the
+  regional reads add ``DescribeCapacityReservations`` (reserved capacity),
+  ``DescribePlacementGroups`` and ``DescribeInstanceStatus``, and ``iam:ListInstanceProfiles``
+  is allowed, as newer Karpenter releases call them;
 * node role with AmazonEKSWorkerNodePolicy, AmazonEC2ContainerRegistryPullOnly,
   AmazonEKS_CNI_Policy and AmazonSSMManagedInstanceCore, and an EKS access entry of type
   ``EC2_LINUX`` (Karpenter creates the instance profile from the EC2NodeClass ``role``);
