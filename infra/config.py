@@ -20,6 +20,7 @@ from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
 from components.models.spec import ModelsSpec, is_dns_label
 from components.observability.spec import ObservabilitySpec
+from components.serving.rules import serving_rules
 from components.serving.spec import ServingSpec
 from components.storage.spec import StorageSpec
 
@@ -89,6 +90,7 @@ class PlatformConfig(Spec):
             _service_rules,
             _adapter_rules,
             _airgap_rules,
+            serving_rules,
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
         ):
             issues.extend(rule(self))

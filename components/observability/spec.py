@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from components.common.helm import ChartRef
 from components.common.spec import Spec
+
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class AlertThresholdsSpec(Spec):
+    """When the paging alerts of every model service fire."""
+
+    kv_cache_usage: Fraction = 0.9
+    """KV-cache use of the fullest pod (``vllm:kv_cache_usage_perc``) that warns. Default: 0.9."""
+    requests_waiting: Annotated[float, Field(gt=0)] = 10
+    """Requests queued across a service (``vllm:num_requests_waiting``) that page. Default: 10."""
+    gpu_memory_used: Fraction = 0.98
+    """Framebuffer use of the fullest GPU/MIG slice (DCGM) that pages; vLLM itself preallocates
+    ``gpuMemoryUtilization`` (0.9), so keep this above it. Default: 0.98."""
+    adapter_failures_per_second: Annotated[float, Field(gt=0)] = 0.1
+    """4xx answers per second on the completion routes (unknown/unloadable adapters) that warn. Default: 0.1."""
 
 
 class ObservabilitySpec(Spec):
@@ -30,5 +48,7 @@ class ObservabilitySpec(Spec):
     """Create PrometheusRules for paging conditions. Default: true."""
     dashboards: bool = True
     """Create Grafana dashboard ConfigMaps for the Grafana sidecar. Default: true."""
+    thresholds: AlertThresholdsSpec = Field(default_factory=AlertThresholdsSpec)
+    """Alert thresholds. Default: see each field."""
     extra_alert_labels: dict[str, str] = Field(default_factory=dict)
     """Labels added to every alert (e.g. routing team). Default: none."""

@@ -3,7 +3,7 @@ service the models layer reports, plus kube-prometheus-stack when the stack inst
 
 from __future__ import annotations
 
-from components.observability.observability import MonitoredService, Observability, ObservabilityArgs
+from components.observability.observability import AlertThresholds, MonitoredService, Observability, ObservabilityArgs
 from components.platform.namespaces import NamespaceSpec
 from infra.config import PlatformConfig
 from infra.context import BuildContext
@@ -33,7 +33,7 @@ def build(ctx: BuildContext, gpu, serving, models) -> Observability | None:
         return None
     obs = Observability("observability", ObservabilityArgs(
         namespace=ctx.namespace(o.namespace), namespace_name=o.namespace, release_label=o.release_label,
-        services=services, alerts=o.alerts, dashboards=o.dashboards, extra_alert_labels=dict(o.extra_alert_labels),
+        services=services, alerts=o.alerts, thresholds=AlertThresholds(**o.thresholds.model_dump()), dashboards=o.dashboards, extra_alert_labels=dict(o.extra_alert_labels),
         prometheus_stack_chart=chart(ctx.cfg, o.chart) if o.install_prometheus_stack else None,
     ), ctx.k8s_opts())
     ctx.exports["monitoredServices"] = sorted(obs.pod_monitors)
