@@ -69,6 +69,8 @@ class KServeArgs:
     """cert-manager namespace."""
     knative: KnativeArgs | None = None
     """Knative settings; required in Knative mode, ignored in Standard mode."""
+    ingress: Literal["none", "istio"] = "none"
+    """Standard mode: ``none`` (no Ingress per InferenceService) or ``istio`` (Ingress class istio)."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """Resources to wait for."""
 
@@ -97,6 +99,9 @@ def kserve_values(args: KServeArgs) -> dict[str, Any]:
     """Values of the ``kserve-resources`` chart."""
     mode = check_mode(args.mode)
     controller: dict[str, Any] = {"deploymentMode": mode}
+    if mode == "Standard" and args.ingress == "none":
+        # Without it KServe creates an Ingress of class istio per InferenceService that nothing serves.
+        controller["gateway"] = {"disableIngressCreation": True}
     if mode == "Knative":
         assert args.knative is not None
         controller["gateway"] = {"domain": args.knative.domain}

@@ -53,6 +53,10 @@ class KServeSpec(Spec):
     mode: Literal["Standard", "Knative"] = "Standard"
     """Deployment mode of every InferenceService: ``Standard`` (raw Deployments, KEDA/HPA) or
     ``Knative`` (serverless, scale to zero). Changing it replaces InferenceServices."""
+    ingress: Literal["none", "istio"] = "none"
+    """Standard mode: ``none`` creates no Ingress per InferenceService (clients use the in-cluster
+    predictor Service, or the llm-d gateway); ``istio`` creates one of class ``istio`` (Istio must
+    run). Knative mode routes through Knative's own networking layer either way. Default: none."""
     namespace: str = "kserve"
     """Controller namespace. Default: kserve."""
     crd_chart: ChartRef = ChartRef(name="kserve-crd", version=KSERVE_VERSION, repository=_KSERVE_CHARTS)

@@ -90,7 +90,7 @@ def build(ctx: BuildContext, gpu) -> ServingLayer:
         layer.kserve = KServe("kserve", KServeArgs(
             mode=k.mode, namespace=k.namespace, crd_chart=chart(cfg, k.crd_chart), chart=chart(cfg, k.chart),
             cert_manager_chart=chart(cfg, k.cert_manager.chart) if k.cert_manager.install else None,
-            cert_manager_namespace=k.cert_manager.namespace, knative=knative,
+            cert_manager_namespace=k.cert_manager.namespace, knative=knative, ingress=k.ingress,
         ), ctx.k8s_opts())
         layer.ready = list(layer.kserve.ready)
     if s.keda.install:

@@ -106,7 +106,9 @@ def test_switching_dev_to_standard_changes_annotation_controller_and_drops_knati
     standard = synth("dev", to_standard)
     assert not _kind(standard, "KnativeServing")
     assert "kserve-knative-operator" not in {r.name for r in standard.by_type(RELEASE)}
-    assert _release(standard, "kserve-controller").inputs["values"]["kserve"]["controller"]["deploymentMode"] == "Standard"
+    controller = _release(standard, "kserve-controller").inputs["values"]["kserve"]["controller"]
+    assert controller["deploymentMode"] == "Standard"
+    assert controller["gateway"] == {"disableIngressCreation": True}, "no Istio on dev: no Ingress per InferenceService"
     before = {r.name: r.inputs["metadata"]["annotations"][DEPLOYMENT_MODE_ANNOTATION] for r in _kind(knative, "InferenceService")}
     after = {r.name: r.inputs["metadata"]["annotations"][DEPLOYMENT_MODE_ANNOTATION] for r in _kind(standard, "InferenceService")}
     assert before and set(before.values()) == {"Knative"} and set(after.values()) == {"Standard"}
