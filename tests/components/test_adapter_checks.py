@@ -145,3 +145,30 @@ def test_diff_location_replaces_content_updates_credentials_ignored():
     assert diff_inputs(old, dict(old, digests={"x": "2"})) == (True, [], ["digests"])
     changes, replaces, _ = diff_inputs(old, dict(old, prefix="adapters/b/a/v2/"))
     assert changes and replaces == ["prefix"]
+
+
+def test_provider_unpickles_in_a_process_without_the_repository_on_sys_path(tmp_path):
+    """Pulumi runs dynamic providers in their own process (program directory infra/); the
+    pickled provider must still find ``components`` there and publish (verify mode here)."""
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    from components.models.adapters import AdapterVersionProvider
+
+    blob = serialize_provider(AdapterVersionProvider())
+    code = (
+        "import base64, json, sys, dill\n"
+        "p = dill.loads(base64.b64decode(sys.stdin.read()))\n"
+        "props = json.loads(sys.argv[1])\n"
+        "r = p.create(props)\n"
+        "print(json.dumps({'id': r.id, 'outs': sorted(r.outs)}))\n"
+    )
+    props = {"sourceDir": str(FIXTURE), "rank": 16, "modelPath": KSERVE_MODEL_PATH, "endpoint": "http://verify-only.invalid",
+             "bucket": "adapters", "prefix": "adapters/llama-3.1-8b/sql/v2026-11-01/", "region": "us-east-1",
+             "verifySsl": True, "mode": "verify", "digests": prepare_adapter(FIXTURE, 16).digests,
+             "accessKey": "k", "secretKey": "s"}
+    result = subprocess.run([sys.executable, "-I", "-c", code, json.dumps(props)], input=blob, capture_output=True,
+                            text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout)
+    assert out["id"] == "adapters/adapters/llama-3.1-8b/sql/v2026-11-01/"
+    assert "secretKey" not in out["outs"] and "uploaded" in out["outs"]
