@@ -401,6 +401,8 @@ def http_route_spec(service: str, platform: LlmdPlatform) -> dict[str, Any]:
                         "name": platform.gateway_name, "namespace": platform.gateway_namespace}],
         "rules": [{
             "matches": [{"path": {"type": "PathPrefix", "value": f"/{service}/"}}],
+            # Generations stream for minutes: no gateway timeout (as llm-d-modelservice's own route).
+            "timeouts": {"request": "0s", "backendRequest": "0s"},
             "filters": [{"type": "URLRewrite",
                          "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
             "backendRefs": [{"group": INFERENCE_POOL_GROUP, "kind": "InferencePool",
