@@ -3,6 +3,7 @@ model servers, the internal CA trusted, charts from the mirror."""
 
 from __future__ import annotations
 
+from components.airgap.helm_values import IMAGELESS_CHARTS, mirror_values_for_chart
 from components.airgap.images import parse_image
 from components.airgap.transforms import CA_ENV_NAMES, KSERVE_S3_CA_CONFIGMAP, KSERVE_S3_ENDPOINT, OFFLINE_ENV
 from components.airgap.workloads import env_value
@@ -161,4 +162,45 @@ charts_from_mirror = resource_policy(
     _charts_from_mirror,
 )
 
-POLICIES = [registry_allowlist, pinned_images, no_external_sources, offline_env, ca_bundle, charts_from_mirror]
+def _chart_name(chart: str) -> str:
+    return chart.rstrip("/").rsplit("/", 1)[-1] if chart.startswith("oci://") else chart
+
+
+def _leaves(value, path=()):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, path + (k,))
+    else:
+        yield path, value
+
+
+def _chart_images(args, report):
+    facts = facts_of(args)
+    if not facts.airgap or not facts.registry or args.resource_type not in HELM_TYPES:
+        return
+    chart = str(args.props.get("chart") or "")
+    name = _chart_name(chart)
+    if not name or name in IMAGELESS_CHARTS or chart.startswith(("/", ".")) or chart.endswith(".tgz"):
+        return
+    expected = mirror_values_for_chart(name, facts.registry)
+    if expected is None:
+        report(f"Helm release {args.name}: chart {name!r} has no image mapping in components/airgap/helm_values.py, so "
+               "its images would be pulled from their upstream registries")
+        return
+    values = args.props.get("values") or {}
+    for path, want in _leaves(expected):
+        have = values
+        for key in path:
+            have = have.get(key) if isinstance(have, dict) else None
+        if have != want:
+            report(f"Helm release {args.name}: values.{'.'.join(path)} is {have!r}, not {want!r}; chart {name!r} "
+                   "would pull that image from outside the mirror")
+
+
+chart_images = resource_policy(
+    "chart-images-from-mirror",
+    "On air-gapped stacks every chart's own images are pointed at the mirror through its values (per-chart table).",
+    _chart_images,
+)
+
+POLICIES = [registry_allowlist, pinned_images, no_external_sources, offline_env, ca_bundle, charts_from_mirror, chart_images]

@@ -86,3 +86,21 @@ def test_charts_from_mirror():
                       {"chart": "keda", "version": "2.18.0", "repositoryOpts": {"repo": "https://kedacore.github.io/charts"}})
     assert msgs == ["Helm release r: chart 'keda' comes from 'https://kedacore.github.io/charts', not the chart mirror "
                     "'oci://registry.internal:5000/charts'"]
+
+
+def test_chart_images_from_mirror():
+    release = "kubernetes:helm.sh/v3:Release"
+    mirror = AIRGAP.registry
+    keda = {"chart": "oci://registry.internal:5000/charts/keda", "version": "2.18.0",
+            "values": {"global": {"image": {"registry": mirror}},
+                       "image": {c: {"registry": mirror} for c in ("keda", "metricsApiServer", "webhooks")}}}
+    assert run_policy(airgap.chart_images, release, keda) == []
+    keda["values"]["image"]["webhooks"]["registry"] = "ghcr.io"
+    assert run_policy(airgap.chart_images, release, keda) == [
+        "Helm release r: values.image.webhooks.registry is 'ghcr.io', not 'registry.internal:5000/mirror'; chart 'keda' "
+        "would pull that image from outside the mirror"]
+    unmapped = {"chart": "oci://registry.internal:5000/charts/llm-d-infra", "version": "v1.4.0"}
+    assert run_policy(airgap.chart_images, release, unmapped) == [
+        "Helm release r: chart 'llm-d-infra' has no image mapping in components/airgap/helm_values.py, so its images "
+        "would be pulled from their upstream registries"]
+    assert run_policy(airgap.chart_images, release, {"chart": "oci://registry.internal:5000/charts/kserve-crd", "version": "v0.20.0"}) == []

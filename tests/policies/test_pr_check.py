@@ -86,7 +86,7 @@ def test_a_broken_airgap_stack_trips_at_least_ten_policies(synth):
     expected = {"images-from-allowed-registries", "images-pinned", "no-external-model-sources", "offline-env-on-model-servers",
                 "trusted-ca-mounted", "charts-from-mirror", "no-public-load-balancers", "run-as-non-root",
                 "no-privileged-containers", "no-literal-secrets-in-env", "gpu-workloads-limited-and-tolerating",
-                "mig-resources-in-catalog", "adapter-versions-pinned", "lora-rank-within-max",
+                "mig-resources-in-catalog", "adapter-versions-pinned", "lora-rank-within-max", "chart-images-from-mirror",
                 "adapters-within-max-cpu-loras", "data-resources-protected", "inference-services-bounded",
                 "inference-services-monitored"}
     assert expected - tripped == set()
