@@ -250,14 +250,14 @@ class AdapterRegistry(pulumi.ComponentResource):
         registry_json = pulumi.Output.all(**entries).apply(
             lambda e: json.dumps(dict(sorted(e.items())), indent=2, sort_keys=True) + "\n") if entries \
             else pulumi.Output.from_input("{}\n")
-        registry = k8s.core.v1.ConfigMap(
+        k8s.core.v1.ConfigMap(
             f"{name}-registry",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-registry", namespace=namespace,
                                                 labels=standard_labels("lora-registry", service)),
             data={REGISTRY_KEY: registry_json},
             opts=child,
         )
-        sync = k8s.core.v1.ConfigMap(
+        k8s.core.v1.ConfigMap(
             f"{name}-sync",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-sync", namespace=namespace,
                                                 labels=standard_labels("lora-sync", service)),
@@ -369,9 +369,9 @@ class VllmLoraService(pulumi.ComponentResource):
         self.adapter_names = sorted(args.adapters)
         self.registry_name = f"{svc}-lora-registry"
         self.pod_labels = {"serving.kserve.io/inferenceservice": svc}
-        domain = "svc.cluster.local"
-        self.endpoint = f"http://{svc}-predictor.{args.namespace_name}.{domain}" if args.mode == "Standard" \
-            else f"http://{svc}.{args.namespace_name}.{domain}"
+        # KServe's predictor Service in both modes (a Deployment's Service in Standard mode, the
+        # Knative Service's cluster-local address in Knative mode): status.address.url.
+        self.endpoint = f"http://{svc}-predictor.{args.namespace_name}.svc.cluster.local"
 
         support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth, child)
         self.api_key = support.api_key
