@@ -204,3 +204,60 @@ def test_sync_script_runs_as_the_sidecar_does(store, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (cache / "llama-3.1-8b:sql" / "adapter_config.json").is_file()
     assert secret not in result.stderr
+
+
+def _kubelet_write(volume: Path, data: dict[str, str], generation: int) -> None:
+    """Write a ConfigMap volume the way the kubelet's AtomicWriter does: a timestamped dir,
+    ``..data`` switched to it by an atomic symlink rename, user files linking through ``..data``."""
+    ts = volume / f"..2026_11_21_07_00_{generation:02d}.000000001"
+    ts.mkdir()
+    for name, content in data.items():
+        (ts / name).write_text(content)
+    tmp = volume / "..data_tmp"
+    tmp.symlink_to(ts.name)
+    os.replace(tmp, volume / "..data")
+    for name in data:
+        link = volume / name
+        if not link.is_symlink():
+            link.symlink_to(f"..data/{name}")
+
+
+def test_running_sidecar_follows_a_kubelet_configmap_refresh_without_restarting(store, tmp_path):
+    """The registry changes under a running sidecar exactly as a kubelet refresh would; the same
+    process materialises the new adapter and drops the removed one."""
+    import subprocess
+    import sys
+    import time
+
+    provider = AdapterVersionProvider()
+    sql = adapter_prefix("llama-3.1-8b", "sql", "v2026-11-01")
+    ja = adapter_prefix("llama-3.1-8b", "support-ja", "v2026-11-10")
+    provider.create(_props(store, SQL, 16, sql))
+    provider.create(_props(store, JA, 64, ja))
+    volume, cache = tmp_path / "registry", tmp_path / "cache"
+    volume.mkdir()
+    cache.mkdir()
+    _kubelet_write(volume, {"registry.json": json.dumps({"llama-3.1-8b:sql": sql})}, 1)
+    key, secret = store["reader"]
+    env = {"PATH": os.environ["PATH"], "S3_ENDPOINT": store["server"].endpoint, "S3_BUCKET": "adapters",
+           "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "REGISTRY_FILE": str(volume / "registry.json"),
+           "CACHE_DIR": str(cache), "SYNC_INTERVAL_SECONDS": "0.2", "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.Popen([sys.executable, "-I", str(REPO / "components" / "models" / "lora_sync.py")], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for(predicate, what):
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert proc.poll() is None, f"sidecar exited: {proc.stderr.read()}"
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.1)
+
+    try:
+        wait_for(lambda: (cache / "llama-3.1-8b:sql" / "adapter_config.json").is_file(), "sql")
+        _kubelet_write(volume, {"registry.json": json.dumps({"llama-3.1-8b:support-ja": ja})}, 2)
+        wait_for(lambda: (cache / "llama-3.1-8b:support-ja" / "adapter_model.safetensors").is_file()
+                 and not os.path.lexists(cache / "llama-3.1-8b:sql"), "support-ja added and sql removed")
+        assert proc.poll() is None  # the same process: nothing restarted
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
