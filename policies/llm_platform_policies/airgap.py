@@ -8,7 +8,7 @@ from components.airgap.images import parse_image
 from components.airgap.transforms import CA_ENV_NAMES, KSERVE_S3_CA_CONFIGMAP, KSERVE_S3_ENDPOINT, OFFLINE_ENV
 from components.airgap.workloads import env_value
 
-from .base import resource_policy
+from .base import resource_policy, stack_policy
 from .facts import facts_of
 from .k8s import (
     HELM_TYPES,
@@ -203,4 +203,29 @@ chart_images = resource_policy(
     _chart_images,
 )
 
-POLICIES = [registry_allowlist, pinned_images, no_external_sources, offline_env, ca_bundle, charts_from_mirror, chart_images]
+def _ca_in_namespaces(args, report):
+    facts = facts_of(args)
+    if not facts.airgap or not facts.ca_config_map:
+        return
+    have = {meta(r.props).get("namespace") for r in args.resources
+            if r.resource_type == "kubernetes:core/v1:ConfigMap" and meta(r.props).get("name") == facts.ca_config_map}
+    for r in args.resources:
+        ns = meta(r.props or {}).get("namespace")
+        if not isinstance(ns, str) or ns in have:
+            continue
+        mounts = any((v.get("configMap") or {}).get("name") == facts.ca_config_map
+                     for _p, _l, pod, _cp, _c in workload_containers(r.resource_type, r.props or {})
+                     for v in pod.get("volumes") or [] if isinstance(v, dict))
+        if mounts:
+            report(f"{object_name(r.props, r.name)} mounts ConfigMap {facts.ca_config_map!r}, but the stack creates none in "
+                   f"namespace {ns!r}; its pods would wait in ContainerCreating", r.urn)
+
+
+ca_in_namespaces = stack_policy(
+    "trusted-ca-in-workload-namespaces",
+    "On air-gapped stacks the CA bundle ConfigMap exists in every namespace whose pods mount it.",
+    _ca_in_namespaces,
+)
+
+POLICIES = [registry_allowlist, pinned_images, no_external_sources, offline_env, ca_bundle, ca_in_namespaces,
+            charts_from_mirror, chart_images]

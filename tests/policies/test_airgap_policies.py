@@ -104,3 +104,15 @@ def test_chart_images_from_mirror():
         "Helm release r: chart 'llm-d-infra' has no image mapping in components/airgap/helm_values.py, so its images "
         "would be pulled from their upstream registries"]
     assert run_policy(airgap.chart_images, release, {"chart": "oci://registry.internal:5000/charts/kserve-crd", "version": "v0.20.0"}) == []
+
+
+def test_trusted_ca_in_workload_namespaces():
+    from tests.support.policy_harness import run_stack_policy
+
+    pod = deployment({"name": "c", "image": MIRRORED, "env": CA_ENV, "volumeMounts": CA_MOUNT}, CA_POD)
+    cm = ("kubernetes:core/v1:ConfigMap", {"metadata": {"name": "trusted-ca-bundle", "namespace": "llm"}})
+    assert run_stack_policy(airgap.ca_in_namespaces, [(DEPLOY, pod), cm]) == []
+    other_ns = ("kubernetes:core/v1:ConfigMap", {"metadata": {"name": "trusted-ca-bundle", "namespace": "minio"}})
+    assert run_stack_policy(airgap.ca_in_namespaces, [(DEPLOY, pod), other_ns]) == [
+        "llm/d mounts ConfigMap 'trusted-ca-bundle', but the stack creates none in namespace 'llm'; its pods would wait "
+        "in ContainerCreating"]

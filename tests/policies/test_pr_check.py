@@ -50,6 +50,10 @@ def _plant_violations():
                 "security_context": {"privileged": True},
                 "resources": {"requests": {"nvidia.com/mig-5g.99gb": "1"}},
             }]}}})
+    k8s.batch.v1.Job("planted-job", metadata={"name": "planted-job", "namespace": "default"},
+                     spec={"template": {"spec": {"restart_policy": "Never",
+                                                 "volumes": [{"name": "ca", "config_map": {"name": "trusted-ca-bundle"}}],
+                                                 "containers": [{"name": "c", "image": "registry.llm.internal:5000/mirror/x:1"}]}}})
     k8s.core.v1.Service("planted-lb", metadata={"name": "planted-lb", "namespace": "llm"},
                         spec={"type": "LoadBalancer", "ports": [{"port": 80}]})
     k8s.core.v1.PersistentVolumeClaim("planted-pvc", metadata={"name": "planted-pvc", "namespace": "llm"},
@@ -84,7 +88,7 @@ def test_a_broken_airgap_stack_trips_at_least_ten_policies(synth):
     tripped = {v.policy for v in violations if v.level == "mandatory"}
     assert len(tripped) >= 10, sorted(tripped)
     expected = {"images-from-allowed-registries", "images-pinned", "no-external-model-sources", "offline-env-on-model-servers",
-                "trusted-ca-mounted", "charts-from-mirror", "no-public-load-balancers", "run-as-non-root",
+                "trusted-ca-mounted", "trusted-ca-in-workload-namespaces", "charts-from-mirror", "no-public-load-balancers", "run-as-non-root",
                 "no-privileged-containers", "no-literal-secrets-in-env", "gpu-workloads-limited-and-tolerating",
                 "mig-resources-in-catalog", "adapter-versions-pinned", "lora-rank-within-max", "chart-images-from-mirror",
                 "adapters-within-max-cpu-loras", "data-resources-protected", "inference-services-bounded",
