@@ -9,8 +9,10 @@ same policy objects with the same configuration: :func:`pack_config` turns the s
 ``llm-platform:policy`` section (enforcement and per-policy overrides) and the stack's facts
 (``policies/llm_platform_policies/facts.py``) into the pack config file, and the in-process check
 reads its levels and facts from that very dict. Resources are handed to the policies the way the
-engine does: wire-named inputs, URN, name, ``protect`` in the options, parent and dependencies for
-stack policies. Secret inputs appear as ``[secret]`` here (the engine passes their values).
+engine does: wire-named inputs wrapped in the SDK's read-only proxies (``unknown_checking_proxy``,
+a ``Mapping``/``Sequence``, never a dict or list), URN, name, ``protect`` in the options, parent
+and dependencies for stack policies. Secret inputs appear as ``[secret]`` here (the engine passes
+their values).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from infra.config import PlatformConfig
 from infra.mocks import Registration
@@ -92,7 +96,7 @@ def _options(r: Registration) -> PolicyResourceOptions:
 def _stack_resources(registrations: list[Registration]) -> list[PolicyResource]:
     by_urn: dict[str, PolicyResource] = {}
     for r in registrations:
-        by_urn[r.urn] = PolicyResource(r.type, r.inputs, r.urn, r.name, _options(r), None, None, [], {})
+        by_urn[r.urn] = PolicyResource(r.type, unknown_checking_proxy(r.inputs), r.urn, r.name, _options(r), None, None, [], {})
     for r in registrations:
         res = by_urn[r.urn]
         res.parent = by_urn.get(r.parent) if r.parent else None
@@ -104,6 +108,7 @@ def evaluate(registrations: list[Registration], config: dict[str, Any], stack_ur
     """Every violation of every enabled policy, with its effective level."""
     found: list[Violation] = []
     resources = _stack_resources(registrations)
+    proxied = {r.urn: r.props for r in resources}
     for policy in ALL_POLICIES:
         entry = config.get(policy.name) or {}
         level = entry.get("enforcementLevel") or config.get("all") or "advisory"
@@ -112,7 +117,7 @@ def evaluate(registrations: list[Registration], config: dict[str, Any], stack_ur
         policy_config = {k: v for k, v in entry.items() if k != "enforcementLevel"}
         if isinstance(policy, ResourceValidationPolicy):
             for r in registrations:
-                args = ResourceValidationArgs(r.type, r.inputs, r.urn, r.name, _options(r), None, config=policy_config)
+                args = ResourceValidationArgs(r.type, proxied[r.urn], r.urn, r.name, _options(r), None, config=policy_config)
                 policy.validate(args, lambda msg, urn=None, r=r, p=policy, lv=level:
                                 found.append(Violation(p.name, lv, urn or r.urn, msg)))
         elif isinstance(policy, StackValidationPolicy):

@@ -2,13 +2,26 @@
 (built-in controllers, KServe, LeaderWorkerSet, Knative, KEDA). Shared by the air-gap transforms
 (which write them) and the policy pack (which checks them), so both see the same pods.
 
-Paths use Kubernetes wire names (camelCase). Pure data and functions: no Pulumi.
+Paths use Kubernetes wire names (camelCase). Pure data and functions: no Pulumi. Objects may be
+plain dicts/lists or the policy SDK's read-only proxies (``Mapping``/``Sequence``, what the engine
+hands a policy), so nothing here tests for ``dict`` or ``list`` or concatenates lists.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Iterator
+
+
+def is_map(value: Any) -> bool:
+    """A JSON object: a dict, or the read-only mapping proxy the policy SDK hands policies."""
+    return isinstance(value, Mapping)
+
+
+def is_seq(value: Any) -> bool:
+    """A JSON array: a list, or the policy SDK's sequence proxy (never a string)."""
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 
 
 @dataclass(frozen=True)
@@ -97,7 +110,7 @@ def pod_locations(type_token: str) -> tuple[PodLocation, ...]:
 
 def _walk(obj: Any, path: tuple[str, ...]) -> Any:
     for key in path:
-        if not isinstance(obj, dict):
+        if not is_map(obj):
             return None
         obj = obj.get(key)
     return obj
@@ -107,7 +120,7 @@ def pod_specs(type_token: str, props: dict[str, Any]) -> Iterator[tuple[str, Pod
     """Every pod spec in a wire-form object: (dotted path, location, pod spec)."""
     for loc in pod_locations(type_token):
         spec = _walk(props, loc.path)
-        if isinstance(spec, dict):
+        if is_map(spec):
             yield ".".join(loc.path), loc, spec
 
 
@@ -115,11 +128,11 @@ def containers(pod: dict[str, Any], loc: PodLocation) -> Iterator[tuple[str, dic
     """Every container of a wire-form pod spec: (relative path, container)."""
     for key in CONTAINER_LISTS:
         for i, c in enumerate(pod.get(key) or []):
-            if isinstance(c, dict):
+            if is_map(c):
                 yield f"{key}[{i}]", c
     for key in loc.single_containers:
         c = pod.get(key)
-        if isinstance(c, dict):
+        if is_map(c):
             yield key, c
 
 
@@ -128,13 +141,13 @@ def is_model_server(type_token: str, container: dict[str, Any]) -> bool:
     gk = group_kind_of_type(type_token)
     if gk in MODEL_SERVING_KINDS and container.get("name") in (None, "kserve-container", "main"):
         return True
-    words = [str(container.get("image") or "")] + [str(w) for w in (container.get("command") or []) + (container.get("args") or [])]
+    words = [str(container.get("image") or "")] + [str(w) for w in [*(container.get("command") or []), *(container.get("args") or [])]]
     text = " ".join(words).lower()
     return "vllm" in text or "llm-d" in text
 
 
 def env_value(container: dict[str, Any], name: str) -> str | None:
     for e in container.get("env") or []:
-        if isinstance(e, dict) and e.get("name") == name:
+        if is_map(e) and e.get("name") == name:
             return e.get("value")
     return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from components.airgap.helm_values import IMAGELESS_CHARTS, mirror_values_for_chart
 from components.airgap.images import parse_image
 from components.airgap.transforms import CA_ENV_NAMES, KSERVE_S3_CA_CONFIGMAP, KSERVE_S3_ENDPOINT, OFFLINE_ENV
-from components.airgap.workloads import env_value
+from components.airgap.workloads import env_value, is_map
 
 from .base import resource_policy, stack_policy
 from .facts import facts_of
@@ -68,9 +68,9 @@ def _no_external_sources(args, report):
         report(f"{name}: {path} refers to {source!r}; an air-gapped stack may only use in-cluster or internal sources")
     for path, _loc, _pod, cpath, c in workload_containers(args.resource_type, args.props):
         for e in c.get("env") or []:
-            if isinstance(e, dict) and e.get("name") in _HUB_ENV and e.get("value"):
+            if is_map(e) and e.get("name") in _HUB_ENV and e.get("value"):
                 report(f"{name}: {path}.{cpath} sets {e['name']}, which makes it contact the Hugging Face Hub")
-            if isinstance(e, dict) and e.get("name") == "VLLM_PLUGINS" and "hf" in str(e.get("value", "")).lower():
+            if is_map(e) and e.get("name") == "VLLM_PLUGINS" and "hf" in str(e.get("value", "")).lower():
                 report(f"{name}: {path}.{cpath} loads vLLM plugin(s) {e.get('value')!r}; the Hub resolver cannot work offline")
         model = None
         for i, a in enumerate(c.get("args") or []):
@@ -123,12 +123,12 @@ def _ca_bundle(args, report):
     for path, _loc, pod, cpath, c in workload_containers(args.resource_type, args.props):
         if path not in seen_pods:
             ca_volumes = {v.get("name") for v in pod.get("volumes") or []
-                          if isinstance(v, dict) and (v.get("configMap") or {}).get("name") == facts.ca_config_map}
+                          if is_map(v) and (v.get("configMap") or {}).get("name") == facts.ca_config_map}
             seen_pods[path] = ca_volumes
             if not ca_volumes:
                 report(f"{name}: pod {path} does not mount the trusted CA ConfigMap {facts.ca_config_map!r}")
         ca_volumes = seen_pods[path]
-        mounts = [m for m in c.get("volumeMounts") or [] if isinstance(m, dict) and m.get("name") in ca_volumes]
+        mounts = [m for m in c.get("volumeMounts") or [] if is_map(m) and m.get("name") in ca_volumes]
         if ca_volumes and not mounts and "image" in c:
             report(f"{name}: container {path}.{cpath} does not mount the trusted CA bundle")
         unset = [n for n in CA_ENV_NAMES if not env_value(c, n)]
@@ -167,7 +167,7 @@ def _chart_name(chart: str) -> str:
 
 
 def _leaves(value, path=()):
-    if isinstance(value, dict):
+    if is_map(value):
         for k, v in value.items():
             yield from _leaves(v, path + (k,))
     else:
@@ -191,7 +191,7 @@ def _chart_images(args, report):
     for path, want in _leaves(expected):
         have = values
         for key in path:
-            have = have.get(key) if isinstance(have, dict) else None
+            have = have.get(key) if is_map(have) else None
         if have != want:
             report(f"Helm release {args.name}: values.{'.'.join(path)} is {have!r}, not {want!r}; chart {name!r} "
                    "would pull that image from outside the mirror")
@@ -215,7 +215,7 @@ def _ca_in_namespaces(args, report):
             continue
         mounts = any((v.get("configMap") or {}).get("name") == facts.ca_config_map
                      for _p, _l, pod, _cp, _c in workload_containers(r.resource_type, r.props or {})
-                     for v in pod.get("volumes") or [] if isinstance(v, dict))
+                     for v in pod.get("volumes") or [] if is_map(v))
         if mounts:
             report(f"{object_name(r.props, r.name)} mounts ConfigMap {facts.ca_config_map!r}, but the stack creates none in "
                    f"namespace {ns!r}; its pods would wait in ContainerCreating", r.urn)

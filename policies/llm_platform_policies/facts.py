@@ -10,6 +10,8 @@ itself from the stack named in the resource URN (``urn:pulumi:<stack>::...``) by
 
 from __future__ import annotations
 
+from components.airgap.workloads import is_seq
+
 import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
@@ -55,7 +57,7 @@ class PlatformFacts:
     @classmethod
     def from_config(cls, value: Mapping[str, Any]) -> "PlatformFacts":
         known = {f for f in cls.__dataclass_fields__}
-        kw = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items() if k in known}
+        kw = {k: tuple(v) if is_seq(v) else v for k, v in value.items() if k in known}
         return cls(**kw)
 
 

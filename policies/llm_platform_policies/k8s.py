@@ -8,7 +8,7 @@ from typing import Any, Iterator
 from urllib.parse import urlparse
 
 from components.airgap.images import parse_image
-from components.airgap.workloads import PodLocation, containers, group_kind_of_type, is_model_server, pod_specs
+from components.airgap.workloads import PodLocation, containers, group_kind_of_type, is_map, is_model_server, is_seq, pod_specs
 
 from .facts import INTERNAL_HOST_SUFFIXES, PlatformFacts
 
@@ -19,7 +19,7 @@ GPU_TAINT_KEY = "nvidia.com/gpu"
 
 def meta(props: dict) -> dict:
     m = props.get("metadata")
-    return m if isinstance(m, dict) else {}
+    return m if is_map(m) else {}
 
 
 def object_name(props: dict, fallback: str) -> str:
@@ -77,10 +77,10 @@ _NOT_FETCHED = ("http://s3.amazonaws.com/doc/", "https://s3.amazonaws.com/doc/",
 
 def external_sources(value: Any, facts: PlatformFacts, path: str = "") -> Iterator[tuple[str, str]]:
     """(path, source) of every ``hf://`` URI and http(s) URL to a public host in ``value``."""
-    if isinstance(value, dict):
+    if is_map(value):
         for k, v in value.items():
             yield from external_sources(v, facts, f"{path}.{k}" if path else str(k))
-    elif isinstance(value, list):
+    elif is_seq(value):
         for i, v in enumerate(value):
             yield from external_sources(v, facts, f"{path}[{i}]")
     elif isinstance(value, str):
@@ -106,7 +106,7 @@ def gpu_resources(container: dict) -> dict[str, dict[str, Any]]:
 
 def tolerates_gpu_taint(pod: dict) -> bool:
     for t in pod.get("tolerations") or []:
-        if not isinstance(t, dict):
+        if not is_map(t):
             continue
         if t.get("operator") == "Exists" and not t.get("key"):
             return True

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 
-from components.airgap.workloads import is_model_server
+from components.airgap.workloads import is_map, is_model_server
 
 from .base import resource_policy, stack_policy
 from .k8s import flag_value, meta, object_name, workload_containers
@@ -31,7 +31,7 @@ def registry_entries(props: dict) -> dict[str, str] | None:
             doc = json.loads(value)
         except (TypeError, json.JSONDecodeError):
             continue
-        if isinstance(doc, dict):
+        if is_map(doc):
             out.update({str(k): str(v) for k, v in doc.items()})
     return out
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from components.airgap.workloads import pod_specs
+from components.airgap.workloads import is_map, pod_specs
 
 from .base import resource_policy
 from .facts import facts_of
@@ -100,7 +100,7 @@ _NOT_SECRET_NAME = re.compile(r"(_FILE|_PATH|_DIR|_NAME|_REF|_ENABLED|_BUNDLE)$"
 def _literal_secrets(args, report):
     for path, _loc, _pod, cpath, c in workload_containers(args.resource_type, args.props):
         for e in c.get("env") or []:
-            if not isinstance(e, dict) or "value" not in e or e.get("valueFrom"):
+            if not is_map(e) or "value" not in e or e.get("valueFrom"):
                 continue
             name, value = str(e.get("name", "")), e.get("value")
             if not isinstance(value, str) or value == "":

@@ -163,3 +163,16 @@ def test_pack_starts_as_the_engine_starts_it():
     finally:
         proc.kill()
         proc.wait(timeout=30)
+
+
+def test_policies_read_the_engines_proxies_not_dicts(synthesized):
+    """Under the engine, props are read-only Mapping/Sequence proxies (pulumi_policy.proxy), not
+    dicts or lists; the PR check hands policies the same, so code that tests for dict would fail
+    here as it would in pulumi preview."""
+    from pulumi_policy.proxy import unknown_checking_proxy
+
+    from infra.policy_check import _stack_resources
+
+    resources = _stack_resources(synthesized("airgap").registrations)
+    assert all(not isinstance(r.props, dict) for r in resources)
+    assert not isinstance(unknown_checking_proxy({"a": [1]})["a"], list)

@@ -13,6 +13,8 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
+from pulumi_policy.proxy import unknown_checking_proxy
+
 from policies.llm_platform_policies.facts import PlatformFacts
 
 AIRGAP = PlatformFacts(
@@ -30,7 +32,8 @@ def _opts(protect: bool = False) -> PolicyResourceOptions:
 def run_policy(policy, type_: str, props: dict[str, Any], facts: PlatformFacts = AIRGAP, protect: bool = False) -> list[str]:
     messages: list[str] = []
     assert isinstance(policy, ResourceValidationPolicy)
-    args = ResourceValidationArgs(type_, props, f"urn:pulumi:{facts.stack}::llm-platform::{type_}::r", "r", _opts(protect),
+    # The engine hands policies read-only Mapping/Sequence proxies, never dicts: test with the same.
+    args = ResourceValidationArgs(type_, unknown_checking_proxy(props), f"urn:pulumi:{facts.stack}::llm-platform::{type_}::r", "r", _opts(protect),
                                   None, config={"platform": facts.to_config()})
     policy.validate(args, lambda msg, urn=None: messages.append(msg))
     return messages
@@ -38,7 +41,7 @@ def run_policy(policy, type_: str, props: dict[str, Any], facts: PlatformFacts =
 
 def run_stack_policy(policy, resources: list[tuple[str, dict[str, Any]]], facts: PlatformFacts = AIRGAP) -> list[str]:
     messages: list[str] = []
-    res = [PolicyResource(t, p, f"urn:pulumi:{facts.stack}::llm-platform::{t}::r{i}", f"r{i}", _opts(), None, None, [], {})
+    res = [PolicyResource(t, unknown_checking_proxy(p), f"urn:pulumi:{facts.stack}::llm-platform::{t}::r{i}", f"r{i}", _opts(), None, None, [], {})
            for i, (t, p) in enumerate(resources)]
     policy.validate(StackValidationArgs(res, config={"platform": facts.to_config()}), lambda msg, urn=None: messages.append(msg))
     return messages
