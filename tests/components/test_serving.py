@@ -303,3 +303,32 @@ def test_every_scaling_query_is_scoped_to_its_service_and_single_series(stack, s
                 checked += 1
     scaled = [n for n, v in s.config.serving.services.items() if v.autoscaling.enabled]
     assert checked >= len(scaled), f"{stack}: {len(scaled)} autoscaled services but {checked} queries found"
+
+
+# ---------------------------------------------------------------------------- chart sources
+
+def test_every_serving_and_monitoring_release_takes_its_chart_from_config(synth):
+    """Point every chart of the layer at a local path (as an air-gapped team with vendored charts
+    would) and every release must follow: no chart source is hard-coded."""
+    charts = {
+        ("serving", "kserve", "crdChart"): "kserve-crd", ("serving", "kserve", "chart"): "kserve-resources",
+        ("serving", "kserve", "certManager", "chart"): "cert-manager", ("serving", "keda", "chart"): "keda",
+        ("serving", "lws", "chart"): "lws", ("serving", "llmd", "infraChart"): "llm-d-infra",
+        ("serving", "llmd", "routerChart"): "llm-d-router-gateway",
+        ("serving", "llmd", "modelserviceChart"): "llm-d-modelservice", ("observability", "chart"): "kube-prometheus-stack",
+    }
+
+    def vendored(sections):
+        for path, chart_name in charts.items():
+            node = sections
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+            node[path[-1]] = {"name": chart_name, "version": "1.0.0", "path": f"vendor/charts/{chart_name}"}
+
+    s = synth("prod", vendored)
+    by_name = {r.name: r.inputs for r in s.by_type(RELEASE)}
+    expected = {"kserve-crd": "kserve-crd", "kserve-controller": "kserve-resources", "kserve-cert-manager": "cert-manager",
+                "keda": "keda", "lws": "lws", "llm-d-infra": "llm-d-infra", "llama-70b-pool": "llm-d-router-gateway",
+                "llama-70b-ms": "llm-d-modelservice", "kube-prometheus-stack": "kube-prometheus-stack"}
+    for release, chart_name in expected.items():
+        assert by_name[release]["chart"].endswith(f"vendor/charts/{chart_name}"), (release, by_name[release]["chart"])
