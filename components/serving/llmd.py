@@ -363,6 +363,9 @@ def router_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
     monitoring: dict[str, Any] = {"prometheus": {"enabled": p.monitoring_release_label is not None}}
     if p.monitoring_release_label is not None:
         monitoring["prometheus"]["extraLabels"] = {"release": p.monitoring_release_label}
+        # The chart creates this token Secret; its default name is the same for every release, so
+        # a second pool in the namespace would fail on a Secret owned by the first release.
+        monitoring["prometheus"]["auth"] = {"enabled": True, "secretName": f"{pool_name(args.service)}-metrics-reader"}
     return {
         "provider": {"name": "none"},  # the llm-d-infra gateway owns provider-specific objects
         "router": {

@@ -250,6 +250,14 @@ def test_model_service_args_are_refused_before_anything_deploys(change, message)
         llmd.modelservice_values(_args(**change))
 
 
+def test_two_pools_in_one_namespace_do_not_share_chart_owned_objects():
+    a, b = llmd.router_values(_args()), llmd.router_values(_args(service="qwen-7b"))
+    secret = lambda v: v["router"]["monitoring"]["prometheus"]["auth"]["secretName"]
+    assert secret(a) != secret(b), "the EPP metrics token Secret is created by each release"
+    assert a["router"]["monitoring"]["prometheus"]["extraLabels"] == {"release": "kube-prometheus-stack"}
+    assert a["router"]["modelServers"]["matchLabels"] != b["router"]["modelServers"]["matchLabels"]
+
+
 def test_infra_values_validate_for_every_provider():
     for provider in ("istio", "agentgateway", "kgateway", "gke-l7-regional-external-managed"):
         args = llmd.LlmdArgs(namespace="llm", namespace_name="llm", provider=provider,
