@@ -18,11 +18,9 @@ def mode_rules(cfg) -> list[tuple[str, str]]:
                            "'static' downloads adapters in an init container, which Knative refuses unless its "
                            "kubernetes.podspec-init-containers feature is on; use 'dynamic' (the default) or "
                            "serving.kserve.mode 'Standard'"))
-    if cfg.storage.kind == "s3" and (cfg.models.adapters or cfg.serving.services):
-        issues.append(("storage.kind", "'s3' (AWS S3 buckets) is not implemented yet; use 'minio'"))
     return issues
 
 
 def models_rules(cfg) -> list[tuple[str, str]]:
-    """Adapter-mode and storage rules, then the VRAM capacity check of every service."""
+    """Adapter-mode rules, then the VRAM capacity check of every service."""
     return mode_rules(cfg) + capacity_rules(cfg)

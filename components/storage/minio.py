@@ -70,7 +70,8 @@ def bucket_policy(name: str, buckets: list[str], write: bool) -> dict:
 SETUP_SCRIPT = r"""#!/bin/sh
 # Idempotent MinIO setup: buckets, policies, users. Safe to run any number of times.
 set -eu
-export HOME=/tmp MC_CONFIG_DIR=/tmp/.mc
+export HOME=/tmp MC_CONFIG_DIR="${MC_CONFIG_DIR:-/tmp/.mc}"
+POLICY_DIR="${POLICY_DIR:-/policies}"
 export MC_HOST_store="${MINIO_SCHEME}://${MINIO_ROOT_USER}:${MINIO_ROOT_PASSWORD}@${MINIO_HOSTPORT}"
 tries=0
 until mc ready store >/dev/null 2>&1; do
@@ -85,14 +86,63 @@ attach() {  # policy user: attaching twice is reported as an error by mc; treat 
   case "$out" in *"already"*) return 0 ;; esac
   echo "$out" >&2; return 1
 }
-mc admin policy create store platform-reader /policies/reader.json
-mc admin policy create store platform-publisher /policies/publisher.json
+mc admin policy create store platform-reader "$POLICY_DIR/reader.json"
+mc admin policy create store platform-publisher "$POLICY_DIR/publisher.json"
 mc admin user add store "$READER_ACCESS_KEY" "$READER_SECRET_KEY" >/dev/null
 mc admin user add store "$PUBLISHER_ACCESS_KEY" "$PUBLISHER_SECRET_KEY" >/dev/null
 attach platform-reader "$READER_ACCESS_KEY"
 attach platform-publisher "$PUBLISHER_ACCESS_KEY"
 echo "buckets ($BUCKETS), reader and publisher users are in place"
 """
+
+
+def serving_credentials(name: str, namespace: pulumi.Input[str], labels: dict[str, str], opts: pulumi.ResourceOptions, *,
+                        access_key: pulumi.Input[str], secret_key: pulumi.Input[str], endpoint_url: str,
+                        endpoint_host: str, use_https: bool, region: str, bucket: str
+                        ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
+    """What model servers in ``namespace`` read the store with (read-only credentials):
+
+    * ``<name>-kserve-s3``: Secret with ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (the key
+      names of KServe's shipped ``credentials.s3`` config) and the ``serving.kserve.io/s3-*``
+      annotations the storage initializer turns into S3_ENDPOINT, S3_USE_HTTPS, S3_VERIFY_SSL,
+      AWS_DEFAULT_REGION; also read by the adapter sync sidecars;
+    * ``<name>-kserve-s3`` ServiceAccount listing it in ``secrets`` (InferenceServices run as it);
+    * ``aws-connection-<bucket>``: an OpenShift AI / Open Data Hub data connection.
+
+    Returns (ServiceAccount name, S3 Secret name, data-connection Secret name).
+    """
+    def secret(role: str, k8s_name: str, data: dict[str, pulumi.Input[str]], meta_labels: dict[str, str],
+               annotations: dict[str, str]) -> k8s.core.v1.Secret:
+        return k8s.core.v1.Secret(
+            f"{name}-{role}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=k8s_name, namespace=namespace, labels=meta_labels, annotations=annotations),
+            type="Opaque",
+            string_data={k: pulumi.Output.secret(v) for k, v in data.items()},
+            opts=opts,
+        )
+
+    flag = "1" if use_https else "0"
+    reader = {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    s3_secret = secret("kserve-s3", f"{name}-kserve-s3", reader, labels, {
+        "serving.kserve.io/s3-endpoint": endpoint_host,
+        "serving.kserve.io/s3-usehttps": flag,
+        "serving.kserve.io/s3-verifyssl": flag,
+        "serving.kserve.io/s3-region": region,
+    })
+    sa = k8s.core.v1.ServiceAccount(
+        f"{name}-kserve-s3",
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-kserve-s3", namespace=namespace, labels=labels),
+        secrets=[k8s.core.v1.ObjectReferenceArgs(name=s3_secret.metadata.name)],
+        automount_service_account_token=False,
+        opts=opts,
+    )
+    connection = secret(
+        "data-connection", f"aws-connection-{bucket}",
+        reader | {"AWS_S3_ENDPOINT": endpoint_url, "AWS_S3_BUCKET": bucket, "AWS_DEFAULT_REGION": region},
+        labels | {"opendatahub.io/dashboard": "true", "opendatahub.io/managed": "true"},
+        {"opendatahub.io/connection-type-protocol": "s3", "openshift.io/display-name": f"{bucket} (LoRA adapters, read-only)"},
+    )
+    return sa.metadata.name, s3_secret.metadata.name, connection.metadata.name
 
 
 @dataclass(frozen=True)
@@ -301,36 +351,11 @@ class ObjectStore(pulumi.ComponentResource):
         self.s3_secret_name = None
         self.data_connection_name = None
         if args.serving_namespace is not None:
-            sns = args.serving_namespace
-            reader = {"AWS_ACCESS_KEY_ID": reader_key, "AWS_SECRET_ACCESS_KEY": reader_secret}
-            s3_secret = secret(
-                "kserve-s3", sns, reader,
-                annotations={
-                    "serving.kserve.io/s3-endpoint": self.endpoint_host,
-                    "serving.kserve.io/s3-usehttps": "1" if self.use_https else "0",
-                    "serving.kserve.io/s3-verifyssl": "1" if self.use_https else "0",
-                    "serving.kserve.io/s3-region": args.region,
-                },
-            )
-            sa = k8s.core.v1.ServiceAccount(
-                f"{name}-kserve-s3",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-kserve-s3", namespace=sns, labels=labels),
-                secrets=[k8s.core.v1.ObjectReferenceArgs(name=s3_secret.metadata.name)],
-                automount_service_account_token=False,
-                opts=child,
-            )
-            connection = secret(
-                "data-connection", sns,
-                reader | {"AWS_S3_ENDPOINT": self.endpoint, "AWS_S3_BUCKET": args.adapters_bucket,
-                          "AWS_DEFAULT_REGION": args.region},
-                k8s_name=f"aws-connection-{args.adapters_bucket}",
-                labels=labels | {"opendatahub.io/dashboard": "true", "opendatahub.io/managed": "true"},
-                annotations={"opendatahub.io/connection-type-protocol": "s3",
-                             "openshift.io/display-name": f"{args.adapters_bucket} (LoRA adapters, read-only)"},
-            )
-            self.service_account_name = sa.metadata.name
-            self.s3_secret_name = s3_secret.metadata.name
-            self.data_connection_name = connection.metadata.name
+            wiring = serving_credentials(
+                name, args.serving_namespace, labels, child, access_key=reader_key, secret_key=reader_secret,
+                endpoint_url=self.endpoint, endpoint_host=self.endpoint_host, use_https=self.use_https,
+                region=args.region, bucket=args.adapters_bucket)
+            self.service_account_name, self.s3_secret_name, self.data_connection_name = wiring
 
         self.register_outputs({
             "endpoint": self.endpoint,

@@ -36,6 +36,15 @@ class MinioSpec(Spec):
     """Verify the TLS certificate of an ``https://`` publish endpoint. Default: true."""
 
 
+class S3Spec(Spec):
+    """AWS S3 buckets (EKS stacks): private, encrypted, versioned, protected from deletion."""
+
+    versioning: bool = True
+    """Keep previous object versions (an overwritten adapter version can be recovered). Default: true."""
+    kms_key_arn: str | None = None
+    """KMS key for SSE-KMS. Default: SSE-S3 (AES256, AWS-managed keys)."""
+
+
 class StorageSpec(Spec):
     """Object storage for adapters and models."""
 
@@ -43,9 +52,12 @@ class StorageSpec(Spec):
     """``minio``: in-cluster MinIO; ``s3``: AWS S3 buckets (EKS stacks). Default: minio."""
     minio: MinioSpec = Field(default_factory=MinioSpec)
     """MinIO settings (kind ``minio``)."""
+    s3: S3Spec = Field(default_factory=S3Spec)
+    """S3 settings (kind ``s3``); bucket names must then be globally unique."""
     adapters_bucket: str = "adapters"
     """Bucket holding ``adapters/<base>/<adapter>/<version>/``. Default: adapters."""
     models_bucket: str = "models"
     """Bucket for base models downloaded with ``s3://`` URIs. Default: models."""
     region: str = "us-east-1"
-    """S3 region (MinIO ignores it but clients need one). Default: us-east-1."""
+    """S3 region (MinIO ignores it but clients need one; kind ``s3`` uses the cluster's region).
+    Default: us-east-1."""

@@ -28,6 +28,7 @@ from components.models.vllm_service import (
 from components.models.weights import ModelWeights, ModelWeightsArgs
 from components.platform.namespaces import NamespaceSpec
 from components.storage.minio import ObjectStore, ObjectStoreArgs
+from components.storage.s3 import S3ObjectStore, S3ObjectStoreArgs
 from infra.config import PlatformConfig
 from infra.context import BuildContext
 
@@ -86,25 +87,34 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     serving_ns = ctx.namespace(serving_ns_name) if cfg.serving.services else None
 
     minio_spec = cfg.storage.minio
-    minio_spec = minio_spec.model_copy(update={"image": _image(cfg, minio_spec.image),
-                                               "client_image": _image(cfg, minio_spec.client_image)})
-    store = ObjectStore("minio", ObjectStoreArgs(
-        spec=minio_spec,
-        namespace=ctx.namespace(minio_spec.namespace),
-        serving_namespace=serving_ns,
-        adapters_bucket=cfg.storage.adapters_bucket,
-        models_bucket=cfg.storage.models_bucket,
-        region=cfg.storage.region,
-    ), ctx.k8s_opts())
+    if cfg.storage.kind == "s3":
+        store = S3ObjectStore("s3", S3ObjectStoreArgs(
+            spec=cfg.storage.s3, serving_namespace=serving_ns, adapters_bucket=cfg.storage.adapters_bucket,
+            models_bucket=cfg.storage.models_bucket, region=cfg.cluster.region or cfg.storage.region,
+            tags={"llm-platform/stack": ctx.stack, "llm-platform/cluster": cfg.cluster.name or ctx.stack},
+        ), pulumi.ResourceOptions(providers={"kubernetes": ctx.providers.k8s, "aws": ctx.providers.aws}))
+        publish_endpoint, verify_ssl = store.endpoint, True  # the regional endpoint is always reachable
+    else:
+        minio_spec = minio_spec.model_copy(update={"image": _image(cfg, minio_spec.image),
+                                                   "client_image": _image(cfg, minio_spec.client_image)})
+        store = ObjectStore("minio", ObjectStoreArgs(
+            spec=minio_spec,
+            namespace=ctx.namespace(minio_spec.namespace),
+            serving_namespace=serving_ns,
+            adapters_bucket=cfg.storage.adapters_bucket,
+            models_bucket=cfg.storage.models_bucket,
+            region=cfg.storage.region,
+        ), ctx.k8s_opts())
+        publish_endpoint, verify_ssl = minio_spec.publish_endpoint, minio_spec.publish_verify_ssl
     catalog = AdapterCatalog("adapters", AdapterCatalogArgs(
         adapters=list(cfg.models.adapters),
         store=StoreConnection(
-            endpoint=minio_spec.publish_endpoint,
+            endpoint=publish_endpoint,
             bucket=store.adapters_bucket,
             access_key=store.publisher_access_key,
             secret_key=store.publisher_secret_key,
             region=store.region,
-            verify_ssl=minio_spec.publish_verify_ssl,
+            verify_ssl=verify_ssl,
             ready=store.ready,
         ),
         root=ctx.path("."),

@@ -44,19 +44,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def ensure_binary() -> Path:
-    """The MinIO binary, built if needed; pytest.skip when that is impossible."""
-    if BINARY.is_file() and os.access(BINARY, os.X_OK):
-        return BINARY
+def ensure_binary(tool: str = "minio") -> Path:
+    """``.tools/minio/<tool>`` (minio or mc), built if needed; pytest.skip when that is impossible."""
+    binary = BINARY.parent / tool
+    if binary.is_file() and os.access(binary, os.X_OK):
+        return binary
     if os.environ.get("LLM_PLATFORM_NO_BUILD") == "1":
-        pytest.skip(f"{BINARY} missing and LLM_PLATFORM_NO_BUILD=1; run tools/minio/build.sh")
+        pytest.skip(f"{binary} missing and LLM_PLATFORM_NO_BUILD=1; run tools/minio/build.sh {tool}")
     try:
-        result = subprocess.run(["bash", str(BUILD)], capture_output=True, text=True, timeout=3600)
+        result = subprocess.run(["bash", str(BUILD), tool], capture_output=True, text=True, timeout=3600)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"cannot build MinIO ({exc}); run tools/minio/build.sh")
-    if result.returncode != 0 or not BINARY.is_file():
-        pytest.skip(f"cannot build MinIO with tools/minio/build.sh: {result.stderr.strip()[-500:]}")
-    return BINARY
+        pytest.skip(f"cannot build {tool} ({exc}); run tools/minio/build.sh {tool}")
+    if result.returncode != 0 or not binary.is_file():
+        pytest.skip(f"cannot build {tool} with tools/minio/build.sh: {result.stderr.strip()[-500:]}")
+    return binary
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,134 @@
+"""``S3ObjectStore``: the ``ObjectStore`` interface on AWS S3 (EKS stacks, ``storage.kind: s3``).
+
+Two private buckets (public access blocked, SSE-S3 or SSE-KMS, versioned), protected from
+deletion like the MinIO volume, and two IAM users holding exactly the MinIO users' policies
+(``bucket_policy``: readers ``s3:GetObject``/``s3:ListBucket``, publishers also
+``s3:PutObject``). Their access keys go where MinIO's credentials go: the reader's into the
+KServe S3 Secret / ServiceAccount / data connection in the serving namespace (same
+``serving_credentials``), the publisher's into secret outputs for the adapter publisher, which
+reaches the regional S3 endpoint directly (no port-forward needed).
+
+Static access keys keep the one credential path every consumer already speaks (KServe's
+storage initializer, the stdlib sync sidecar, the publisher). EKS Pod Identity would remove
+them from the cluster; it needs the sidecar to read container credentials, left for later.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common.labels import standard_labels
+from components.common.protection import protected
+from components.storage.minio import bucket_policy, serving_credentials
+from components.storage.spec import S3Spec
+
+
+@dataclass(frozen=True)
+class S3ObjectStoreArgs:
+    """What the S3 store needs."""
+
+    spec: S3Spec
+    """S3 settings."""
+    serving_namespace: pulumi.Input[str] | None
+    """Namespace of the model servers (credential wiring); None when nothing is served."""
+    adapters_bucket: str
+    """Adapters bucket (globally unique name)."""
+    models_bucket: str
+    """Models bucket (globally unique name)."""
+    region: str
+    """AWS region of the buckets (the cluster's)."""
+    tags: dict[str, str]
+    """Tags of every AWS resource."""
+
+
+class S3ObjectStore(pulumi.ComponentResource):
+    """Buckets, least-privilege IAM users and the same Kubernetes wiring as ``ObjectStore``."""
+
+    endpoint: str
+    """Regional S3 endpoint URL."""
+    endpoint_host: str
+    """``host`` of the endpoint (KServe's ``s3-endpoint`` annotation form)."""
+    use_https: bool
+    """Always true."""
+    adapters_bucket: str
+    """Adapters bucket name."""
+    models_bucket: str
+    """Models bucket name."""
+    region: str
+    """Bucket region."""
+    service_account_name: pulumi.Output[str] | None
+    """ServiceAccount listing the KServe S3 Secret (None without serving)."""
+    s3_secret_name: pulumi.Output[str] | None
+    """KServe S3 Secret (reader credentials)."""
+    data_connection_name: pulumi.Output[str] | None
+    """OpenShift AI data-connection Secret."""
+    publisher_access_key: pulumi.Output[str]
+    """Publisher access key id (secret output)."""
+    publisher_secret_key: pulumi.Output[str]
+    """Publisher secret key (secret output)."""
+    ready: list[pulumi.Resource]
+    """Resources after which the buckets accept the publisher's uploads."""
+
+    def __init__(self, name: str, args: S3ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("llmplatform:storage:S3ObjectStore", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.region = args.region
+        self.endpoint_host = f"s3.{args.region}.amazonaws.com"
+        self.endpoint = f"https://{self.endpoint_host}"
+        self.use_https = True
+        self.adapters_bucket = args.adapters_bucket
+        self.models_bucket = args.models_bucket
+        tags = dict(args.tags)
+        ready: list[pulumi.Resource] = []
+        for role, bucket_name in (("adapters", args.adapters_bucket), ("models", args.models_bucket)):
+            bucket = aws.s3.Bucket(f"{name}-{role}", bucket=bucket_name, force_destroy=False, tags=tags,
+                                   opts=protected(child))
+            ready.append(aws.s3.BucketPublicAccessBlock(
+                f"{name}-{role}-private", bucket=bucket.id, block_public_acls=True, block_public_policy=True,
+                ignore_public_acls=True, restrict_public_buckets=True, opts=child))
+            default = {"sse_algorithm": "aws:kms", "kms_master_key_id": args.spec.kms_key_arn} if args.spec.kms_key_arn \
+                else {"sse_algorithm": "AES256"}
+            ready.append(aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-{role}-encryption", bucket=bucket.id,
+                rules=[{"apply_server_side_encryption_by_default": default, "bucket_key_enabled": bool(args.spec.kms_key_arn)}],
+                opts=child))
+            if args.spec.versioning:
+                ready.append(aws.s3.BucketVersioning(f"{name}-{role}-versioning", bucket=bucket.id,
+                                                     versioning_configuration={"status": "Enabled"}, opts=child))
+        buckets = [args.adapters_bucket, args.models_bucket]
+        keys = {}
+        for role, write in (("reader", False), ("publisher", True)):
+            user = aws.iam.User(f"{name}-{role}", name=f"{name}-{role}", tags=tags, opts=child)
+            policy = bucket_policy(role.title(), buckets, write)
+            if args.spec.kms_key_arn:
+                policy["Statement"].append({"Sid": f"{role.title()}Kms", "Effect": "Allow",
+                                            "Action": ["kms:Decrypt"] + (["kms:GenerateDataKey"] if write else []),
+                                            "Resource": [args.spec.kms_key_arn]})
+            ready.append(aws.iam.UserPolicy(f"{name}-{role}", user=user.name, policy=json.dumps(policy, sort_keys=True),
+                                            opts=child))
+            key = aws.iam.AccessKey(f"{name}-{role}", user=user.name, opts=child)
+            keys[role] = (pulumi.Output.secret(key.id), pulumi.Output.secret(key.secret))
+        self.publisher_access_key, self.publisher_secret_key = keys["publisher"]
+        self.ready = ready
+
+        self.service_account_name = None
+        self.s3_secret_name = None
+        self.data_connection_name = None
+        if args.serving_namespace is not None:
+            self.service_account_name, self.s3_secret_name, self.data_connection_name = serving_credentials(
+                name, args.serving_namespace, standard_labels("object-store", name), child,
+                access_key=keys["reader"][0], secret_key=keys["reader"][1], endpoint_url=self.endpoint,
+                endpoint_host=self.endpoint_host, use_https=True, region=args.region, bucket=args.adapters_bucket)
+        self.register_outputs({
+            "endpoint": self.endpoint,
+            "adaptersBucket": self.adapters_bucket,
+            "modelsBucket": self.models_bucket,
+            "serviceAccountName": self.service_account_name,
+            "s3SecretName": self.s3_secret_name,
+            "publisherAccessKey": self.publisher_access_key,
+            "publisherSecretKey": self.publisher_secret_key,
+        })
