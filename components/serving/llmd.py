@@ -126,6 +126,8 @@ class LlmdPlatform:
     """Name of the inference Gateway the HTTPRoutes attach to."""
     gateway_namespace: str
     """Namespace of the Gateway (model services run there too, so routes need no ReferenceGrant)."""
+    gateway_provider: str
+    """Gateway implementation (``istio``, ``agentgateway``, ``kgateway``, ``gke-...``)."""
     router_chart: ChartRef
     """``llm-d-router-gateway`` chart (InferencePool + endpoint picker)."""
     modelservice_chart: ChartRef
@@ -367,7 +369,8 @@ def router_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
         # a second pool in the namespace would fail on a Secret owned by the first release.
         monitoring["prometheus"]["auth"] = {"enabled": True, "secretName": f"{pool_name(args.service)}-metrics-reader"}
     return {
-        "provider": {"name": "none"},  # the llm-d-infra gateway owns provider-specific objects
+        # istio: the chart adds the DestinationRule that lets the gateway reach the EPP's TLS port.
+        "provider": {"name": router_provider(p.gateway_provider)},
         "router": {
             "modelServers": {
                 "type": "vllm",
@@ -389,6 +392,15 @@ def router_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
             "monitoring": monitoring,
         },
     }
+
+
+def router_provider(gateway_provider: str) -> str:
+    """``provider.name`` of the llm-d-router-gateway chart (istio, gke or none) for a gateway implementation."""
+    if gateway_provider == "istio":
+        return "istio"
+    if gateway_provider.startswith("gke-"):
+        return "gke"
+    return "none"
 
 
 def pool_name(service: str) -> str:
@@ -540,6 +552,7 @@ class LlmD(pulumi.ComponentResource):
         self.platform = LlmdPlatform(
             gateway_name=args.gateway_name,
             gateway_namespace=args.namespace_name,
+            gateway_provider=args.provider,
             router_chart=args.router_chart,
             modelservice_chart=args.modelservice_chart,
             epp_image=args.epp_image,

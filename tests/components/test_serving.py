@@ -53,7 +53,7 @@ def _kind(s: Synthesis, kind: str):
 
 def _platform() -> llmd.LlmdPlatform:
     return llmd.LlmdPlatform(
-        gateway_name="gw", gateway_namespace="llm",
+        gateway_name="gw", gateway_namespace="llm", gateway_provider="istio",
         router_chart=ChartRef(name="llm-d-router-gateway", version="v0.10.0", repository="oci://ghcr.io/llm-d/charts"),
         modelservice_chart=ChartRef(name="llm-d-modelservice", version="v0.4.12", repository="https://example.com/charts"),
         epp_image=ImageRef.parse("ghcr.io/llm-d/llm-d-router-endpoint-picker:v0.10.0"),
@@ -191,6 +191,7 @@ def test_prod_llmd_releases_validate_against_chart_schemas_and_share_pool_labels
     assert {"number": llmd.SERVICE_PORT} in router["router"]["modelServers"]["targetPorts"]
     assert ms["routing"]["servicePort"] == llmd.SERVICE_PORT
     assert router["router"]["epp"]["image"]["tag"] == "v0.10.0", "the chart's default EPP tag is 'main'"
+    assert router["provider"] == {"name": "istio"}, "Istio needs the chart's DestinationRule to reach the EPP"
     route = s.objects("HTTPRoute")[0]
     backend = route["spec"]["rules"][0]["backendRefs"][0]
     assert (backend["kind"], backend["name"]) == ("InferencePool", "llama-70b-pool")
