@@ -153,6 +153,18 @@ def _quantity(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def pod_security_context(mode: str) -> dict[str, Any]:
+    """Pod securityContext of a predictor: non-root with a fixed uid/gid, and fsGroup so files on
+    a model PVC are group-readable to vLLM. Knative mode keeps to the fields Knative's webhook
+    accepts (``kubernetes.podspec-securitycontext``: fsGroup, runAsGroup, runAsNonRoot,
+    supplementalGroups, runAsUser, seccompProfile), so no ``fsGroupChangePolicy`` there."""
+    ctx: dict[str, Any] = {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+                           "seccompProfile": {"type": "RuntimeDefault"}}
+    if mode == "Standard":
+        ctx["fsGroupChangePolicy"] = "OnRootMismatch"  # large model volumes: skip the recursive chown when possible
+    return ctx
+
+
 def vllm_env(spec: LoraServiceSpec, api_key_secret: pulumi.Input[str] | None) -> list[dict[str, Any]]:
     """Environment of the vLLM container (offline, writable dirs under /tmp, resolver in dynamic mode)."""
     env: list[dict[str, Any]] = [
@@ -468,8 +480,7 @@ class VllmLoraService(pulumi.ComponentResource):
             "minReplicas": spec.replicas.min,
             "maxReplicas": spec.replicas.max,
             "model": model,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
-                                "fsGroupChangePolicy": "OnRootMismatch", "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": pod_security_context(args.mode),
             "nodeSelector": dict(placement.node_selector),
         }
         if placement.tolerations:

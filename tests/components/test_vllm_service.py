@@ -418,3 +418,15 @@ def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar
     assert check_args(serve, allow_duplicates=False) == []
     registry = next(m for m in s.objects("ConfigMap") if m["metadata"]["name"] == "llama-405b-lora-registry")
     assert "llama-3.1-405b:legal" in json.loads(registry["data"]["registry.json"])
+
+
+def test_knative_predictor_keeps_to_the_pod_fields_knative_accepts(synthesized):
+    """Knative's webhook only accepts a subset of PodSecurityContext (feature
+    kubernetes.podspec-securitycontext) and one container with ports."""
+    predictor = _isvc(synthesized("dev"), "llama-8b")["spec"]["predictor"]
+    assert set(predictor["securityContext"]) <= {"fsGroup", "runAsGroup", "runAsNonRoot", "supplementalGroups",
+                                                 "runAsUser", "seccompProfile"}
+    runtime = _runtime(synthesized("dev"), "llama-8b")["spec"]
+    assert [c["name"] for c in runtime["containers"] if c.get("ports")] == ["kserve-container"]
+    assert runtime["containers"][0]["ports"][0]["name"] == "http1"
+    assert "initContainers" not in predictor
