@@ -430,3 +430,19 @@ def test_knative_predictor_keeps_to_the_pod_fields_knative_accepts(synthesized):
     assert [c["name"] for c in runtime["containers"] if c.get("ports")] == ["kserve-container"]
     assert runtime["containers"][0]["ports"][0]["name"] == "http1"
     assert "initContainers" not in predictor
+
+
+@pytest.mark.parametrize("stack, base, registry", [
+    ("prod", "llama-3.1-70b", "llama-70b-lora-registry"),   # llm-d frontend (Helm releases)
+    ("prod", "llama-3.1-8b", "llama-8b-lora-registry"),     # KServe + KEDA on MIG
+    ("dev", "llama-3.1-8b", "llama-8b-lora-registry"),      # Knative
+    ("staging", "llama-3.1-70b", "llama-70b-lora-registry"),  # DRA
+])
+def test_zero_restart_rollout_on_every_frontend(synth, synthesized, stack, base, registry):
+    before = synthesized(stack)
+    after = synth(stack, lambda s: s["models"]["adapters"].append({
+        "name": "new-one", "baseModel": base, "version": "v2026-12-01",
+        "sourceDir": "adapters/llama-3.1-70b/contracts/v2026-10-20", "rank": 32}))
+    added, removed, changed = _changes(before, after)
+    assert not removed and _types(after, added) == {ADAPTER_TYPE}
+    assert _names(after, changed) == {registry}, sorted(_names(after, changed))
