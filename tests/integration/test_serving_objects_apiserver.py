@@ -1,0 +1,123 @@
+"""The serving and monitoring custom resources against a real API server with the upstream CRDs:
+every InferenceService, ServingRuntime, KnativeServing, ScaledObject, HTTPRoute, PodMonitor and
+PrometheusRule the stacks emit, plus a multi-node LeaderWorkerSet and an InferencePool shaped like
+the one the llm-d router chart creates over our pool labels, pass the API server's structural
+schema, defaulting and CEL rules (which JSON Schema validation cannot evaluate, e.g. HTTPRoute's
+URLRewrite rules).
+
+Server-side apply with ``dryRun=All``: full admission and validation, nothing persisted.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import lru_cache
+
+import pytest
+import yaml
+
+import kube
+from components.common.images import ImageRef
+from components.gpu.placement import PodPlacement
+from components.serving.llmd import SERVICE_PORT, pool_name, pool_selector_labels
+from components.serving.multinode import MultiNodeArgs, leader_worker_set_spec
+from infra.synth import synthesize
+
+pytestmark = pytest.mark.timeout(900)
+
+STACKS = ("local", "dev", "staging", "prod", "airgap")
+KINDS = {"InferenceService", "ServingRuntime", "LLMInferenceService", "KnativeServing", "ScaledObject",
+         "LeaderWorkerSet", "InferencePool", "Gateway", "HTTPRoute", "PodMonitor", "ServiceMonitor", "PrometheusRule"}
+
+
+def _ints(value):
+    """Mock synthesis carries numbers as floats (protobuf Struct); the provider sends integers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+@lru_cache(maxsize=None)
+def _plural(api_version: str, kind: str) -> str:
+    index = json.loads((kube.crds_dir() / "index.json").read_text())
+    crd = yaml.load((kube.crds_dir() / index[f"{api_version}/{kind}"]).read_text(), Loader=kube._YAML_LOADER)
+    return crd["spec"]["names"]["plural"]
+
+
+def _path(obj: dict) -> str:
+    group, version = obj["apiVersion"].split("/")
+    meta = obj["metadata"]
+    ns = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
+    return f"/apis/{group}/{version}{ns}/{_plural(obj['apiVersion'], obj['kind'])}/{meta['name']}"
+
+
+def _dry_run_apply(client: kube.KubeClient, obj: dict):
+    return client.request("PATCH", _path(obj), _ints(obj),
+                          params={"fieldManager": "llm-platform-tests", "force": "true", "dryRun": "All"},
+                          content_type="application/apply-patch+yaml")
+
+
+def _ensure_namespace(client: kube.KubeClient, name: str) -> None:
+    client.apply(f"/api/v1/namespaces/{name}", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+@pytest.fixture(scope="module")
+def serving_objects() -> list[dict]:
+    objs = []
+    for stack in STACKS:
+        objs += [o for o in synthesize(stack).manifests if o["kind"] in KINDS]
+    kinds = {o["kind"] for o in objs}
+    assert {"InferenceService", "KnativeServing", "ScaledObject", "HTTPRoute", "PodMonitor", "PrometheusRule"} <= kinds, kinds
+    return objs
+
+
+def _admit(client: kube.KubeClient, obj: dict) -> None:
+    if obj["metadata"].get("namespace"):
+        _ensure_namespace(client, obj["metadata"]["namespace"])
+    try:
+        _dry_run_apply(client, obj)
+    except kube.ApiError as e:
+        pytest.fail(f"{obj['kind']} {obj['metadata']['name']} refused: {e.code} {e.body}")
+
+
+def test_every_serving_and_monitoring_object_is_admitted(kube_client, serving_objects):
+    for obj in serving_objects:
+        _admit(kube_client, obj)
+
+
+def test_multinode_leader_worker_set_is_admitted(kube_client):
+    args = MultiNodeArgs(service="llama-405b", namespace="llm", image=ImageRef.parse("docker.io/vllm/vllm-openai:v0.33.0"),
+                         vllm_args=["--model=/mnt/models", "--port=8000", "--tensor-parallel-size=8",
+                                    "--pipeline-parallel-size=2"],
+                         nodes=2, placement=PodPlacement(resources={"nvidia.com/gpu": "8"}, node_selector={},
+                                                         tolerations=[]))
+    for backend in ("mp", "ray"):
+        spec = leader_worker_set_spec(MultiNodeArgs(**{**args.__dict__, "backend": backend}))
+        _admit(kube_client, {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+                             "metadata": {"name": f"llama-405b-{backend}", "namespace": "llm"}, "spec": spec})
+
+
+def test_the_pool_the_router_chart_creates_over_our_labels_is_admitted(kube_client):
+    """Shape of llm-d-router's routerlib ``_inferencepool.yaml`` at v0.10.0 with our values."""
+    pool = {"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
+            "metadata": {"name": pool_name("llama-70b"), "namespace": "llm"},
+            "spec": {"targetPorts": [{"number": SERVICE_PORT}], "appProtocol": "http",
+                     "selector": {"matchLabels": pool_selector_labels("llama-70b")},
+                     "endpointPickerRef": {"name": f"{pool_name('llama-70b')}-epp", "port": {"number": 9002},
+                                           "failureMode": "FailOpen"}}}
+    _admit(kube_client, pool)
+
+
+def test_an_http_route_rewrite_that_breaks_the_api_rules_is_refused(kube_client, serving_objects):
+    """The CEL rules are live: ReplacePrefixMatch without a PathPrefix match is refused."""
+    route = copy.deepcopy(next(o for o in serving_objects if o["kind"] == "HTTPRoute"))
+    route["spec"]["rules"][0]["matches"][0]["path"] = {"type": "Exact", "value": "/x"}
+    _ensure_namespace(kube_client, route["metadata"]["namespace"])
+    with pytest.raises(kube.ApiError) as info:
+        _dry_run_apply(kube_client, route)
+    assert info.value.code == 422, info.value.body
