@@ -10,6 +10,8 @@ NodeOverlay whose ``capacity`` adds the slices the node will advertise once the 
 MIG manager has applied the pool's layout. This platform does the latter for ``mixed`` and
 ``hybrid`` pools (``gpu.karpenter.nodeOverlay``, default on; the Karpenter release turns on the
 ``nodeOverlay`` feature gate), because ``mixed`` is what lets one node serve several slice sizes.
+Time-sliced pools with ``renameByDefault`` get one too (``nvidia.com/gpu.shared`` x replicas), so
+Karpenter packs several pods per GPU node instead of launching a node per pod.
 The overlay matches the pool's nodes by ``karpenter.sh/nodepool`` and the instance GPU count, so
 the announced slice counts (layout x GPUs per node) are exact. Karpenter's node initialisation
 then waits until the resources the pending pods requested are registered (``RequestedResources-
@@ -208,7 +210,7 @@ class GpuNodePool(pulumi.ComponentResource):
                 f"{name}-node-overlay",
                 api_version="karpenter.sh/v1alpha1",
                 kind="NodeOverlay",
-                metadata={"name": f"{args.pool_name}-mig-slices", "labels": labels},
+                metadata={"name": f"{args.pool_name}-gpu-resources", "labels": labels},
                 spec=overlay,
                 opts=child,
             )

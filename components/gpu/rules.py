@@ -48,8 +48,8 @@ def gpu_rules(gpu: GpuSpec, *, cluster_kind: str) -> list[tuple[str, str]]:
         if pool.provisioner == "karpenter" and overlay_capacity_or_none(pool) and not gpu.karpenter.node_overlay:
             issues.append((f"gpu.karpenter.nodeOverlay",
                            f"pool {name!r} advertises {sorted(overlay_capacity_or_none(pool))}, which Karpenter cannot see "
-                           f"without a NodeOverlay: it would never launch a node for those pods; enable nodeOverlay or use "
-                           f"MIG strategy 'single'"))
+                           f"without a NodeOverlay: it would never launch a node for those pods; enable nodeOverlay, or use "
+                           f"MIG strategy 'single' / renameByDefault false"))
         issues += _controller_needed(name, pool, gpu, cluster_kind)
     if gpu.karpenter.install and gpu.karpenter.crd_chart.version != gpu.karpenter.chart.version:
         issues.append(("gpu.karpenter.crdChart.version",

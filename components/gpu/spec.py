@@ -29,8 +29,9 @@ class TimeSlicingSharing(Spec):
     replicas: Annotated[int, Field(ge=2, le=64)]
     """How many pods may share one physical GPU."""
     rename_by_default: bool = False
-    """Advertise ``nvidia.com/gpu.shared`` instead of ``nvidia.com/gpu`` so workloads opt in.
-    Default: keep the ``nvidia.com/gpu`` name."""
+    """Advertise ``nvidia.com/gpu.shared`` instead of ``nvidia.com/gpu`` so workloads opt in; on
+    Karpenter pools a NodeOverlay then announces ``replicas`` shared GPUs per GPU, so Karpenter
+    packs pods instead of launching a node per pod. Default: keep the ``nvidia.com/gpu`` name."""
     fail_requests_greater_than_one: bool = True
     """Reject pods asking for more than one shared GPU (NVIDIA's recommendation; two replicas of
     one GPU are not two GPUs). Default: true."""

@@ -153,7 +153,12 @@ def test_time_slicing_config_and_label_for_karpenter_and_static_pools(synthesize
     assert pool["spec"]["template"]["metadata"]["labels"]["nvidia.com/device-plugin.config"] == "dev-l40s"
     [cm] = [o for o in dev.objects("ConfigMap") if o["metadata"]["name"] == "llm-platform-device-plugin-config"]
     sharing = yaml.safe_load(cm["data"]["dev-l40s"])["sharing"]["timeSlicing"]
-    assert sharing["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}]
+    assert sharing["resources"] == [{"name": "nvidia.com/gpu", "replicas": 4}] and sharing["renameByDefault"] is True
+    # Renamed shared GPUs are invisible to Karpenter: the overlay announces 4 per 1-GPU g6e, so
+    # Karpenter packs four pods per node instead of launching one node per pod.
+    [overlay] = dev.objects("NodeOverlay", "karpenter.sh/v1alpha1")
+    assert overlay["spec"]["capacity"] == {"nvidia.com/gpu.shared": "4"}
+    assert _release(dev, "karpenter-release").inputs["values"]["settings"]["featureGates"]["nodeOverlay"] is True
     operator = _release(dev, "gpu-operator-release").inputs["values"]
     assert operator["devicePlugin"]["config"] == {"create": False, "name": cm["metadata"]["name"], "default": "default"}
     assert "default" in cm["data"]
