@@ -11,13 +11,14 @@ from infra.layers.serving import chart
 
 
 def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
-    """Namespaces this layer's workloads need the platform to own."""
+    """Namespaces this layer's workloads need the platform to own: the monitoring namespace only
+    when this stack installs kube-prometheus-stack there. Otherwise Prometheus and Grafana already
+    run in it and own it; dashboards are added to it without creating it."""
     o = cfg.observability
-    if not o.enabled or not (o.install_prometheus_stack or (o.dashboards and cfg.serving.services)):
+    if not (o.enabled and o.install_prometheus_stack):
         return {}
     # node-exporter (kube-prometheus-stack) runs with host network and PID: privileged.
-    level = "privileged" if o.install_prometheus_stack else "baseline"
-    return {o.namespace: NamespaceSpec(enforce=level, warn=level)}
+    return {o.namespace: NamespaceSpec(enforce="privileged", warn="privileged")}
 
 
 def build(ctx: BuildContext, gpu, serving, models) -> Observability | None:
@@ -32,7 +33,7 @@ def build(ctx: BuildContext, gpu, serving, models) -> Observability | None:
     if not services and not o.install_prometheus_stack:
         return None
     obs = Observability("observability", ObservabilityArgs(
-        namespace=ctx.namespace(o.namespace), namespace_name=o.namespace, release_label=o.release_label,
+        namespace=ctx.namespace(o.namespace) if o.install_prometheus_stack else o.namespace, namespace_name=o.namespace, release_label=o.release_label,
         services=services, alerts=o.alerts, thresholds=AlertThresholds(**o.thresholds.model_dump()), dashboards=o.dashboards, extra_alert_labels=dict(o.extra_alert_labels),
         prometheus_stack_chart=chart(ctx.cfg, o.chart) if o.install_prometheus_stack else None,
     ), ctx.k8s_opts())
