@@ -16,6 +16,14 @@ to kubernetes-sigs and the chart was renamed from ``nvidia-dra-driver-gpu``). Va
   used, and at HEAD they also require the conversion webhook.
 * ``featureGates.DynamicMIG`` when claims ask for MIG profiles (``gpu.dra.dynamicMig``).
 
+Known upstream issue: the GPU Operator's validator still runs its ``plugin-validation`` step on
+nodes labelled ``nvidia.com/gpu.deploy.device-plugin=false`` and crash-loops there waiting for
+``nvidia.com/gpu`` (NVIDIA/gpu-operator#2550, fix proposed in #2686). Its earlier steps (driver,
+toolkit, CUDA) complete, so the operands that wait on them and the DRA kubelet plugin still run;
+the validator pod on DRA nodes stays in ``Init:CrashLoopBackOff`` until that fix ships. Turning
+the validator off there (``nvidia.com/gpu.deploy.operator-validator=false``) would be worse: the
+DCGM exporter and GFD wait for its ready files.
+
 Claim templates are ``resource.k8s.io/v1`` (GA in Kubernetes 1.34). A declarative request becomes
 one device request with CEL selectors over the driver's attributes and capacity (domain
 ``gpu.nvidia.com``: ``productName``, ``profile``; capacity ``memory``; cmd/gpu-kubelet-plugin
