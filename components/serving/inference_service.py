@@ -48,7 +48,12 @@ MODES: tuple[str, ...] = ("Standard", "Knative")
 # Deprecated spellings KServe still maps (ParseDeploymentMode); refused so one value is used everywhere.
 _LEGACY = {"RawDeployment": "Standard", "Serverless": "Knative"}
 MODE_REPLACE_PATH = f'metadata.annotations["{DEPLOYMENT_MODE_ANNOTATION}"]'
-"""Property path (Pulumi syntax) whose change forces replacement of the InferenceService."""
+"""Property path (Pulumi syntax) whose change forces replacement of the InferenceService.
+
+It is the exact key the Kubernetes provider puts in its detailed diff for a change of that
+annotation (pulumi-kubernetes ``addPatchValueToDiff``: a key containing ``.``, ``"``, ``[`` or
+``]`` is written ``["key"]``), and the engine matches ``replaceOnChanges`` paths against those
+keys, so only a mode change replaces the object; other annotation changes stay updates."""
 
 
 def check_mode(mode: str) -> DeploymentMode:
