@@ -164,3 +164,43 @@ def test_karpenter_crd_chart_must_match_the_controller():
     issues = issues_for(lambda s: s["gpu"]["karpenter"].update(crdChart={"name": "karpenter-crd", "version": "1.13.0",
                                                                          "repository": "oci://public.ecr.aws/karpenter"}))
     assert issues[0][0] == "gpu.karpenter.crdChart.version" and "'1.14.1'" in issues[0][1]
+
+
+# Property: the config refuses exactly the layouts the catalog refuses, and every layout it
+# accepts renders (mig-parted document, node labels, NodeOverlay capacity) without raising, so a
+# stack that passes validation never fails later in synthesis.
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from components.gpu.mig import MigLayoutError, gpu_spec, validate_layout  # noqa: E402
+from components.gpu.node_pool import node_overlay_spec, node_pool_spec  # noqa: E402
+from components.gpu.sharing import sharing_config  # noqa: E402
+
+_H100 = gpu_spec("H100-80GB").profile_names
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.sampled_from(_H100), st.integers(min_value=1, max_value=8), min_size=1, max_size=4),
+       st.sampled_from(["single", "mixed"]))
+def test_config_accepts_exactly_the_placeable_layouts(layout, strategy):
+    try:
+        validate_layout("H100-80GB", layout)
+        placeable = True
+    except MigLayoutError:
+        placeable = False
+    sections = copy.deepcopy(BASE)
+    pool(sections)["sharing"] = {"mode": "mig", "strategy": strategy, "layout": layout}
+    try:
+        cfg = load_platform_config("dev", sections)
+    except PlatformConfigError as exc:
+        paths = {i.path for i in exc.issues}
+        assert paths <= {"gpu.pools.mig.sharing.layout", "gpu.pools.mig.sharing.strategy"}, paths
+        assert placeable == ("gpu.pools.mig.sharing.layout" not in paths)
+        return
+    assert placeable
+    pools = cfg.gpu.pools
+    doc = sharing_config(pools).mig_parted
+    assert doc is not None and len(doc["mig-configs"]) == 2
+    node_pool_spec("mig", pools["mig"], "mig")
+    overlay = node_overlay_spec("mig", pools["mig"])
+    assert (overlay is None) == (strategy == "single")
