@@ -55,6 +55,7 @@ from components.common.helm import ChartRef, helm_release
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
 from components.gpu.placement import PodPlacement
+from components.serving.pod_security import RUN_AS, container_security_context, pod_security_context
 
 MODEL_DIR = "/mnt/models"
 """Where every llm-d model server finds its base model (vLLM ``--model``)."""
@@ -221,6 +222,8 @@ class LlmdModelServiceArgs:
     """Existing ServiceAccount of the model-server pods; default: the chart's own."""
     image_pull_secrets: Sequence[str] = ()
     """Pull secrets for the images."""
+    run_as: int = RUN_AS
+    """uid/gid of the model-server containers (the vLLM image would otherwise run as root)."""
 
     @property
     def downloader(self) -> ImageRef | None:
@@ -269,7 +272,7 @@ def _model_volume(args: LlmdModelServiceArgs) -> tuple[dict[str, Any], dict[str,
         "env": list(args.storage_env),
         "volumeMounts": [{"name": "model-storage", "mountPath": MODEL_DIR}],
         "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+        "securityContext": container_security_context(args.run_as),
     }
     return volume, mount, [init]
 
@@ -298,7 +301,7 @@ def _role_values(args: LlmdModelServiceArgs, role: str, vllm_args: Sequence[str]
         "volumeMounts": [mount, {"name": "dshm", "mountPath": "/dev/shm"}, *args.volume_mounts],
         "readinessProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 10},
         "startupProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 10, "failureThreshold": 180},
-        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+        "securityContext": container_security_context(args.run_as),
     }
     values: dict[str, Any] = {
         "create": True,
@@ -311,6 +314,7 @@ def _role_values(args: LlmdModelServiceArgs, role: str, vllm_args: Sequence[str]
         "tolerations": [dict(t) for t in args.placement.tolerations],
         "resourceClaims": [dict(c) for c in args.placement.resource_claims],
         "monitoring": {"podmonitor": {"enabled": False}},  # observability owns the scrape config
+        "podSecurityContext": pod_security_context(args.run_as),
     }
     if args.image_pull_secrets:
         values["imagePullSecrets"] = [{"name": s} for s in args.image_pull_secrets]

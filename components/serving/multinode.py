@@ -38,6 +38,7 @@ import pulumi_kubernetes as k8s
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
 from components.gpu.placement import PodPlacement
+from components.serving.pod_security import RUN_AS, container_security_context, pod_security_context
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
@@ -118,6 +119,8 @@ class MultiNodeArgs:
     """ServiceAccount of the pods; default: the namespace's default."""
     image_pull_secrets: Sequence[str] = ()
     """Pull secrets."""
+    run_as: int = RUN_AS
+    """uid/gid of the containers (the vLLM image would otherwise run as root)."""
 
     def problems(self) -> list[str]:
         """Everything wrong with these args (empty when fine)."""
@@ -166,6 +169,7 @@ def _pod_template(args: MultiNodeArgs, role: str, command: list[str]) -> dict[st
         "env": list(args.env),
         "resources": resources,
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, *args.volume_mounts],
+        "securityContext": container_security_context(args.run_as),
     }
     if role == "leader":
         container["ports"] = [{"containerPort": args.port, "name": "http", "protocol": "TCP"}]
@@ -177,6 +181,7 @@ def _pod_template(args: MultiNodeArgs, role: str, command: list[str]) -> dict[st
         "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": args.shm_size}}, *args.volumes],
         "nodeSelector": dict(args.placement.node_selector),
         "tolerations": [dict(t) for t in args.placement.tolerations],
+        "securityContext": pod_security_context(args.run_as),
     }
     if args.init_containers:
         spec["initContainers"] = list(args.init_containers)

@@ -341,3 +341,14 @@ def test_every_serving_and_monitoring_release_takes_its_chart_from_config(synth)
                 "llama-70b-ms": "llm-d-modelservice", "kube-prometheus-stack": "kube-prometheus-stack"}
     for release, chart_name in expected.items():
         assert by_name[release]["chart"].endswith(f"vendor/charts/{chart_name}"), (release, by_name[release]["chart"])
+
+
+def test_model_server_pods_run_as_a_fixed_non_root_user():
+    """The upstream vLLM image runs as root: runAsNonRoot alone would stop the container."""
+    values = llmd.modelservice_values(_args())
+    decode = values["decode"]
+    assert decode["podSecurityContext"]["runAsUser"] == decode["podSecurityContext"]["fsGroup"] == 1000
+    for container in [*decode["containers"], *decode["initContainers"]]:
+        ctx = container["securityContext"]
+        assert ctx["runAsNonRoot"] and ctx["runAsUser"] == 1000 and ctx["allowPrivilegeEscalation"] is False
+        assert ctx["capabilities"] == {"drop": ["ALL"]}

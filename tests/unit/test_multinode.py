@@ -61,3 +61,11 @@ def test_mp_backend_ranks_workers_from_lws_and_runs_them_headless():
 def test_bad_multinode_args_are_refused(change, message):
     with pytest.raises(ValueError, match=message):
         leader_worker_set_spec(_args(**change))
+
+
+def test_multinode_pods_run_as_a_fixed_non_root_user():
+    spec = leader_worker_set_spec(_args())
+    for role in ("leaderTemplate", "workerTemplate"):
+        pod = spec["leaderWorkerTemplate"][role]["spec"]
+        assert pod["securityContext"]["runAsUser"] == 1000 and pod["securityContext"]["fsGroup"] == 1000
+        assert pod["containers"][0]["securityContext"]["runAsNonRoot"] is True
