@@ -31,7 +31,7 @@ from components.gpu.mig import (
     mig_parted_config,
     mig_resource_names,
 )
-from components.gpu.placement import pool_node_labels
+from components.gpu.placement import ACCELERATOR_RESOURCE, pool_node_labels
 from components.gpu.spec import DraSharing, GpuPoolSpec, HybridSharing, MigSharing, TimeSlicingSharing
 from components.gpu.time_slicing import (
     DEVICE_PLUGIN_CONFIG_LABEL,
@@ -136,7 +136,7 @@ def advertised(pool: GpuPoolSpec) -> dict[str, int]:
                                     mig_strategy=MigStrategy.MIXED, gpu=pool.gpu, mig_layout=dict(sharing.layout))
     if isinstance(sharing, TimeSlicingSharing):
         return advertised_resources(time_slicing_spec(pool), gpus_per_node=pool.gpus_per_node)
-    return {}
+    return {ACCELERATOR_RESOURCE[pool.accelerator]: pool.gpus_per_node}
 
 
 def overlay_capacity(pool: GpuPoolSpec) -> dict[str, str]:

@@ -94,3 +94,25 @@ def test_karpenter_values_and_trust():
     assert "interruptionQueue" not in values["settings"] and "annotations" not in values["serviceAccount"]
     trust = controller_trust_policy("irsa", partition="aws-us-gov", account_id="1", oidc_issuer="https://oidc.example/id/X")
     assert trust["Statement"][0]["Principal"]["Federated"] == "arn:aws-us-gov:iam::1:oidc-provider/oidc.example/id/X"
+
+
+def test_every_service_asks_for_a_resource_its_pool_advertises():
+    """Across the five stacks: what placement puts in a pod is what the pool's nodes advertise
+    once the operator configured them (else the pod would stay Pending forever)."""
+    from components.gpu.placement import placement_for
+    from components.gpu.sharing import advertised
+    from infra.config_loading import list_stacks, load_platform_config, read_stack_file
+
+    checked = 0
+    for stack in list_stacks():
+        cfg = load_platform_config(stack, read_stack_file(stack)[0])
+        for name, svc in cfg.serving.services.items():
+            pool = cfg.gpu.pools[svc.pool]
+            place = placement_for(svc.pool, pool, count=svc.gpu.count, mig_profile=svc.gpu.mig_profile,
+                                  dra_claim=svc.gpu.dra_claim)
+            offered = advertised(pool)
+            for resource, count in place.resources.items():
+                assert resource in offered, f"{stack}/{name} asks {resource}; {svc.pool} offers {sorted(offered)}"
+                assert int(count) <= offered[resource]
+            checked += 1
+    assert checked >= 5
