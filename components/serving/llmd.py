@@ -148,6 +148,17 @@ class LlmdPlatform:
     ready: tuple[pulumi.Resource, ...] = ()
     """Resources a model service must wait for (the gateway release)."""
 
+    @property
+    def gateway_host(self) -> str:
+        """In-cluster DNS name of the gateway's proxy Service. Istio and kgateway/agentgateway
+        deploy it for the Gateway: Istio names it ``<gateway>-istio``, the others ``<gateway>``."""
+        name = f"{self.gateway_name}-istio" if self.gateway_provider == "istio" else self.gateway_name
+        return f"{name}.{self.gateway_namespace}.svc.cluster.local"
+
+    def service_url(self, service: str) -> str:
+        """OpenAI base URL of a model service behind the gateway (``.../v1`` is appended by clients)."""
+        return f"http://{self.gateway_host}/{service}"
+
 
 @dataclass(frozen=True)
 class LlmdScaling:

@@ -114,6 +114,6 @@ def build(ctx: BuildContext, gpu) -> ServingLayer:
             keda_ready=tuple(layer.keda_ready),
         ), ctx.k8s_opts())
         layer.llmd = llmd.platform
-        ctx.exports["llmdGateway"] = f"{s.namespace}/{llmd.gateway_name}"
+        ctx.exports["llmdGatewayHost"] = llmd.platform.gateway_host
     ctx.exports["kserveMode"] = layer.mode
     return layer

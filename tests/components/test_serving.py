@@ -259,6 +259,15 @@ def test_two_pools_in_one_namespace_do_not_share_chart_owned_objects():
     assert a["router"]["modelServers"]["matchLabels"] != b["router"]["modelServers"]["matchLabels"]
 
 
+def test_service_url_names_the_proxy_service_the_gateway_implementation_creates():
+    assert _platform().service_url("llama-70b") == "http://gw-istio.llm.svc.cluster.local/llama-70b"
+    import dataclasses
+    agw = dataclasses.replace(_platform(), gateway_provider="agentgateway")
+    assert agw.service_url("llama-70b") == "http://gw.llm.svc.cluster.local/llama-70b"
+    route = llmd.http_route_spec("llama-70b", _platform())
+    assert route["rules"][0]["matches"][0]["path"]["value"] == "/llama-70b/"
+
+
 def test_infra_values_validate_for_every_provider():
     for provider in ("istio", "agentgateway", "kgateway", "gke-l7-regional-external-managed"):
         args = llmd.LlmdArgs(namespace="llm", namespace_name="llm", provider=provider,
