@@ -162,7 +162,11 @@ class LlmdPlatform:
 
 @dataclass(frozen=True)
 class LlmdScaling:
-    """KEDA scaling of the decode Deployment on a vLLM queue metric."""
+    """KEDA scaling of the decode Deployment on a vLLM queue metric.
+
+    The modelservice chart always renders ``replicas``, so an upgrade of its release sets the
+    Deployment back to ``LlmdModelServiceArgs.replicas`` until KEDA's next poll; pass the
+    minimum there (the models layer does) so an upgrade never scales a busy service below it."""
 
     min_replicas: int
     """Fewest decode replicas (>= 1: Standard mode never scales to zero)."""
