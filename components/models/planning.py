@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from components.gpu.spec import GpuPoolSpec, HybridSharing, MigSharing
+from components.gpu.spec import GpuPoolSpec, HybridSharing, MigSharing, TimeSlicingSharing
 from components.models import capacity
 from components.models.spec import LoraServiceSpec
 
@@ -95,6 +95,49 @@ def capacity_rules(cfg) -> list[tuple[str, str]]:
                 capacity.refuse(budget)
             except capacity.CapacityError as exc:
                 issues.append((f"{path}.engine.maxModelLen", f"{svc.engine.max_model_len} does not fit: {exc}"))
+    return issues
+
+
+SHARED_GPU_BUDGET = 0.95
+"""Most of a time-sliced GPU's memory the vLLM processes sharing it may claim together (each one's
+CUDA context and the driver need the rest)."""
+
+
+def time_slicing_rules(cfg) -> list[tuple[str, str]]:
+    """vLLM pods sharing a time-sliced GPU must not claim more than its memory together.
+
+    Time slicing isolates nothing: the device plugin advertises each GPU ``replicas`` times and
+    the scheduler may put that many pods on one GPU. vLLM reserves ``gpuMemoryUtilization`` of
+    the *whole* device at start-up, so the pods that can land together (at most ``replicas``,
+    and at most the total ``replicas.max`` of the services on the pool) must fit in it.
+    """
+    issues = []
+    groups: dict[tuple[str, str | None], list[str]] = {}
+    for name, svc in sorted(cfg.serving.services.items()):
+        pool = cfg.gpu.pools.get(svc.pool)
+        if pool is None:
+            continue
+        sharing = pool.sharing
+        if isinstance(sharing, TimeSlicingSharing) or (
+                isinstance(sharing, HybridSharing) and svc.gpu.mig_profile in sharing.time_sliced):
+            groups.setdefault((svc.pool, svc.gpu.mig_profile), []).append(name)
+    for (pool_name, profile), names in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        sharing = cfg.gpu.pools[pool_name].sharing
+        slots = sharing.replicas if isinstance(sharing, TimeSlicingSharing) else sharing.time_sliced[profile]
+        pods = sum(cfg.serving.services[n].replicas.max for n in names)
+        sharers = min(slots, pods)
+        if sharers < 2:
+            continue
+        limit = SHARED_GPU_BUDGET / sharers
+        where = f"pool {pool_name!r}" + (f" ({profile} slices)" if profile else "")
+        for n in names:
+            util = cfg.serving.services[n].engine.gpu_memory_utilization
+            if util > limit + 1e-9:
+                issues.append((f"serving.services.{n}.engine.gpuMemoryUtilization",
+                               f"{util:g} on {where}, which time-slices each GPU {slots} ways without memory isolation: "
+                               f"up to {sharers} vLLM pods (replicas.max of {', '.join(names)}) can share one GPU and would "
+                               f"claim {util * sharers:g} of its memory; use at most {math.floor(limit * 100) / 100:g}, "
+                               "or fewer time-slicing replicas"))
     return issues
 
 

@@ -7,7 +7,7 @@ valid pool and model references).
 
 from __future__ import annotations
 
-from components.models.planning import capacity_rules
+from components.models.planning import capacity_rules, time_slicing_rules
 
 
 def mode_rules(cfg) -> list[tuple[str, str]]:
@@ -22,5 +22,5 @@ def mode_rules(cfg) -> list[tuple[str, str]]:
 
 
 def models_rules(cfg) -> list[tuple[str, str]]:
-    """Adapter-mode rules, then the VRAM capacity check of every service."""
-    return mode_rules(cfg) + capacity_rules(cfg)
+    """Adapter-mode rules, shared-GPU memory, then the VRAM capacity check of every service."""
+    return mode_rules(cfg) + time_slicing_rules(cfg) + capacity_rules(cfg)

@@ -122,3 +122,21 @@ def test_static_adapter_mode_is_refused_in_knative_mode():
     assert [i.path for i in err.value.issues] == ["serving.services.llama-8b.adapterMode"]
     assert "init container" in err.value.issues[0].message
     _config("staging", static)  # Standard mode: allowed
+
+
+def test_vllm_pods_sharing_a_time_sliced_gpu_must_fit_together():
+    def greedy(s):
+        s["serving"]["services"]["llama-8b"]["engine"]["gpuMemoryUtilization"] = 0.9
+
+    with pytest.raises(PlatformConfigError) as err:
+        _config("dev", greedy)
+    (issue,) = err.value.issues
+    assert issue.path == "serving.services.llama-8b.engine.gpuMemoryUtilization"
+    assert "up to 2 vLLM pods" in issue.message and "claim 1.8" in issue.message and "at most 0.47" in issue.message
+
+    def one_replica(s):
+        greedy(s)
+        s["serving"]["services"]["llama-8b"]["replicas"] = {"min": 0, "max": 1}
+
+    _config("dev", one_replica)  # a single pod may take the whole GPU
+    _config("local")  # one service, one replica, 0.9 on a 4-way time-sliced L4
