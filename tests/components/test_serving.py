@@ -361,3 +361,17 @@ def test_model_server_pods_run_as_a_fixed_non_root_user():
         ctx = container["securityContext"]
         assert ctx["runAsNonRoot"] and ctx["runAsUser"] == 1000 and ctx["allowPrivilegeEscalation"] is False
         assert ctx["capabilities"] == {"drop": ["ALL"]}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_scale_to_zero_only_in_knative_mode(stack, synthesized):
+    s = synthesized(stack)
+    zero = [o["metadata"]["name"] for o in s.objects("InferenceService") if o["spec"]["predictor"].get("minReplicas") == 0]
+    for obj in s.objects("ScaledObject"):
+        assert obj["spec"]["minReplicaCount"] >= 1, "Standard mode (KEDA) never scales to zero"
+    if not zero:
+        return
+    assert s.config.serving.kserve.mode == "Knative", f"{stack}: {zero} scale to zero outside Knative mode"
+    if s.config.serving.kserve.install:
+        [serving] = s.objects("KnativeServing")
+        assert serving["spec"]["config"]["autoscaler"]["enable-scale-to-zero"] == "true"
