@@ -52,7 +52,8 @@ class KServeSpec(Spec):
     (the cluster already runs it)."""
     mode: Literal["Standard", "Knative"] = "Standard"
     """Deployment mode of every InferenceService: ``Standard`` (raw Deployments, KEDA/HPA) or
-    ``Knative`` (serverless, scale to zero). Changing it replaces InferenceServices."""
+    ``Knative`` (serverless, scale to zero). Changing it replaces InferenceServices (KServe refuses
+    an in-place change). Default: Standard."""
     ingress: Literal["none", "istio"] = "none"
     """Standard mode: ``none`` creates no Ingress per InferenceService (clients use the in-cluster
     predictor Service, or the llm-d gateway); ``istio`` creates one of class ``istio`` (Istio must
@@ -64,9 +65,9 @@ class KServeSpec(Spec):
     chart: ChartRef = ChartRef(name="kserve-resources", version=KSERVE_VERSION, repository=_KSERVE_CHARTS)
     """Controller chart. Default: kserve-resources v0.20.0."""
     cert_manager: CertManagerSpec = Field(default_factory=CertManagerSpec)
-    """cert-manager."""
+    """cert-manager. Default: installed from its pinned chart."""
     knative: KnativeSpec = Field(default_factory=KnativeSpec)
-    """Knative settings (used in Knative mode only)."""
+    """Knative settings (used in Knative mode only). Default: Kourier, example.com, Serving 1.21.1."""
 
 
 class KedaSpec(Spec):
@@ -130,12 +131,12 @@ class ServingSpec(Spec):
     namespace: str = "llm"
     """Namespace of InferenceServices, model services and their adapters. Default: llm."""
     kserve: KServeSpec = Field(default_factory=KServeSpec)
-    """KServe."""
+    """KServe. Default: not installed here, Standard mode."""
     keda: KedaSpec = Field(default_factory=KedaSpec)
-    """KEDA."""
+    """KEDA. Default: not installed here."""
     lws: LwsSpec = Field(default_factory=LwsSpec)
-    """LeaderWorkerSet."""
+    """LeaderWorkerSet. Default: not installed here."""
     llmd: LlmdSpec = Field(default_factory=LlmdSpec)
-    """llm-d."""
+    """llm-d. Default: off."""
     services: dict[str, LoraServiceSpec] = Field(default_factory=dict)
     """vLLM multi-LoRA services by name (the name becomes the InferenceService name). Default: none."""
