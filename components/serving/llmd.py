@@ -406,8 +406,8 @@ def router_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
                     "tag": p.epp_image.tag if p.epp_image.digest is None else f"{p.epp_image.tag}@{p.epp_image.digest}",
                     "pullPolicy": "IfNotPresent",
                 },
-                "imagePullSecrets": [{"name": s} for s in args.image_pull_secrets],
             },
+            "imagePullSecrets": [{"name": s} for s in args.image_pull_secrets],
             "monitoring": monitoring,
         },
     }
