@@ -145,6 +145,8 @@ class LlmdPlatform:
     """Image that downloads ``s3://`` base models (KServe's storage initializer)."""
     keda_ready: tuple[pulumi.Resource, ...] = ()
     """What a ScaledObject waits for (the KEDA release, when this stack installs it)."""
+    image_pull_secrets: tuple[str, ...] = ()
+    """Pull secrets every model-server and EPP pod gets (the internal registry's on air-gapped stacks)."""
     ready: tuple[pulumi.Resource, ...] = ()
     """Resources a model service must wait for (the gateway release)."""
 
@@ -236,7 +238,7 @@ class LlmdModelServiceArgs:
     service_account: str | None = None
     """Existing ServiceAccount of the model-server pods; default: the chart's own."""
     image_pull_secrets: Sequence[str] = ()
-    """Pull secrets for the images."""
+    """Pull secrets for the images, in addition to ``platform.image_pull_secrets``."""
     run_as: int = RUN_AS
     """uid/gid of the model-server containers (the vLLM image would otherwise run as root)."""
 
@@ -244,6 +246,11 @@ class LlmdModelServiceArgs:
     def downloader(self) -> ImageRef | None:
         """Image that downloads an s3:// model."""
         return self.storage_initializer or self.platform.storage_initializer_image
+
+    @property
+    def pull_secrets(self) -> list[str]:
+        """Platform and service pull secrets, each once."""
+        return list(dict.fromkeys([*self.platform.image_pull_secrets, *self.image_pull_secrets]))
 
     def problems(self) -> list[str]:
         """Everything wrong with these args (empty when fine)."""
@@ -331,8 +338,8 @@ def _role_values(args: LlmdModelServiceArgs, role: str, vllm_args: Sequence[str]
         "monitoring": {"podmonitor": {"enabled": False}},  # observability owns the scrape config
         "podSecurityContext": pod_security_context(args.run_as),
     }
-    if args.image_pull_secrets:
-        values["imagePullSecrets"] = [{"name": s} for s in args.image_pull_secrets]
+    if args.pull_secrets:
+        values["imagePullSecrets"] = [{"name": s} for s in args.pull_secrets]
     return values
 
 
@@ -407,7 +414,7 @@ def router_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
                     "pullPolicy": "IfNotPresent",
                 },
             },
-            "imagePullSecrets": [{"name": s} for s in args.image_pull_secrets],
+            "imagePullSecrets": [{"name": s} for s in args.pull_secrets],
             "monitoring": monitoring,
         },
     }
@@ -535,6 +542,8 @@ class LlmdArgs:
     """Service type of the gateway's proxy (``LoadBalancer`` to expose it outside the cluster)."""
     keda_ready: Sequence[pulumi.Resource] = ()
     """What ScaledObjects of model services wait for (the KEDA release)."""
+    image_pull_secrets: Sequence[str] = ()
+    """Pull secrets for every model-server and EPP pod."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """Resources the gateway waits for."""
 
@@ -580,6 +589,7 @@ class LlmD(pulumi.ComponentResource):
             monitoring_release_label=args.monitoring_release_label,
             storage_initializer_image=args.storage_initializer_image,
             keda_ready=tuple(args.keda_ready),
+            image_pull_secrets=tuple(args.image_pull_secrets),
             ready=(release, *args.depends_on),
         )
         self.register_outputs({"gateway_name": self.gateway_name})

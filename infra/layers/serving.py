@@ -112,6 +112,7 @@ def build(ctx: BuildContext, gpu) -> ServingLayer:
             storage_initializer_image=image(cfg, l.storage_initializer_image), prometheus_url=o.prometheus_url,
             monitoring_release_label=o.release_label if o.enabled else None, service_type=l.gateway_service_type,
             keda_ready=tuple(layer.keda_ready),
+            image_pull_secrets=tuple(cfg.airgap.image_pull_secrets) if cfg.airgap.enabled else (),
         ), ctx.k8s_opts())
         layer.llmd = llmd.platform
         ctx.exports["llmdGatewayHost"] = llmd.platform.gateway_host
