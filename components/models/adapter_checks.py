@@ -175,7 +175,7 @@ def diff_inputs(old: dict, new: dict) -> tuple[bool, list[str], list[str]]:
     Credentials rotate without re-uploading anything; the location (endpoint, bucket, prefix)
     decides replacement; the digests decide whether content must be uploaded again.
     """
-    keys = ("endpoint", "bucket", "prefix", "digests", "mode", "secure")
+    keys = ("endpoint", "bucket", "prefix", "digests", "mode")
     changed = [k for k in keys if old.get(k) != new.get(k)]
     replaces = [k for k in changed if k in REPLACE_KEYS]
     return bool(changed), replaces, changed
