@@ -95,3 +95,14 @@ def test_grafana_admin_password_is_generated_and_secret(synthesized):
     assert any(p.startswith("stringData") for p in secret.secret_paths) and "admin-password" not in json.dumps(secret.inputs)
     selector = release.inputs["values"]["prometheus"]["prometheusSpec"]["podMonitorSelector"]
     assert selector == {"matchLabels": {"release": s.config.observability.release_label}}
+
+
+@pytest.mark.xfail(strict=True, reason="needs dcgmExporter.serviceMonitor.honorLabels: true in components/gpu/operator.py "
+                                       "(GPU layer); requested from the lead. Remove this marker when it lands.")
+@pytest.mark.parametrize("stack", ["prod"])
+def test_dcgm_scrape_keeps_the_gpu_owning_pods_labels_the_gpu_alert_joins_on(stack, synthesized):
+    s = synthesized(stack)
+    operator = [r for r in s.by_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"].endswith("gpu-operator")][0]
+    monitor = operator.inputs["values"]["dcgmExporter"]["serviceMonitor"]
+    assert monitor["enabled"], "the GPU-memory alert needs DCGM metrics in Prometheus"
+    assert monitor.get("honorLabels") is True, "without it the GPU pod's namespace/pod become exported_* and the join is empty"
