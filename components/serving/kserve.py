@@ -49,6 +49,8 @@ class KnativeArgs:
     """``knative-operator`` chart."""
     serving_namespace: pulumi.Input[str] = KNATIVE_SERVING_NAMESPACE
     """Namespace of the KnativeServing CR (must exist: pass the platform namespace Output)."""
+    kourier_service_type: str = "ClusterIP"
+    """Service type of Kourier's gateway (a LoadBalancer costs money)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ def knative_serving_spec(args: KnativeArgs) -> dict[str, Any]:
         },
     }
     if args.networking == "kourier":
-        spec["ingress"] = {"kourier": {"enabled": True}}
+        spec["ingress"] = {"kourier": {"enabled": True, "service-type": args.kourier_service_type}}
     else:
         spec["ingress"] = {"istio": {"enabled": True}}
     return spec

@@ -36,6 +36,10 @@ class KnativeSpec(Spec):
     Default: kourier."""
     domain: str = "example.com"
     """Domain of generated service URLs. Default: example.com."""
+    kourier_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
+    """Service type of Kourier's gateway (``kourier`` networking only). ``LoadBalancer`` provisions a
+    cloud load balancer (it costs money); Default: ClusterIP (reach it in-cluster or put your own
+    ingress in front)."""
     serving_version: str = "1.21.1"
     """Knative Serving version the operator installs. Default: 1.21.1."""
     operator_chart: ChartRef = ChartRef(

@@ -86,7 +86,8 @@ def build(ctx: BuildContext, gpu) -> ServingLayer:
         if k.mode == "Knative":
             knative = KnativeArgs(version=k.knative.serving_version, domain=k.knative.domain,
                                   networking=k.knative.networking, operator_chart=chart(cfg, k.knative.operator_chart),
-                                  serving_namespace=ctx.namespace(KNATIVE_SERVING_NAMESPACE))
+                                  serving_namespace=ctx.namespace(KNATIVE_SERVING_NAMESPACE),
+                                  kourier_service_type=k.knative.kourier_service_type)
         layer.kserve = KServe("kserve", KServeArgs(
             mode=k.mode, namespace=k.namespace, crd_chart=chart(cfg, k.crd_chart), chart=chart(cfg, k.chart),
             cert_manager_chart=chart(cfg, k.cert_manager.chart) if k.cert_manager.install else None,

@@ -297,7 +297,9 @@ def test_knative_serving_networking_layer(networking, ingress_class, ingress_key
                                             operator_chart=ChartRef(name="knative-operator", version="v1.21.1",
                                                                     repository="https://knative.github.io/operator")))
     assert spec["config"]["network"]["ingress-class"] == ingress_class
-    assert spec["ingress"] == {ingress_key: {"enabled": True}}
+    assert spec["ingress"][ingress_key]["enabled"] is True
+    if networking == "kourier":
+        assert spec["ingress"]["kourier"]["service-type"] == "ClusterIP", "no cloud load balancer unless asked"
     assert spec["config"]["domain"] == {"dev.example.com": ""}
     obj = {"apiVersion": "operator.knative.dev/v1beta1", "kind": "KnativeServing",
            "metadata": {"name": "knative-serving", "namespace": "knative-serving"}, "spec": spec}
