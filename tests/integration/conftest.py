@@ -70,6 +70,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         tr.write_line(f"integration: binaries {status} ({_build_state['seconds']:.1f}s)")
 
 
+def _say(config: pytest.Config, line: str) -> None:
+    """Print past pytest's output capture (fixture setup output is captured)."""
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    cap = config.pluginmanager.get_plugin("capturemanager")
+    if tr is None:
+        return
+    if cap is not None:
+        with cap.global_and_fixture_disabled():
+            tr.write_line(line)
+    else:
+        tr.write_line(line)
+
+
 @pytest.fixture(scope="session")
 def kube_binaries() -> Path:
     if "error" in _build_state:
@@ -103,18 +116,17 @@ def kube_cluster(request: pytest.FixtureRequest, kube_binaries: Path, crd_files:
         cp.stop()
         pytest.fail(f"control plane did not start: {e}", pytrace=False)
     elapsed = time.monotonic() - t0
-    tr = request.config.pluginmanager.get_plugin("terminalreporter")
-    if tr is not None:
-        phases = ", ".join(f"{k} {v:.1f}s" for k, v in cp.timings.items())
-        tr.write_line(f"\nintegration: control plane up in {elapsed:.1f}s ({phases}); "
-                      f"kubeconfig {cp.kubeconfig}")
+    phases = ", ".join(f"{k} {v:.1f}s" for k, v in cp.timings.items() if k != "total")
+    _say(request.config, f"\nintegration: control plane up in {elapsed:.1f}s ({phases}); "
+                         f"kubeconfig {cp.kubeconfig}")
     yield cp
     if request.session.testsfailed:
         cp.keep_workdir()
-        if tr is not None:
-            tr.write_line(f"integration: failures; logs kept in {cp.workdir / 'logs'}")
+        _say(request.config, f"integration: failures; logs kept in {cp.workdir / 'logs'}")
+    t1 = time.monotonic()
     cp.stop()
     atexit.unregister(cp.stop)
+    _say(request.config, f"integration: control plane stopped in {time.monotonic() - t1:.1f}s")
 
 
 @pytest.fixture(scope="session")

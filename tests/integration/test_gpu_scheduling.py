@@ -58,9 +58,14 @@ def _node(name: str) -> dict:
 
 
 def _ready(client: kube.KubeClient, name: str) -> bool:
+    """Ready (kwok's node-initialize stage) and untainted by the node lifecycle
+    controller (it adds node.kubernetes.io/not-ready at creation and lifts it
+    once it sees the Ready condition)."""
     node = client.get(f"/api/v1/nodes/{name}")
     conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
-    return conds.get("Ready") == "True"
+    lifecycle_taints = [t for t in node["spec"].get("taints", [])
+                        if t["key"].startswith("node.kubernetes.io/")]
+    return conds.get("Ready") == "True" and not lifecycle_taints
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +74,7 @@ def gpu_nodes(kube_client):
         kube_client.create("/api/v1/nodes", _node(name))
     try:
         for name in NODES:
-            wait_for(lambda: _ready(kube_client, name), 60, what=f"kwok to make node {name} Ready")
+            wait_for(lambda: _ready(kube_client, name), 60, what=f"node {name} to be Ready without lifecycle taints")
         yield NODES
     finally:
         for name in NODES:
@@ -157,9 +162,13 @@ def test_kwok_nodes_advertise_gpus(kube_client, gpu_nodes):
     assert mig["status"]["allocatable"]["nvidia.com/mig-1g.10gb"] == "7"
     assert mig["status"]["allocatable"]["nvidia.com/mig-3g.40gb"] == "2"
     assert "nvidia.com/gpu" not in mig["status"]["allocatable"]
-    # kwok keeps the node lease fresh, so the node lifecycle controller leaves it alone.
+    # kwok keeps a node lease (held by the kwok controller) fresh, so the node
+    # lifecycle controller sees live nodes and adds no not-ready/unreachable taints.
     lease = kube_client.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/it-h100-0")
-    assert lease["spec"]["holderIdentity"] == "it-h100-0"
+    assert lease["spec"]["renewTime"]
+    assert [t["key"] for t in kube_client.get("/api/v1/nodes/it-h100-0")["spec"]["taints"]] == [
+        "nvidia.com/gpu"
+    ]
 
 
 def test_gpu_pod_lands_on_its_pool(kube_client, gpu_nodes, namespace):
@@ -190,8 +199,10 @@ def test_gpu_pod_without_toleration_is_not_scheduled(kube_client, gpu_nodes, nam
     path = _create_pod(kube_client, _pod("vllm-untolerated", namespace,
                                          {"nvidia.com/gpu": "1"}, "gpu-h100", tolerate_gpu=False))
     pod = _wait_unschedulable(kube_client, path)
+    assert not pod["spec"].get("nodeName")
     message = _scheduled_condition(pod)["message"]
-    assert "untolerated taint" in message and "nvidia.com/gpu" in message, message
+    # The two GPU nodes fail on their nvidia.com/gpu taint, the CPU node on the selector.
+    assert "2 node(s) had untolerated taint(s)" in message, message
 
 
 def test_gpu_capacity_is_enforced(kube_client, gpu_nodes, namespace):
