@@ -32,6 +32,17 @@ KNATIVE_OPERATOR_API = "operator.knative.dev/v1beta1"
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
 ISTIO_INGRESS_CLASS = "istio.ingress.networking.knative.dev"
 KNATIVE_SERVING_NAMESPACE = "knative-serving"
+# Knative refuses these pod fields unless their feature flag is on (config-features defaults are
+# "disabled"); GPU services need them: node selector and tolerations place pods on GPU pools,
+# affinity spreads them, the pod securityContext (fsGroup, runAs*) makes vLLM non-root with
+# readable model volumes, PVCs hold base models (pvc://). Flags cannot be safely turned off once on.
+KNATIVE_FEATURES = {
+    "kubernetes.podspec-nodeselector": "enabled",
+    "kubernetes.podspec-tolerations": "enabled",
+    "kubernetes.podspec-affinity": "enabled",
+    "kubernetes.podspec-securitycontext": "enabled",
+    "kubernetes.podspec-persistent-volume-claim": "enabled",
+}
 KNATIVE_OPERATOR_NAMESPACE = "knative-operator"
 
 
@@ -78,7 +89,8 @@ class KServeArgs:
 
 
 def knative_serving_spec(args: KnativeArgs) -> dict[str, Any]:
-    """Spec of the KnativeServing CR: version, domain, networking layer, scale to zero on."""
+    """Spec of the KnativeServing CR: version, domain, networking layer, scale to zero on, and the
+    pod-spec features GPU services need (``KNATIVE_FEATURES``)."""
     ingress_class = KOURIER_INGRESS_CLASS if args.networking == "kourier" else ISTIO_INGRESS_CLASS
     spec: dict[str, Any] = {
         "version": args.version,
@@ -86,6 +98,7 @@ def knative_serving_spec(args: KnativeArgs) -> dict[str, Any]:
             "domain": {args.domain: ""},
             "network": {"ingress-class": ingress_class},
             "autoscaler": {"enable-scale-to-zero": "true"},
+            "features": dict(KNATIVE_FEATURES),
             # KServe's quick install: do not resolve tags of these registries to digests.
             "deployment": {"registries-skipping-tag-resolving": "nvcr.io,index.docker.io"},
         },

@@ -385,3 +385,22 @@ def test_scale_to_zero_only_in_knative_mode(stack, synthesized):
     if s.config.serving.kserve.install:
         [serving] = s.objects("KnativeServing")
         assert serving["spec"]["config"]["autoscaler"]["enable-scale-to-zero"] == "true"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_knative_allows_every_pod_field_the_inference_services_use(stack, synthesized):
+    """Knative's webhook refuses nodeSelector, tolerations, affinity and a pod securityContext
+    unless their feature flags are on: a GPU service would never become ready."""
+    s = synthesized(stack)
+    if s.config.serving.kserve.mode != "Knative" or not s.config.serving.kserve.install:
+        return
+    [serving] = s.objects("KnativeServing")
+    features = serving["spec"]["config"]["features"]
+    flags = {"nodeSelector": "kubernetes.podspec-nodeselector", "tolerations": "kubernetes.podspec-tolerations",
+             "affinity": "kubernetes.podspec-affinity", "securityContext": "kubernetes.podspec-securitycontext"}
+    used = set()
+    for isvc in s.objects("InferenceService"):
+        used |= {field for field in flags if isvc["spec"]["predictor"].get(field)}
+    assert {"nodeSelector", "tolerations", "securityContext"} <= used, "dev's GPU service uses them: the test must see them"
+    for field in used:
+        assert features.get(flags[field]) == "enabled", f"{field} is used but {flags[field]} is not enabled"
