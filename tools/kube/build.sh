@@ -115,8 +115,19 @@ if have_all "$bin_dir" && [[ "$(cat "$bin_dir/.key" 2>/dev/null || true)" == "$k
   exit 0
 fi
 
+mkdir -p "$cache_root"
+# One build per key at a time on this machine (a second caller waits, then
+# finds the cache filled); bounded so a wedged build cannot block forever.
+exec 9>"$cache_root/kube-$KUBE_VERSION-$key.lock"
+if ! flock -n 9; then
+  step "wait for another build.sh holding $cache_root/kube-$KUBE_VERSION-$key.lock"
+  flock -w "${LLM_PLATFORM_KUBE_LOCK_TIMEOUT:-3600}" 9
+  step_done
+fi
+# Leftovers of builds killed outright (SIGKILL skips the EXIT trap).
+find "$cache_root" -maxdepth 1 -name '.kube-build.*' -mmin +240 -exec rm -rf {} + 2>/dev/null || true
+
 if ! have_all "$cache_dir/bin"; then
-  mkdir -p "$cache_root"
   stage="$(mktemp -d "$cache_root/.kube-build.XXXXXX")"
   trap 'rm -rf "$stage"' EXIT
   mkdir -p "$stage/bin"
