@@ -99,8 +99,15 @@ def knative_serving_spec(args: KnativeArgs) -> dict[str, Any]:
             "network": {"ingress-class": ingress_class},
             "autoscaler": {"enable-scale-to-zero": "true"},
             "features": dict(KNATIVE_FEATURES),
-            # KServe's quick install: do not resolve tags of these registries to digests.
-            "deployment": {"registries-skipping-tag-resolving": "nvcr.io,index.docker.io"},
+            "deployment": {
+                # KServe's quick install: do not resolve tags of these registries to digests.
+                "registries-skipping-tag-resolving": "nvcr.io,index.docker.io",
+                # A cold start may wait for a GPU node (Karpenter), a multi-GB image and the
+                # weights download; Knative's default 600s would fail the revision first.
+                "progress-deadline": "1800s",
+            },
+            # Streamed generations outlive Knative's default 300s request timeout.
+            "defaults": {"revision-timeout-seconds": "900", "max-revision-timeout-seconds": "3600"},
         },
     }
     if args.networking == "kourier":
