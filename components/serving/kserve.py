@@ -177,9 +177,13 @@ class KServe(pulumi.ComponentResource):
                 api_version=KNATIVE_OPERATOR_API,
                 kind="KnativeServing",
                 metadata={"name": "knative-serving", "namespace": args.knative.serving_namespace,
-                          "labels": standard_labels("knative-serving")},
+                          "labels": standard_labels("knative-serving"),
+                          # The KServe controller (next) needs Knative's CRDs and webhooks up: the
+                          # provider waits for the operator to report the install Ready.
+                          "annotations": {"pulumi.com/waitFor": "condition=Ready"}},
                 spec=knative_serving_spec(args.knative),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[operator]),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[operator],
+                                            custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m")),
             )
             knative_ready = [serving]
             controller_deps.append(serving)

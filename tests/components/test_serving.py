@@ -148,6 +148,8 @@ def test_kserve_controller_waits_for_crds_cert_manager_and_knative(stack, synthe
     if s.config.serving.kserve.mode == "Knative":
         serving = _kind(s, "KnativeServing")[0]
         assert serving.urn in deps
+        assert serving.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready", \
+            "depending on the CR alone would not wait for Knative to be installed"
         assert _release(s, "kserve-knative-operator").urn in _closure(s, serving.urn)
 
 
