@@ -30,11 +30,13 @@ RECIPE=3
 T0=$SECONDS
 STEP="start"
 log() { printf '[engine %4ss] %s\n' "$((SECONDS - T0))" "$*"; }
+DIED=0
 die() {
-	printf '[engine] FAILED at step "%s": %s\n' "$STEP" "$*" >&2
+	printf '[engine] FAILED at step "%s" after %ss: %s\n' "$STEP" "$((SECONDS - T0))" "$*" >&2
+	DIED=1
 	exit 1
 }
-trap 'rc=$?; if [ $rc -ne 0 ]; then printf "[engine] FAILED at step \"%s\" (exit %s) after %ss\n" "$STEP" "$rc" "$((SECONDS - T0))" >&2; fi' EXIT
+trap 'rc=$?; if [ $rc -ne 0 ] && [ $DIED = 0 ]; then printf "[engine] FAILED at step \"%s\" (exit %s) after %ss\n" "$STEP" "$rc" "$((SECONDS - T0))" >&2; fi' EXIT
 step() {
 	STEP=$1
 	log "step: $1"
@@ -205,8 +207,12 @@ if [ "$BUILD_RANDOM" = 1 ]; then
 	[ -z "$RANDOM_PROVIDER_MODULE_VERSION" ] && missing="$missing
   - $RANDOM_PROVIDER: RANDOM_PROVIDER_MODULE_VERSION not pinned (commit of pulumi-random tag v$RANDOM_VERSION unknown)"
 fi
-if [ "$REQUIRE_PYTHON_LANGUAGE_HOST" = 1 ] && [ -n "$PYTHON_LANGUAGE_HOST_MODULE_VERSION" ]; then
-	want="$want $LANGHOST@$PYTHON_LANGUAGE_HOST_MODULE_VERSION"
+if [ "$REQUIRE_PYTHON_LANGUAGE_HOST" = 1 ]; then
+	if [ -n "$PYTHON_LANGUAGE_HOST_MODULE_VERSION" ]; then
+		want="$want $LANGHOST@$PYTHON_LANGUAGE_HOST_MODULE_VERSION"
+	else
+		log "  (language host $LANGHOST: resolved from the commit of tag pkg/v$PULUMI_VERSION after the preflight)"
+	fi
 fi
 for m in $want; do
 	out=$(go mod download -json "$m" 2>&1) || true
