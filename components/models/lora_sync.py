@@ -16,14 +16,21 @@ restart -- and makes ``CACHE_DIR`` match it:
   half-written adapter;
 * a version is identified by its prefix and the objects' ETags: re-publishing the same content
   does nothing, changed content is fetched again;
-* an entry removed from the registry disappears from the cache (vLLM keeps serving an adapter
-  it already loaded until the replica restarts or the adapter is evicted from its LRU cache);
+* an entry removed from the registry disappears from the cache;
+* vLLM keeps an adapter it resolved once (by name) until it is unloaded, so when an entry is
+  removed or switched to another version the sidecar asks the local vLLM to unload it
+  (``POST /v1/unload_lora_adapter``, available with ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``);
+  the next request naming it resolves the new files through the filesystem resolver. An
+  adapter that was never loaded answers 4xx, and a vLLM not up yet refuses the connection:
+  both mean "nothing to unload";
 * a failed download keeps the previous state and is retried on the next pass.
 
 Environment: ``S3_ENDPOINT`` (``http(s)://host:port``), ``S3_BUCKET``, ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY``, ``AWS_DEFAULT_REGION`` (default us-east-1), ``REGISTRY_FILE``,
 ``CACHE_DIR``, ``SYNC_INTERVAL_SECONDS`` (default 15), ``S3_VERIFY_SSL`` (default 1),
-``AWS_CA_BUNDLE`` (optional CA file). Requests are signed with AWS Signature V4, path style.
+``AWS_CA_BUNDLE`` (optional CA file), ``VLLM_URL`` (the pod's own vLLM on
+localhost; unset: never unload) and ``VLLM_API_KEY`` (when vLLM requires one).
+Requests are signed with AWS Signature V4, path style.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import ssl
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -144,11 +152,36 @@ def _swap_link(cache: str, name: str, target: str) -> None:
     os.replace(tmp, link)
 
 
-def sync_once(s3: S3, bucket: str, registry: dict[str, str], cache: str, strict: bool = False) -> dict[str, str]:
+def vllm_unloader(url: str, api_key: str | None = None, timeout: float = 10):
+    """A function asking the vLLM at ``url`` to unload an adapter by served name; True if it did."""
+    def unload(name: str) -> bool:
+        request = urllib.request.Request(f"{url.rstrip('/')}/v1/unload_lora_adapter", method="POST",
+                                         data=json.dumps({"lora_name": name}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        if api_key:
+            request.add_header("Authorization", f"Bearer {api_key}")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                log(f"{name}: unloaded from vLLM (next request loads the registry's version)")
+                return True
+        except urllib.error.HTTPError as exc:  # 4xx: not loaded, nothing to do
+            if exc.code >= 500:
+                log(f"{name}: vLLM could not unload it ({exc.code})")
+            return False
+        except OSError:  # vLLM not listening yet: nothing is loaded
+            return False
+
+    return unload
+
+
+def sync_once(s3: S3, bucket: str, registry: dict[str, str], cache: str, strict: bool = False,
+              unload=None) -> dict[str, str]:
     """Make ``cache`` match ``registry``; return served name -> version id now materialised.
 
     ``strict`` (the init container of static mode): raise if any entry could not be fetched.
+    ``unload(name)`` is called for every served name switched to another version or removed.
     """
+    stale: list[str] = []
     store = os.path.join(cache, STORE)
     os.makedirs(store, exist_ok=True)
     live: dict[str, str] = {}
@@ -174,6 +207,8 @@ def sync_once(s3: S3, bucket: str, registry: dict[str, str], cache: str, strict:
                     s3.download(bucket, key, dest)
                 os.chmod(tmp, 0o755)
                 os.rename(tmp, final)
+            if os.path.islink(link):
+                stale.append(name)  # it pointed at another version, which vLLM may hold
             _swap_link(cache, name, target)
             live[name] = vid
             log(f"{name} -> s3://{bucket}/{prefix} ({len(objects)} files)")
@@ -190,10 +225,14 @@ def sync_once(s3: S3, bucket: str, registry: dict[str, str], cache: str, strict:
             os.unlink(path)
         elif os.path.isdir(path):
             shutil.rmtree(path)
+        stale.append(entry)
         log(f"{entry} removed (no longer in the registry)")
     for entry in os.listdir(store):
         if entry not in live.values():
             shutil.rmtree(os.path.join(store, entry), ignore_errors=True)
+    if unload is not None:
+        for name in stale:
+            unload(name)
     if strict and failed:
         raise RuntimeError(f"could not fetch {', '.join(failed)}")
     return live
@@ -207,9 +246,10 @@ def main() -> int:
     bucket, registry_file, cache = env["S3_BUCKET"], env["REGISTRY_FILE"], env["CACHE_DIR"]
     interval = float(env.get("SYNC_INTERVAL_SECONDS", "15"))
     once = env.get("SYNC_ONCE") == "1"
+    unload = vllm_unloader(env["VLLM_URL"], env.get("VLLM_API_KEY") or None) if env.get("VLLM_URL") else None
     while True:
         try:
-            sync_once(s3, bucket, read_registry(registry_file), cache, strict=once)
+            sync_once(s3, bucket, read_registry(registry_file), cache, strict=once, unload=unload)
         except Exception as exc:
             log(f"pass failed: {exc}")
             if once:

@@ -201,14 +201,22 @@ def store_env(store: "AdapterStoreRef") -> list[dict[str, Any]]:
     ]
 
 
-def sync_container(image: ImageRef, store: "AdapterStoreRef | None", interval_seconds: int, once: bool = False) -> dict[str, Any]:
-    """The adapter sync sidecar (``once``: the static mode's init container, one strict pass)."""
+def sync_container(image: ImageRef, store: "AdapterStoreRef | None", interval_seconds: int, once: bool = False,
+                   vllm_port: int | None = None, api_key_secret: pulumi.Input[str] | None = None) -> dict[str, Any]:
+    """The adapter sync sidecar (``once``: the static mode's init container, one strict pass).
+
+    ``vllm_port``: the pod's vLLM, which the sidecar asks to unload an adapter whose version
+    changed or which left the registry (with the API key when ``api_key_secret`` is set)."""
     env = (store_env(store) if store is not None else []) + [
         {"name": "REGISTRY_FILE", "value": f"{REGISTRY_DIR}/{REGISTRY_KEY}"},
         {"name": "CACHE_DIR", "value": CACHE_DIR},
         {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
     ]
     env.append({"name": "SYNC_ONCE", "value": "1"} if once else {"name": "SYNC_INTERVAL_SECONDS", "value": str(interval_seconds)})
+    if vllm_port is not None and not once:
+        env.append({"name": "VLLM_URL", "value": f"http://localhost:{vllm_port}"})
+        if api_key_secret is not None:
+            env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": api_key_secret, "key": "VLLM_API_KEY"}}})
     limits = {"cpu": "1", "memory": "512Mi"} if once else {"cpu": "500m", "memory": "256Mi"}
     return {
         "name": "lora-fetch" if once else "lora-sync",
@@ -394,7 +402,8 @@ class VllmLoraService(pulumi.ComponentResource):
         if problems:
             raise ValueError(f"{svc}: vLLM arguments rejected by the pinned argument spec: {problems}")
 
-        sync = sync_container(args.image, args.store, args.sync_interval_seconds)
+        sync = sync_container(args.image, args.store, args.sync_interval_seconds, vllm_port=HTTP_PORT,
+                              api_key_secret=api_key_secret)
         probe = {"httpGet": {"path": "/health", "port": HTTP_PORT}}
         vllm_container: dict[str, Any] = {
             "name": "kserve-container",

@@ -202,7 +202,8 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
         placement=placement_for(spec.pool, pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
         env=vllm_env(spec, support.api_key_secret_name), replicas=spec.replicas.min,
         tensor_parallel=spec.engine.tensor_parallel, cpu=spec.cpu, memory=f"{spec.memory_gib}Gi",
-        sidecars=[sync_container(vllm_image, store_ref, ctx.cfg.models.lora_sync_interval_seconds)] if spec.adapter_mode == "dynamic" else [],
+        sidecars=[sync_container(vllm_image, store_ref, ctx.cfg.models.lora_sync_interval_seconds, vllm_port=vllm_port(),
+                                 api_key_secret=support.api_key_secret_name)] if spec.adapter_mode == "dynamic" else [],
         volumes=adapter_volumes(support.registry_name, support.sync_name, ctx.cfg.models.lora_cache_gib),
         volume_mounts=[{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}],
         storage_env=credentials + [
@@ -274,7 +275,9 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
             "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
         })
     if spec.adapter_mode == "dynamic":
-        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds) | {"restartPolicy": "Always"})
+        # Only the leader serves the API (port 8000); workers' sidecars find nothing to unload there.
+        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds, vllm_port=8000,
+                                   api_key_secret=support.api_key_secret_name) | {"restartPolicy": "Always"})
     elif adapters:
         from components.models.vllm_service import static_lora_modules
 

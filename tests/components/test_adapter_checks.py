@@ -172,3 +172,14 @@ def test_provider_unpickles_in_a_process_without_the_repository_on_sys_path(tmp_
     out = json.loads(result.stdout)
     assert out["id"] == "adapters/adapters/llama-3.1-8b/sql/v2026-11-01/"
     assert "secretKey" not in out["outs"] and "uploaded" in out["outs"]
+
+
+def test_unloader_treats_a_vllm_that_is_not_up_as_nothing_to_unload():
+    import socket
+
+    from components.models.lora_sync import vllm_unloader
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: connection refused
+    assert vllm_unloader(f"http://127.0.0.1:{port}", timeout=2)("qwen:sql") is False

@@ -162,19 +162,23 @@ def test_sync_sidecar_materialises_swaps_and_removes_atomically(store, tmp_path)
     assert lora_sync.sync_once(s3, "adapters", {"llama-3.1-8b:sql": sql}, str(cache)) == live
     assert os.readlink(entry) == first_target
 
-    # Add one adapter and bump sql to another version: new targets, swapped by rename.
+    # Add one adapter and bump sql to another version: new targets, swapped by rename; vLLM is
+    # asked to unload the bumped adapter (it holds the old version), not the new one.
+    unloaded: list[str] = []
     sql_v2 = adapter_prefix("llama-3.1-8b", "sql", "v2026-12-01")
     provider.create(_props(store, SQL, 16, sql_v2))
     registry = {"llama-3.1-8b:sql": sql_v2, "llama-3.1-8b:support-ja": ja}
-    lora_sync.sync_once(s3, "adapters", registry, str(cache))
+    lora_sync.sync_once(s3, "adapters", registry, str(cache), unload=unloaded.append)
     assert os.readlink(entry) != first_target
+    assert unloaded == ["llama-3.1-8b:sql"]
     assert (cache / "llama-3.1-8b:support-ja" / "adapter_model.safetensors").read_bytes() == \
         (JA / "adapter_model.safetensors").read_bytes()
     assert not any(name.startswith(".") and name.endswith(".tmp") for name in os.listdir(cache))
 
-    # Remove one: its entry disappears, the old version's files are garbage-collected.
-    lora_sync.sync_once(s3, "adapters", {"llama-3.1-8b:support-ja": ja}, str(cache))
+    # Remove one: its entry disappears (and is unloaded), the old version's files are garbage-collected.
+    lora_sync.sync_once(s3, "adapters", {"llama-3.1-8b:support-ja": ja}, str(cache), unload=unloaded.append)
     assert not os.path.lexists(entry)
+    assert unloaded == ["llama-3.1-8b:sql", "llama-3.1-8b:sql"]
     assert len(os.listdir(cache / ".store")) == 1
 
     # A registry entry pointing at nothing keeps the rest and fails strict (init container) mode.
@@ -204,6 +208,33 @@ def test_sync_script_runs_as_the_sidecar_does(store, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (cache / "llama-3.1-8b:sql" / "adapter_config.json").is_file()
     assert secret not in result.stderr
+
+
+def _fake_vllm(api_key: str):
+    """A loopback stand-in for vLLM's /v1/unload_lora_adapter: 401 without the key, 200 for a
+    loaded adapter; records (lora_name, Authorization)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    calls: list[tuple[str, str]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            auth = self.headers.get("Authorization", "")
+            if self.path != "/v1/unload_lora_adapter" or auth != f"Bearer {api_key}":
+                self.send_response(401)
+            else:
+                calls.append((body["lora_name"], auth))
+                self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, calls
 
 
 def _kubelet_write(volume: Path, data: dict[str, str], generation: int) -> None:
@@ -239,9 +270,11 @@ def test_running_sidecar_follows_a_kubelet_configmap_refresh_without_restarting(
     cache.mkdir()
     _kubelet_write(volume, {"registry.json": json.dumps({"llama-3.1-8b:sql": sql})}, 1)
     key, secret = store["reader"]
+    vllm, unloads = _fake_vllm("token-123")
     env = {"PATH": os.environ["PATH"], "S3_ENDPOINT": store["server"].endpoint, "S3_BUCKET": "adapters",
            "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "REGISTRY_FILE": str(volume / "registry.json"),
-           "CACHE_DIR": str(cache), "SYNC_INTERVAL_SECONDS": "0.2", "PYTHONDONTWRITEBYTECODE": "1"}
+           "CACHE_DIR": str(cache), "SYNC_INTERVAL_SECONDS": "0.2", "PYTHONDONTWRITEBYTECODE": "1",
+           "VLLM_URL": f"http://127.0.0.1:{vllm.server_address[1]}", "VLLM_API_KEY": "token-123"}
     proc = subprocess.Popen([sys.executable, "-I", str(REPO / "components" / "models" / "lora_sync.py")], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -257,7 +290,10 @@ def test_running_sidecar_follows_a_kubelet_configmap_refresh_without_restarting(
         _kubelet_write(volume, {"registry.json": json.dumps({"llama-3.1-8b:support-ja": ja})}, 2)
         wait_for(lambda: (cache / "llama-3.1-8b:support-ja" / "adapter_model.safetensors").is_file()
                  and not os.path.lexists(cache / "llama-3.1-8b:sql"), "support-ja added and sql removed")
+        wait_for(lambda: unloads, "the removed adapter unloaded from vLLM")
+        assert unloads == [("llama-3.1-8b:sql", "Bearer token-123")]
         assert proc.poll() is None  # the same process: nothing restarted
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        vllm.shutdown()

@@ -446,3 +446,12 @@ def test_zero_restart_rollout_on_every_frontend(synth, synthesized, stack, base,
     added, removed, changed = _changes(before, after)
     assert not removed and _types(after, added) == {ADAPTER_TYPE}
     assert _names(after, changed) == {registry}, sorted(_names(after, changed))
+
+
+def test_sync_sidecar_can_unload_from_its_own_vllm_with_the_api_key(synthesized):
+    sync = _runtime(synthesized("airgap"), "llama-8b")["spec"]["containers"][1]
+    env = {e["name"]: e for e in sync["env"]}
+    assert env["VLLM_URL"]["value"] == "http://localhost:8080"
+    assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "llama-8b-api-key", "key": "VLLM_API_KEY"}
+    local = {e["name"] for e in _runtime(synthesized("local"), "qwen-7b")["spec"]["containers"][1]["env"]}
+    assert "VLLM_URL" in local and "VLLM_API_KEY" not in local
