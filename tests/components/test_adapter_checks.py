@@ -183,3 +183,15 @@ def test_unloader_treats_a_vllm_that_is_not_up_as_nothing_to_unload():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]  # closed once the block ends: connection refused
     assert vllm_unloader(f"http://127.0.0.1:{port}", timeout=2)("qwen:sql") is False
+
+
+def test_registry_entries_cannot_escape_the_cache_dir(tmp_path):
+    from components.models.lora_sync import read_registry
+
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps({
+        "qwen2.5-7b:sql": "adapters/qwen2.5-7b/sql/v1/",
+        "../etc": "adapters/x/y/z/", ".store": "adapters/x/y/z/", "a/b": "adapters/x/y/z/",
+        "no-trailing-slash": "adapters/x/y/z", "": "adapters/x/y/z/",
+    }))
+    assert read_registry(str(path)) == {"qwen2.5-7b:sql": "adapters/qwen2.5-7b/sql/v1/"}
