@@ -134,16 +134,22 @@ def config_copy(stack: str, state_dir: Path, out: Path | None = None) -> Path:
     ``pulumi stack init`` and ``up`` write the secrets provider's state (encryptionsalt) into
     the stack file when it lacks one; they write it into this copy, never into stacks/. The
     copy is refreshed from the committed file on every run, keeping that recorded state
-    (the committed file's own wins if it has one). ``out`` replaces cluster.renderDir.
+    (the committed file's own wins if it has one). ``out`` replaces cluster.renderDir; a
+    relative renderDir is made absolute from the project root.
     """
     data = yaml.safe_load(stack_file(stack).read_text()) or {}
+    project = project_settings()["name"]
+    config = data.setdefault("config", {})
+    cluster = dict(config.get(f"{project}:cluster") or {})
     if out is not None:
-        project = project_settings()["name"]
-        config = data.setdefault("config", {})
-        cluster = dict(config.get(f"{project}:cluster") or {})
         if cluster.get("kind") != "render":
             raise EngineError(f"--out needs a stack with cluster.kind 'render'; {stack!r} has {cluster.get('kind')!r}")
         cluster["renderDir"] = str(out)
+    elif cluster.get("kind") == "render" and cluster.get("renderDir"):
+        # Providers run in the program directory (infra/): anchor the stack file's relative
+        # path at the project root, where it was meant.
+        cluster["renderDir"] = str((ROOT / cluster["renderDir"]).resolve())
+    if cluster:
         config[f"{project}:cluster"] = cluster
     copy = state_dir / "config" / f"Pulumi.{stack}.yaml"
     copy.parent.mkdir(parents=True, exist_ok=True)
@@ -152,7 +158,7 @@ def config_copy(stack: str, state_dir: Path, out: Path | None = None) -> Path:
         data.update({k: previous[k] for k in SECRETS_KEYS if k in previous})
     copy.write_text(yaml.safe_dump(data, sort_keys=False))
     # A minimal project beside the copy, where `stack init` records its secrets state.
-    (copy.parent / "Pulumi.yaml").write_text(yaml.safe_dump({"name": project_settings()["name"], "runtime": "python"}))
+    (copy.parent / "Pulumi.yaml").write_text(yaml.safe_dump({"name": project, "runtime": "python"}))
     return copy
 
 
