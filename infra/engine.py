@@ -44,6 +44,7 @@ BUILD_SCRIPT = ROOT / "tools" / "engine" / "build.sh"
 ENGINE_ROOT = ROOT / ".tools" / "engine"  # PulumiCommand(root=...) runs <root>/bin/pulumi
 PULUMI_HOME = ROOT / ".tools" / "pulumi-home"
 DEFAULT_STATE_DIR = ROOT / ".pulumi-state"
+BUILD_LOG = ROOT / ".tools" / "engine-build.log"  # the last build.sh output
 LOCAL_RENDER_PASSPHRASE = "llm-platform-local-render"  # public on purpose: render stacks only
 
 
@@ -73,9 +74,13 @@ class Result:
 
 
 def build_engine() -> str:
-    """Build or restore the engine; returns the build's log. Raises EngineError naming the failed step."""
+    """Build or restore the engine; returns the build's log (also in BUILD_LOG).
+
+    Raises EngineError naming the failed step."""
     proc = subprocess.run(["bash", str(BUILD_SCRIPT)], cwd=ROOT, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
+    BUILD_LOG.parent.mkdir(parents=True, exist_ok=True)
+    BUILD_LOG.write_text(log)
     if proc.returncode != 0:
         failed = [line for line in log.splitlines() if "FAILED" in line or line.startswith("  - ")]
         raise EngineError("tools/engine/build.sh failed:\n" + "\n".join(failed or log.splitlines()[-20:]))

@@ -13,7 +13,9 @@ import pytest
 
 from infra import engine as engine_mod
 
-pytestmark = pytest.mark.engine
+# The session fixture may build the engine from source on first use (about 40 min on a
+# busy 2-core machine), inside whichever test needs it first.
+pytestmark = [pytest.mark.engine, pytest.mark.timeout(5400)]
 
 PACK = engine_mod.ROOT / "policies"
 POLICY = "images-pinned"  # no 'latest' or untagged images (policies/llm_platform_policies/airgap.py)
