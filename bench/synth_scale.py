@@ -47,8 +47,8 @@ def generated_sections(services: int, adapters: int) -> dict:
         ]
     sections["models"] = {"baseModels": base_models, "adapters": adapter_list}
     sections["serving"] = dict(sections["serving"], services=svc)
-    # Time-slicing replicas bound how many pods a pool may host; give the bench enough.
-    sections["gpu"]["pools"][pool]["sharing"]["replicas"] = 64
+    # Whole GPUs: vLLM pods sharing a time-sliced GPU must fit its memory together (config rule).
+    sections["gpu"]["pools"][pool]["sharing"] = {"mode": "none"}
     sections["gpu"]["pools"][pool]["gpusPerNode"] = 8
     return sections
 

@@ -35,7 +35,7 @@ def operator_values(*, driver: bool, mig_strategy: MigStrategy, mig_config_map: 
         "toolkit": {"enabled": driver},
         "mig": {"strategy": mig_strategy.value},
         "cdi": {"enabled": True},  # the DRA driver needs CDI; v26.7.0's default, pinned here
-        "dcgmExporter": {"enabled": dcgm_exporter, "serviceMonitor": {"enabled": dcgm_exporter and service_monitor}},
+        "dcgmExporter": {"enabled": dcgm_exporter, "serviceMonitor": {"enabled": dcgm_exporter and service_monitor, "honorLabels": True}},
     }
     if dcgm_exporter and service_monitor and release_label:
         values["dcgmExporter"]["serviceMonitor"]["additionalLabels"] = {"release": release_label}

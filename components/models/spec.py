@@ -109,7 +109,7 @@ class EngineSpec(Spec):
     """Reuse KV blocks of shared prompt prefixes (``--enable-prefix-caching``). Default: true."""
     kv_cache_dtype: Literal["auto", "fp8", "fp8_e4m3", "fp8_e5m2"] = "auto"
     """KV-cache element type (``--kv-cache-dtype``); fp8 halves KV memory. Default: auto (model dtype)."""
-    quantization: Literal["fp8", "awq", "gptq", "bitsandbytes"] | None = None
+    quantization: Literal["fp8", "awq", "gptq", "compressed-tensors"] | None = None
     """Weight quantization method (``--quantization``). Default: none (model dtype)."""
     dtype: Literal["auto", "bfloat16", "float16"] = "auto"
     """Weight/activation dtype (``--dtype``). Default: auto."""

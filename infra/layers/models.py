@@ -164,7 +164,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                 served_name=served_name, model=base, pool_name=spec.pool, pool=pool, adapters=adapters,
                 store=store_ref, image=vllm_image, prometheus_url=serving.prometheus_url or cfg.observability.prometheus_url,
                 sync_interval_seconds=cfg.models.lora_sync_interval_seconds, lora_cache_gib=cfg.models.lora_cache_gib,
-                depends_on=list(serving.ready) + ([weights] if weights is not None else []),
+                depends_on=list(serving.ready) + list(gpu.readiness) + ([weights] if weights is not None else []),
             ), ctx.k8s_opts())
             endpoints[svc_name] = svc.endpoint
             layer.services[svc_name] = ServedService(
@@ -214,7 +214,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
         ],
         scaling=scaling,
     ), ctx.k8s_opts(depends_on=[support]))
-    gateway = f"http://{serving.llmd.gateway_name}.{serving.llmd.gateway_namespace}.svc.cluster.local{model.route_path}"
+    gateway = serving.llmd.service_url(svc_name) + "/"
     return {"endpoint": gateway, "pod_labels": model.pod_labels, "metrics_port": METRICS_PORT_NAME}
 
 

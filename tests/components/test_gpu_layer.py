@@ -190,6 +190,8 @@ GPU_OPERATOR_VALUE_PATHS = {
     "devicePlugin.config.create", "devicePlugin.config.name", "devicePlugin.config.default", "devicePlugin.config.data",
     "dcgmExporter.enabled", "dcgmExporter.serviceMonitor.enabled", "dcgmExporter.serviceMonitor.additionalLabels",
     "dcgmExporter.serviceMonitor.interval",
+    # honorLabels: passed through to ClusterPolicy.spec.dcgmExporter.serviceMonitor (../shared/crds/gpu-operator CRD).
+    "dcgmExporter.serviceMonitor.honorLabels",
 }
 # Sub-trees the air-gap transform owns (image repositories and pull secrets of every operand).
 AIRGAP_KEYS = {"repository", "imagePullSecrets", "image", "manager"}
@@ -221,12 +223,13 @@ def test_gpu_operator_values_follow_the_cluster(synth, synthesized):
     assert prod["mig"] == {"strategy": "mixed"}
     assert prod["migManager"]["config"] == {"create": False, "name": "llm-platform-mig-parted-config",
                                             "default": "all-disabled"}
-    assert prod["dcgmExporter"]["serviceMonitor"] == {"enabled": True, "additionalLabels": {"release": "kube-prometheus-stack"}}
+    assert prod["dcgmExporter"]["serviceMonitor"] == {"enabled": True, "honorLabels": True,
+                                                      "additionalLabels": {"release": "kube-prometheus-stack"}}
     assert _release(synthesized("airgap"), "gpu-operator-release").inputs["values"]["driver"]["enabled"] is True
     no_prometheus = synth("prod", lambda s: s["observability"].update(installPrometheusStack=False))
     values = _release(no_prometheus, "gpu-operator-release").inputs["values"]
     # v26.7.0 defaults it to true: without the Prometheus Operator it must be off explicitly.
-    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": False}
+    assert values["dcgmExporter"]["serviceMonitor"] == {"enabled": False, "honorLabels": True}
 
 
 def test_gpu_operator_waits_for_the_configmaps_it_names(synthesized):

@@ -97,8 +97,6 @@ def test_grafana_admin_password_is_generated_and_secret(synthesized):
     assert selector == {"matchLabels": {"release": s.config.observability.release_label}}
 
 
-@pytest.mark.xfail(strict=True, reason="needs dcgmExporter.serviceMonitor.honorLabels: true in components/gpu/operator.py "
-                                       "(GPU layer); requested from the lead. Remove this marker when it lands.")
 @pytest.mark.parametrize("stack", ["prod"])
 def test_dcgm_scrape_keeps_the_gpu_owning_pods_labels_the_gpu_alert_joins_on(stack, synthesized):
     s = synthesized(stack)

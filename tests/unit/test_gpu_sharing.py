@@ -85,7 +85,7 @@ def test_operator_values_without_sharing_leave_mig_manager_and_plugin_config_alo
     values = operator_values(driver=True, mig_strategy=MigStrategy.NONE, mig_config_map=None, device_plugin_config_map=None,
                              device_plugin_default=None, dcgm_exporter=False, service_monitor=True)
     assert "migManager" not in values and "devicePlugin" not in values
-    assert values["dcgmExporter"] == {"enabled": False, "serviceMonitor": {"enabled": False}}
+    assert values["dcgmExporter"] == {"enabled": False, "serviceMonitor": {"enabled": False, "honorLabels": True}}
     assert yaml.safe_dump(values).count("defaultRuntime") == 0
 
 
