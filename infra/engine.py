@@ -188,7 +188,7 @@ def _stack(stack: str, state_dir: Path, program: Callable[[], None]):
         "PULUMI_DIY_BACKEND_NO_LEGACY_WARNING": "1",
         # Python plugins (policy packs, dynamic providers) run with this interpreter (the project
         # venv), with the project root importable and without their working directory (the
-        # program directory, infra/) on sys.path, where infra/platform.py would shadow the stdlib.
+        # program directory, infra/) on sys.path: a module there must never shadow the stdlib.
         "PULUMI_PYTHON_CMD": sys.executable,
         "PYTHONSAFEPATH": "1",
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),

@@ -111,7 +111,7 @@ def synthesize(stack: str, sections: dict[str, Any] | None = None,
     sections = file_sections if sections is None else sections
     cfg = load_platform_config(stack, sections, f"stacks/{stack_file(stack).name}")
     if program is None:
-        from infra.platform import build_platform as program
+        from infra.compose import build_platform as program
     # A fresh context per run: Pulumi's runtime state lives in context variables.
     registrations = contextvars.Context().run(_run_mocked, stack, cfg, sections, other_keys, program)
     return Synthesis(stack=stack, config=cfg, registrations=registrations)

@@ -11,7 +11,7 @@ from components.airgap.helm_values import MIRROR_VALUES, mirror_values_for_chart
 from components.airgap.images import mirror_image, parse_image
 from components.airgap.transforms import CA_VOLUME, AirgapSettings, CaBundle, airgap_props
 from components.airgap.workloads import pod_specs
-from infra.platform import build_platform
+from infra.compose import build_platform
 
 MIRROR = "registry.internal:5000/mirror"
 DIGEST = "sha256:" + "b" * 64

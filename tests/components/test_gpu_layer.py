@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from infra.platform import build_platform
+from infra.compose import build_platform
 from tests.conftest import STACKS
 from tests.support.schemas import core_errors, crd_errors
 

@@ -376,7 +376,7 @@ def test_exports_name_endpoints_models_and_buckets():
     captured = {}
 
     def program(cfg, stack):
-        from infra.platform import build_platform
+        from infra.compose import build_platform
 
         ctx = build_platform(cfg, stack)
         captured.update(ctx.exports)

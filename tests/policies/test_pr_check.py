@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from infra.platform import build_platform
+from infra.compose import build_platform
 from infra.policy_check import check, evaluate, pack_config, policy_levels
 from policies.llm_platform_policies import POLICY_NAMES
 from tests.conftest import STACKS
