@@ -23,8 +23,10 @@ venv: $(VENV_STAMP)
 engine: venv
 	bash tools/engine/build.sh
 
-up: venv engine
-	$(PY) -m infra.engine up --stack $(STACK)
+# The engine builds itself on first use; on a render stack where it cannot be built
+# (see README "The engine") the same manifests are rendered by offline synthesis, said loudly.
+up: venv
+	$(PY) -m infra.engine up --stack $(STACK) --synth-fallback
 
 preview: venv engine
 	$(PY) -m infra.engine preview --stack $(STACK) --policy-pack policies

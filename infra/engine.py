@@ -275,6 +275,39 @@ def run(
     return result
 
 
+def _engine_present() -> bool:
+    return (ENGINE_ROOT / "bin" / "pulumi").exists()
+
+
+def _is_render_stack(stack: str) -> bool:
+    try:
+        return _cluster_config(stack).get("kind") == "render"
+    except EngineError:
+        return False
+
+
+def _render_with_synthesis(stack: str, out: Path | None, reason: EngineError) -> int:
+    """Render a render-stack's manifests without the engine: the same program under Pulumi's
+    mock runtime (infra.synth), one file per object. Only used when the engine cannot be
+    built here, and said loudly: nothing is recorded in the state backend."""
+    from infra.config_loading import PlatformConfigError
+    from infra.compose import render_dir
+    from infra.synth import synthesize, write_objects
+
+    print("warning: the Pulumi engine is not available on this machine, so no state was recorded:", file=sys.stderr)
+    print("  " + str(reason).replace("\n", "\n  "), file=sys.stderr)
+    print("  rendering the same program with offline synthesis instead (python -m infra.synth).", file=sys.stderr)
+    try:
+        synthesis = synthesize(stack)
+    except PlatformConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    target = (out or (ROOT / render_dir(synthesis.config, stack))).resolve()
+    count = write_objects(synthesis, target)
+    print(f"rendered {count} manifests to {target} (offline synthesis)")
+    return 0
+
+
 def _format_summary(summary: dict[str, int]) -> str:
     return ", ".join(f"{n} {op}" for op, n in sorted(summary.items())) or "nothing"
 
@@ -291,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, help=f"file backend directory (default {DEFAULT_STATE_DIR.relative_to(ROOT)})")
     parser.add_argument("--no-build", action="store_true", help="do not run tools/engine/build.sh first")
     parser.add_argument("--quiet", action="store_true", help="do not stream the engine's output")
+    parser.add_argument("--synth-fallback", action="store_true",
+                        help="up of a render stack only: if the engine cannot be built, render the same manifests "
+                             "with offline synthesis (infra.synth) and say so")
     args = parser.parse_args(argv)
 
     on_output = None if args.quiet else (lambda line: print(line, flush=True))
@@ -302,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run(args.operation, args.stack, out=args.out, policy_packs=args.policy_packs,
                      policy_pack_configs=args.policy_pack_configs, state_dir=args.state_dir, build=False, on_output=on_output)
     except EngineError as exc:
+        if args.synth_fallback and args.operation == "up" and not _engine_present() and _is_render_stack(args.stack):
+            return _render_with_synthesis(args.stack, args.out, exc)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{result.operation} {result.stack}: {_format_summary(result.summary)} "
