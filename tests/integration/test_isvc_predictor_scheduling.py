@@ -15,11 +15,11 @@ predictors (``resourceClaims``), which test_gpu_dra_scheduling.py covers with a 
 
 from __future__ import annotations
 
-import copy
 import uuid
 
 import pytest
 
+import kserve_pods
 import kube
 from kube import wait_for
 from components.gpu.placement import GPU_TAINT_KEY
@@ -30,26 +30,6 @@ pytestmark = pytest.mark.timeout(600)
 
 STACKS = ("local", "dev", "staging", "prod", "airgap")
 BASE_CAPACITY = {"cpu": "192", "memory": "2048Gi", "pods": "110", "ephemeral-storage": "2Ti"}
-# Fields of a KServe component spec that are PodSpec fields (KServe inlines corev1.PodSpec).
-POD_SPEC_FIELDS = {
-    "nodeSelector", "tolerations", "affinity", "securityContext", "serviceAccountName",
-    "imagePullSecrets", "priorityClassName", "runtimeClassName", "schedulerName",
-    "topologySpreadConstraints", "hostIPC", "hostPID", "hostNetwork", "dnsPolicy",
-    "enableServiceLinks", "automountServiceAccountToken", "terminationGracePeriodSeconds",
-}
-
-
-def _ints(value):
-    """Mock synthesis carries numbers as floats (protobuf Struct); the provider sends integers."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
-
-
 _synth_cache: dict[str, object] = {}
 
 
@@ -96,28 +76,11 @@ def _runtime_image(synth, isvc: dict) -> str:
         for rt in synth.objects(kind):
             if rt["metadata"]["name"] == runtime and rt["spec"].get("containers"):
                 return rt["spec"]["containers"][0]["image"]
-    return "registry.invalid/kserve-container:test"
+    return kserve_pods.PLACEHOLDER_IMAGE
 
 
 def predictor_pod(synth, isvc: dict, namespace: str) -> dict:
-    """The pod KServe's predictor reconciler would create, reduced to what scheduling reads."""
-    predictor = _ints(copy.deepcopy(isvc["spec"]["predictor"]))
-    spec = {k: v for k, v in predictor.items() if k in POD_SPEC_FIELDS}
-    containers = []
-    if "model" in predictor:
-        model = predictor["model"]
-        containers.append({"name": "kserve-container", "image": _runtime_image(synth, isvc),
-                           "resources": model.get("resources", {})})
-    for c in predictor.get("containers", []):
-        containers.append({"name": c["name"], "image": c.get("image", "registry.invalid/x:test"),
-                           "resources": c.get("resources", {})})
-    spec["containers"] = containers
-    spec["automountServiceAccountToken"] = False
-    spec["terminationGracePeriodSeconds"] = 0
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"{isvc['metadata']['name']}-predictor-it", "namespace": namespace,
-                         "labels": {"serving.kserve.io/inferenceservice": isvc["metadata"]["name"]}},
-            "spec": spec}
+    return kserve_pods.predictor_pod(isvc, namespace, _runtime_image(synth, isvc))
 
 
 def _cases():
@@ -184,8 +147,7 @@ def _create(kube_client, pod: dict) -> str:
     return f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}"
 
 
-def _scheduled(pod: dict) -> dict:
-    return next((c for c in pod.get("status", {}).get("conditions", []) if c["type"] == "PodScheduled"), {})
+_scheduled = kserve_pods.scheduled_condition
 
 
 @pytest.mark.parametrize("stack_nodes,isvc_name", _cases(), indirect=["stack_nodes"])

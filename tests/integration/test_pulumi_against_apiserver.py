@@ -1,0 +1,361 @@
+"""`pulumi up` of the program, through the real engine, against the loopback API server.
+
+The stack is the local stack's platform pointed at the loopback cluster (``cluster.kind:
+kubeconfig``), with three test-only changes, all in a temporary stack file (stacks/ is untouched):
+
+* GPU sharing off on its pool: time-slicing is configured by the NVIDIA GPU Operator, a Helm
+  release that cannot be fetched here; without it the pool advertises whole ``nvidia.com/gpu``.
+* Namespaces renamed (``it-llm``, ``it-minio``) so other modules' objects never collide.
+* A kwok node per GPU pool (its labels, taint and advertised resources), one CPU node, and a
+  PersistentVolume per PersistentVolumeClaim the stack declares: what a real cluster provides.
+
+What runs for real: the Pulumi engine and the pulumi-kubernetes provider built from Go modules
+(tools/engine), the program inline (infra.engine.run), kube-apiserver admission with the
+upstream CRDs, the controller-manager (Job, Deployment, PV binding, endpoints), kube-scheduler
+and kwok making pods Running/Succeeded, so the provider's readiness awaits are real awaits.
+
+When the engine was built without pulumi-resource-random (tools/engine/versions.env pins it by a
+commit the proxy may not resolve), ``RandomPassword`` is replaced, in this process only and only
+while the program runs, by a stand-in component with a fixed secret; the report says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+import kserve_pods
+import kube
+from kube import wait_for
+
+engine_mod = pytest.importorskip("infra.engine")
+from components.gpu.placement import GPU_TAINT_KEY  # noqa: E402
+from components.gpu.sharing import advertised, node_labels  # noqa: E402
+from infra.config_loading import read_stack_file  # noqa: E402
+from infra.synth import synthesize  # noqa: E402
+
+pytestmark = [pytest.mark.timeout(900), pytest.mark.engine]
+
+STACK = "it-loopback"
+BASE = "local"
+SERVING_NS = "it-llm"
+MINIO_NS = "it-minio"
+PASSPHRASE = "llm-platform-integration"  # throwaway state in a temp dir
+
+
+# ------------------------------------------------------------------------------------ engine
+
+
+def _engine() -> dict[str, str]:
+    """The engine tools/engine/build.sh installed (.tools/engine/bin + engine.env). It is not
+    built from here: a cold engine build takes far longer than this module's bounded run, so
+    the build belongs before pytest (like tools/kube/build.sh); skip with the reason if absent."""
+    root = engine_mod.ENGINE_ROOT
+    if not ((root / "bin" / "pulumi").exists() and (root / "bin" / "pulumi-resource-kubernetes").exists()
+            and (root / "engine.env").exists()):
+        log = root.parent / "engine-build.log"
+        last = ""
+        if log.exists():
+            failed = [l for l in log.read_text(errors="replace").splitlines() if "FAILED" in l]
+            last = f"; last build: {failed[-1].strip()}" if failed else ""
+        pytest.skip(f"Pulumi engine not installed in {root / 'bin'}: run tools/engine/build.sh{last}")
+    return engine_mod.engine_versions()
+
+
+@contextlib.contextmanager
+def _random_stand_in(active: bool):
+    """Replace pulumi_random.RandomPassword while the program runs (see the module docstring)."""
+    if not active:
+        yield
+        return
+    import pulumi
+    import pulumi_random
+
+    class StandInPassword(pulumi.ComponentResource):
+        def __init__(self, name, length=16, opts=None, **_):
+            super().__init__("llmplatformtest:index:StandInPassword", name, None, opts)
+            self.result = pulumi.Output.secret("p" * length)
+            self.register_outputs({"length": length})
+
+    real = pulumi_random.RandomPassword
+    pulumi_random.RandomPassword = StandInPassword
+    try:
+        yield
+    finally:
+        pulumi_random.RandomPassword = real
+
+
+# ------------------------------------------------------------------------------------ stack
+
+
+def _sections(kubeconfig: Path) -> dict:
+    sections, _ = read_stack_file(BASE)
+    sections = copy.deepcopy(sections)
+    sections["cluster"] = {"kind": "kubeconfig", "kubeconfig": str(kubeconfig), "kubernetesVersion": "1.37"}
+    for pool in sections["gpu"]["pools"].values():
+        pool.pop("sharing", None)
+    sections["serving"]["namespace"] = SERVING_NS
+    sections.setdefault("storage", {}).setdefault("minio", {})["namespace"] = MINIO_NS
+    return sections
+
+
+class LoopbackStack:
+    def __init__(self, cluster: kube.ControlPlane, workdir: Path, engine: dict[str, str]):
+        self.cluster = cluster
+        self.client = cluster.client
+        self.workdir = workdir
+        self.engine = engine
+        self.state = workdir / "state"
+        self.stack_file = workdir / f"Pulumi.{STACK}.yaml"
+        self.sections = _sections(cluster.kubeconfig)
+        self.stack_file.write_text(yaml.safe_dump(
+            {"config": {f"llm-platform:{k}": v for k, v in self.sections.items()}}, sort_keys=False))
+        self.synth = synthesize(BASE, sections=self.sections)  # what the program declares
+        self.stand_in = not engine.get("RANDOM_VERSION")
+        self.log: list[str] = []
+
+    @contextlib.contextmanager
+    def _patched(self):
+        real_stack_file = engine_mod.stack_file
+        old_pass = os.environ.get("PULUMI_CONFIG_PASSPHRASE")
+        engine_mod.stack_file = lambda stack: self.stack_file if stack == STACK else real_stack_file(stack)
+        os.environ["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
+        cwd = os.getcwd()
+        try:
+            with _random_stand_in(self.stand_in):
+                yield
+        finally:
+            engine_mod.stack_file = real_stack_file
+            if old_pass is None:
+                os.environ.pop("PULUMI_CONFIG_PASSPHRASE", None)
+            else:
+                os.environ["PULUMI_CONFIG_PASSPHRASE"] = old_pass
+            os.chdir(cwd)  # engine.run changes into the repo root
+
+    def run(self, operation: str) -> "engine_mod.Result":
+        with self._patched():
+            return engine_mod.run(operation, STACK, state_dir=self.state, build=False,
+                                  on_output=self.log.append)
+
+    def destroy_excluding_protected(self):
+        """``pulumi destroy --exclude-protected`` (infra.engine.run has no switch for it yet)."""
+        with self._patched():
+            os.chdir(engine_mod.ROOT)
+            st = engine_mod._stack(STACK, self.state.resolve(), engine_mod._program)
+            return st.destroy(exclude_protected=True, color="never", on_output=self.log.append,
+                              config_file=str(engine_mod.config_copy(STACK, self.state.resolve())))
+
+    def prepare_cluster(self) -> None:
+        c = self.client
+        # Observability writes its dashboards into the monitoring namespace a Prometheus stack owns.
+        c.apply("/api/v1/namespaces/monitoring",
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "monitoring"}})
+        for pool_name, pool in self.synth.config.gpu.pools.items():
+            res = {"cpu": "64", "memory": "512Gi", "pods": "110",
+                   **{k: str(v) for k, v in advertised(pool).items()}}
+            taints = [{"key": GPU_TAINT_KEY, "value": "true", "effect": "NoSchedule"}] if pool.taint else []
+            self._node(f"it-pulumi-{pool_name}-0", node_labels(pool_name, pool), taints, res)
+        self._node("it-pulumi-cpu-0", {}, [], {"cpu": "64", "memory": "512Gi", "pods": "110"})
+        for pvc in self.synth.objects("PersistentVolumeClaim"):
+            spec = pvc["spec"]
+            name = f"it-pv-{pvc['metadata']['namespace']}-{pvc['metadata']['name']}"
+            pv = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+                  "spec": {"capacity": {"storage": spec["resources"]["requests"]["storage"]},
+                           "accessModes": spec["accessModes"], "persistentVolumeReclaimPolicy": "Retain",
+                           "hostPath": {"path": f"/nonexistent/{name}"},
+                           "claimRef": {"namespace": pvc["metadata"]["namespace"],
+                                        "name": pvc["metadata"]["name"]}}}
+            if spec.get("storageClassName"):
+                pv["spec"]["storageClassName"] = spec["storageClassName"]
+            c.create("/api/v1/persistentvolumes", pv)
+
+    def _node(self, name: str, labels: dict, taints: list, resources: dict) -> None:
+        self.client.create("/api/v1/nodes", {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name,
+                         "annotations": {kube.KWOK_NODE_ANNOTATION[0]: kube.KWOK_NODE_ANNOTATION[1]},
+                         "labels": {**labels, "kubernetes.io/hostname": name, "type": "kwok"}},
+            "spec": {"taints": taints},
+            "status": {"capacity": resources, "allocatable": resources}})
+
+        def ready() -> bool:
+            node = self.client.get(f"/api/v1/nodes/{name}")
+            conds = {c["type"]: c["status"] for c in node.get("status", {}).get("conditions", [])}
+            lifecycle = [t for t in node["spec"].get("taints", []) if t["key"].startswith("node.kubernetes.io/")]
+            return conds.get("Ready") == "True" and not lifecycle
+
+        wait_for(ready, 60, what=f"node {name} Ready")
+
+    def cleanup_cluster(self) -> None:
+        for path in [f"/api/v1/nodes/{n['metadata']['name']}"
+                     for n in self.client.get("/api/v1/nodes")["items"]
+                     if n["metadata"]["name"].startswith("it-pulumi-")] + \
+                    [f"/api/v1/persistentvolumes/{p['metadata']['name']}"
+                     for p in self.client.get("/api/v1/persistentvolumes")["items"]
+                     if p["metadata"]["name"].startswith("it-pv-")]:
+            with contextlib.suppress(kube.ApiError):
+                self.client.delete(path)
+
+
+def _object_path(obj: dict) -> str:
+    """REST path of a declared object (core and CRD kinds the local stack declares)."""
+    api_version, kind, meta = obj["apiVersion"], obj["kind"], obj["metadata"]
+    plural = {"Endpoints": "endpoints"}.get(kind) or (kind.lower() + ("es" if kind.endswith("s") else "s"))
+    if kind.endswith("y") and not kind.endswith("ey"):
+        plural = kind.lower()[:-1] + "ies"
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    ns = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
+    return f"{base}{ns}/{plural}/{meta['name']}"
+
+
+# ------------------------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="session")
+def pulumi_engine() -> dict[str, str]:
+    return _engine()
+
+
+@pytest.fixture(scope="module")
+def loopback(pulumi_engine, kube_cluster, tmp_path_factory, request):
+    """Requested before kube_cluster (both session-scoped): no control plane start when the
+    engine is missing."""
+    engine = pulumi_engine
+    stack = LoopbackStack(kube_cluster, tmp_path_factory.mktemp("pulumi-loopback"), engine)
+    stack.prepare_cluster()
+    tr = request.config.pluginmanager.get_plugin("terminalreporter")
+    cap = request.config.pluginmanager.get_plugin("capturemanager")
+    note = (f"engine pulumi {engine.get('PULUMI_VERSION')}, kubernetes {engine.get('KUBERNETES_VERSION')}"
+            f"{'; random: stand-in (no pulumi-resource-random in the engine)' if stack.stand_in else ''}")
+    if tr is not None and cap is not None:
+        with cap.global_and_fixture_disabled():
+            tr.write_line(f"\nintegration/pulumi: {note}")
+    try:
+        yield stack
+    finally:
+        stack.cleanup_cluster()
+
+
+@pytest.fixture(scope="module")
+def ups(loopback):
+    t0 = time.monotonic()
+    try:
+        first = loopback.run("up")
+    except engine_mod.EngineError as exc:
+        pytest.fail(f"first up failed:\n{exc}", pytrace=False)
+    second = loopback.run("up")
+    first.seconds_total = time.monotonic() - t0  # type: ignore[attr-defined]
+    return first, second
+
+
+# ------------------------------------------------------------------------------------ tests
+
+
+def test_up_creates_every_declared_object_on_the_apiserver(loopback, ups):
+    first, _ = ups
+    assert first.summary.get("create", 0) > 0, first.summary
+    assert set(first.summary) == {"create"}, first.summary
+    missing = []
+    for obj in loopback.synth.manifests:
+        if not loopback.client.exists(_object_path(obj)):
+            missing.append(_object_path(obj))
+    assert not missing, f"declared but not on the API server: {missing}"
+
+
+def test_second_up_changes_nothing(ups):
+    first, second = ups
+    assert second.changes == 0, second.summary
+    assert second.summary.get("same", 0) == sum(first.summary.values())
+
+
+def test_provider_awaits_were_met_by_the_control_plane(loopback, ups):
+    """The provider waited for the MinIO Deployment to be available and its setup Job to
+    complete: real controllers, kwok pods."""
+    c = loopback.client
+    dep = c.get(f"/apis/apps/v1/namespaces/{MINIO_NS}/deployments/minio")
+    assert dep["status"].get("availableReplicas") == dep["spec"]["replicas"]
+    job = c.get(f"/apis/batch/v1/namespaces/{MINIO_NS}/jobs/minio-setup")
+    assert any(cond["type"] == "Complete" and cond["status"] == "True" for cond in job["status"]["conditions"])
+    for pvc in loopback.synth.objects("PersistentVolumeClaim"):
+        got = c.get(_object_path(pvc))
+        assert got["status"]["phase"] == "Bound", (pvc["metadata"], got["status"])
+
+
+def test_applied_inferenceservice_predictor_schedules_on_its_pool(loopback, ups):
+    """The InferenceService exactly as the provider stored it, turned into the predictor pod
+    KServe would run, lands on the node of the service's pool."""
+    c = loopback.client
+    ns = f"it-pred-{uuid.uuid4().hex[:6]}"
+    c.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    wait_for(lambda: c.exists(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 60, what="default SA")
+    try:
+        for name, service in loopback.synth.config.serving.services.items():
+            isvc = c.get(f"/apis/serving.kserve.io/v1beta1/namespaces/{SERVING_NS}/inferenceservices/{name}")
+            pod = kserve_pods.predictor_pod(isvc, ns)
+            sa = pod["spec"].get("serviceAccountName")
+            if sa:
+                c.apply(f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}",
+                        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns}})
+            c.create(f"/api/v1/namespaces/{ns}/pods", pod)
+            path = f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}"
+
+            def running():
+                got = c.get(path)
+                cond = kserve_pods.scheduled_condition(got)
+                assert cond.get("reason") != "Unschedulable", cond.get("message")
+                return got if got["status"].get("phase") == "Running" else None
+
+            got = wait_for(running, 60, what=f"predictor of {name} to run")
+            assert got["spec"]["nodeName"] == f"it-pulumi-{service.pool}-0"
+    finally:
+        with contextlib.suppress(kube.ApiError):
+            c.delete(f"/api/v1/namespaces/{ns}")
+
+
+def test_destroy_refuses_protected_then_keeps_them(loopback, ups):
+    """Plain ``destroy`` refuses (protected data); ``destroy --exclude-protected`` deletes
+    everything else and leaves the protected namespaces and volumes, data intact, in the cluster."""
+    c = loopback.client
+    protected_objs = [o for o in loopback.synth.manifests if _is_protected(loopback, o)]
+    assert {o["kind"] for o in protected_objs} >= {"Namespace", "PersistentVolumeClaim"}, protected_objs
+
+    with pytest.raises(engine_mod.EngineError) as err:
+        loopback.run("destroy")
+    assert "protected" in str(err.value)
+    for obj in loopback.synth.manifests:  # nothing was deleted by the refused destroy
+        assert c.exists(_object_path(obj)), _object_path(obj)
+
+    res = loopback.destroy_excluding_protected()
+    assert res.summary.resource_changes.get("delete", 0) > 0, res.summary.resource_changes
+    for obj in loopback.synth.manifests:
+        path = _object_path(obj)
+        if obj in protected_objs:
+            assert c.exists(path), f"protected {path} was deleted"
+        else:
+            wait_for(lambda: not c.exists(path), 60, what=f"{path} to be deleted")
+    for pvc in (o for o in protected_objs if o["kind"] == "PersistentVolumeClaim"):
+        assert c.get(_object_path(pvc))["status"]["phase"] == "Bound"
+
+
+def _is_protected(loopback, obj: dict) -> bool:
+    meta = obj["metadata"]
+    for r in loopback.synth.registrations:
+        if r.protect and r.type == f"kubernetes:{_type_token(obj)}":
+            props = r.inputs if isinstance(getattr(r, "inputs", None), dict) else {}
+            rmeta = props.get("metadata") or {}
+            if rmeta.get("name") == meta["name"] and (rmeta.get("namespace") or None) == (meta.get("namespace") or None):
+                return True
+    return False
+
+
+def _type_token(obj: dict) -> str:
+    api_version = obj["apiVersion"]
+    group_version = f"core/{api_version}" if "/" not in api_version else api_version
+    return f"{group_version}:{obj['kind']}"
