@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-requirements
 
-.PHONY: up preview destroy synth synth-all plan test venv engine bench clean
+.PHONY: up preview policy destroy synth synth-all plan test venv engine bench clean
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,16 @@ engine: venv
 up: venv
 	$(PY) -m infra.engine up --stack $(STACK) --synth-fallback
 
-preview: venv engine
-	$(PY) -m infra.engine preview --stack $(STACK) --policy-pack policies
+# The stack's policy levels (advisory/mandatory, overrides) and facts reach the pack
+# through --policy-pack-config, the same JSON the in-process PR check reads.
+preview: venv
+	$(PY) -m infra.policy_check --stack $(STACK) --no-check --pack-config out/policy/$(STACK).json
+	$(PY) -m infra.engine preview --stack $(STACK) --policy-pack policies --policy-pack-config out/policy/$(STACK).json
 
-destroy: venv engine
+policy: venv
+	$(PY) -m infra.synth --stack $(STACK) --out out/synth/$(STACK) --policy
+
+destroy: venv
 	$(PY) -m infra.engine destroy --stack $(STACK)
 
 synth: venv
