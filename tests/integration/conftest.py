@@ -107,14 +107,22 @@ def crd_files() -> list[Path]:
 @pytest.fixture(scope="session")
 def kube_cluster(request: pytest.FixtureRequest, kube_binaries: Path, crd_files: list[Path]):
     """A started control plane (kube.ControlPlane) with the shared CRDs installed."""
-    cp = kube.ControlPlane.create(kube_binaries)
-    atexit.register(cp.stop)  # belt and braces: also on an interpreter exit mid-session
     t0 = time.monotonic()
-    try:
-        cp.start(crd_files)
-    except kube.ControlPlaneUnavailable as e:
-        cp.stop()
-        pytest.fail(f"control plane did not start: {e}", pytrace=False)
+    for attempt in (1, 2):
+        cp = kube.ControlPlane.create(kube_binaries)
+        atexit.register(cp.stop)  # belt and braces: also on an interpreter exit mid-session
+        try:
+            cp.start(crd_files)
+            break
+        except kube.ControlPlaneUnavailable as e:
+            cp.keep_workdir()  # start() already stopped the processes; keep the logs
+            cp.stop()
+            atexit.unregister(cp.stop)
+            # Free ports are picked then bound by the child: another process can win the race.
+            if attempt == 1 and "address already in use" in str(e):
+                continue
+            pytest.fail(f"control plane did not start: {e}\n(logs in {cp.workdir / 'logs'})",
+                        pytrace=False)
     elapsed = time.monotonic() - t0
     phases = ", ".join(f"{k} {v:.1f}s" for k, v in cp.timings.items() if k != "total")
     _say(request.config, f"\nintegration: control plane up in {elapsed:.1f}s ({phases}); "
