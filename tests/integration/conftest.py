@@ -56,18 +56,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     only when an integration test was selected."""
     if not any(_is_integration(i) for i in session.items):
         return
-    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    config = session.config
     t0 = time.monotonic()
-    if tr is not None:
-        tr.write_line("integration: tools/kube/build.sh (cached after the first build) ...")
+    _say(config, "integration: tools/kube/build.sh (a no-op or a cache restore after the first build) ...")
     try:
-        _build_state["bin"] = kube.ensure_binaries()
+        # Steps and timings are echoed so a cold build (tens of minutes) shows progress.
+        _build_state["bin"] = kube.ensure_binaries(echo=lambda line: _say(config, f"  {line}"))
     except kube.ControlPlaneUnavailable as e:
         _build_state["error"] = str(e)
     _build_state["seconds"] = time.monotonic() - t0
-    if tr is not None:
-        status = "ok" if "bin" in _build_state else f"unavailable: {_build_state['error']}"
-        tr.write_line(f"integration: binaries {status} ({_build_state['seconds']:.1f}s)")
+    status = "ok" if "bin" in _build_state else f"unavailable: {_build_state['error']}"
+    _say(config, f"integration: binaries {status} ({_build_state['seconds']:.1f}s)")
 
 
 def _say(config: pytest.Config, line: str) -> None:

@@ -29,6 +29,7 @@ import socket
 import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -92,7 +93,7 @@ def missing_binaries(directory: Path | None = None) -> list[str]:
     return [n for n in names if not (d / n).is_file()]
 
 
-def ensure_binaries(log: Path | None = None) -> Path:
+def ensure_binaries(log: Path | None = None, echo=None, verbose: bool = False) -> Path:
     """Run tools/kube/build.sh (a no-op when up to date, a copy when the
     machine cache has the key) unless LLM_PLATFORM_KUBE_BUILD=0.
 
@@ -118,25 +119,37 @@ def ensure_binaries(log: Path | None = None) -> Path:
             f"{d} lacks {', '.join(missing_binaries(d))} and `go` is not on PATH "
             "to build them with tools/kube/build.sh"
         )
+    lines: list[str] = []
+    proc = subprocess.Popen(
+        ["bash", str(BUILD_SCRIPT)],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + BUILD_TIMEOUT
+    timer = threading.Timer(BUILD_TIMEOUT, proc.kill)  # bounded even if it prints nothing
+    timer.start()
     try:
-        proc = subprocess.run(
-            ["bash", str(BUILD_SCRIPT)],
-            cwd=REPO_ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=BUILD_TIMEOUT,
-        )
-    except subprocess.TimeoutExpired:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if echo is not None and (line.startswith(("==>", "ERROR", "    [kube-build]")) or verbose):
+                echo(line.rstrip("\n"))
+        proc.wait()
+    finally:
+        timer.cancel()
+    output = "\n".join(lines)
+    if log is not None:
+        log.write_text(output)
+    if time.monotonic() >= deadline and proc.returncode != 0:
         raise ControlPlaneUnavailable(
             f"tools/kube/build.sh did not finish within {BUILD_TIMEOUT:.0f}s "
             "(LLM_PLATFORM_KUBE_BUILD_TIMEOUT)"
-        ) from None
-    if log is not None:
-        log.write_text(proc.stdout)
+        )
     if proc.returncode != 0:
-        failed = [l for l in proc.stdout.splitlines() if l.startswith("ERROR [kube-build]")]
-        tail = "\n".join(proc.stdout.splitlines()[-15:])
+        failed = [l for l in lines if l.startswith("ERROR [kube-build]")]
+        tail = "\n".join(lines[-15:])
         raise ControlPlaneUnavailable(
             (failed[-1] if failed else f"tools/kube/build.sh exited {proc.returncode}")
             + "\n"
