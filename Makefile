@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-requirements
 
-.PHONY: up preview policy destroy synth synth-all plan test venv engine bench clean
+.PHONY: up preview policy destroy synth synth-all plan test venv engine kube bench clean
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ venv: $(VENV_STAMP)
 
 engine: venv
 	bash tools/engine/build.sh
+
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok for the
+# integration tests (make test builds or restores them itself when they are missing).
+kube:
+	bash tools/kube/build.sh
 
 # The engine builds itself on first use; on a render stack where it cannot be built
 # (see README "The engine") the same manifests are rendered by offline synthesis, said loudly.

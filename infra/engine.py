@@ -219,6 +219,7 @@ def run(
     build: bool = True,
     program: Callable[[], None] | None = None,
     on_output: Callable[[str], None] | None = None,
+    exclude_protected: bool = False,
 ) -> Result:
     """Run ``up``, ``preview`` or ``destroy`` on ``stack``; raises EngineError on failure."""
     from pulumi import automation as auto
@@ -245,6 +246,8 @@ def run(
             kwargs["policy_pack_configs"] = [str(Path(p).resolve()) for p in policy_pack_configs]
     elif policy_pack_configs:
         raise EngineError("--policy-pack-config needs --policy-pack")
+    if exclude_protected and operation != "destroy":
+        raise EngineError("--exclude-protected applies to destroy only")
 
     start = time.monotonic()
     try:
@@ -261,7 +264,9 @@ def run(
             summary = {str(k.value if hasattr(k, "value") else k): v for k, v in (res.change_summary or {}).items()}
             outputs = {}
         else:
-            res = st.destroy(show_secrets=False, **kwargs)
+            # exclude_protected: destroy everything but protected data (models, adapters, PVCs,
+            # their namespaces) instead of failing on the first protected resource.
+            res = st.destroy(show_secrets=False, exclude_protected=exclude_protected or None, **kwargs)
             summary = dict(res.summary.resource_changes or {})
             outputs = {}
     except auto.errors.CommandError as exc:
@@ -323,6 +328,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="JSON config (enforcement levels) for the matching --policy-pack")
     parser.add_argument("--state-dir", type=Path, help=f"file backend directory (default {DEFAULT_STATE_DIR.relative_to(ROOT)})")
     parser.add_argument("--no-build", action="store_true", help="do not run tools/engine/build.sh first")
+    parser.add_argument("--exclude-protected", action="store_true",
+                        help="destroy only: keep protected data resources and destroy everything else")
     parser.add_argument("--quiet", action="store_true", help="do not stream the engine's output")
     parser.add_argument("--synth-fallback", action="store_true",
                         help="up of a render stack only: if the engine cannot be built, render the same manifests "
@@ -336,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
             build_engine()
             print(f"engine ready ({time.monotonic() - t:.1f}s): {engine_versions()}", flush=True)
         result = run(args.operation, args.stack, out=args.out, policy_packs=args.policy_packs,
-                     policy_pack_configs=args.policy_pack_configs, state_dir=args.state_dir, build=False, on_output=on_output)
+                     policy_pack_configs=args.policy_pack_configs, state_dir=args.state_dir, build=False, on_output=on_output,
+                     exclude_protected=args.exclude_protected)
     except EngineError as exc:
         if args.synth_fallback and args.operation == "up" and not _engine_present() and _is_render_stack(args.stack):
             return _render_with_synthesis(args.stack, args.out, exc)

@@ -145,12 +145,10 @@ class LoopbackStack:
                                   on_output=self.log.append)
 
     def destroy_excluding_protected(self):
-        """``pulumi destroy --exclude-protected`` (infra.engine.run has no switch for it yet)."""
+        """``pulumi destroy --exclude-protected``."""
         with self._patched():
-            os.chdir(engine_mod.ROOT)
-            st = engine_mod._stack(STACK, self.state.resolve(), engine_mod._program)
-            return st.destroy(exclude_protected=True, color="never", on_output=self.log.append,
-                              config_file=str(engine_mod.config_copy(STACK, self.state.resolve())))
+            return engine_mod.run("destroy", STACK, state_dir=self.state, build=False,
+                                  on_output=self.log.append, exclude_protected=True)
 
     def prepare_cluster(self) -> None:
         c = self.client
@@ -333,7 +331,7 @@ def test_destroy_keeps_protected_data(loopback, ups):
     for obj in protected_objs:
         assert c.exists(_object_path(obj)), f"protected {_object_path(obj)} was deleted by destroy"
 
-    # Raises (CommandError) unless the CLI exits 0; its summary may be the history's previous
+    # Raises EngineError unless the CLI exits 0; its summary may be the history's previous
     # (refused) destroy when nothing is left to delete, so the cluster is checked instead.
     loopback.destroy_excluding_protected()
     for obj in loopback.synth.manifests:
