@@ -235,10 +235,16 @@ def loopback(pulumi_engine, kube_cluster, tmp_path_factory, request):
     if tr is not None and cap is not None:
         with cap.global_and_fixture_disabled():
             tr.write_line(f"\nintegration/pulumi: {note}")
+    # The CLI's stack init can write the secrets salt into the default stack file even when the
+    # runner passes --config-file; a stray stacks/Pulumi.<test stack>.yaml would become a stack.
+    stray = engine_mod.ROOT / "stacks" / f"Pulumi.{STACK}.yaml"
+    existed = stray.exists()
     try:
         yield stack
     finally:
         stack.cleanup_cluster()
+        if not existed and stray.exists():
+            stray.unlink()
 
 
 @pytest.fixture(scope="module")
