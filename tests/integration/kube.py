@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -679,6 +678,9 @@ class ControlPlane:
         self._keep_workdir = True
 
 
+CRD_KIND = "CustomResourceDefinition"
+
+
 def crd_files_from_index(directory: Path | None = None) -> list[Path]:
     """Every CustomResourceDefinition file listed in the shared index.json."""
     d = directory or crds_dir()
@@ -690,6 +692,7 @@ def crd_files_from_index(directory: Path | None = None) -> list[Path]:
     files = []
     for rel in sorted(set(json.loads(index.read_text()).values())):
         path = d / rel
-        if re.search(r"^kind: CustomResourceDefinition\s*$", path.read_text(), re.M):
+        # index.json also lists Helm values schemas; keep only the CRD documents.
+        if path.suffix in (".yaml", ".yml") and (yaml.safe_load(path.read_text()) or {}).get("kind") == CRD_KIND:
             files.append(path)
     return files
