@@ -20,6 +20,7 @@ the Debian images used here); the project's virtualenv has no X.509 library.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,6 +34,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -272,6 +274,7 @@ class KubeClient:
         self.timeout = timeout
         self.ctx = ssl.create_default_context(cafile=str(ca))
         self.ctx.load_cert_chain(str(cert), str(key))
+        self._discovery: dict[str, tuple[str, dict[str, dict]]] = {}
 
     def request(
         self,
@@ -325,14 +328,62 @@ class KubeClient:
                 return False
             raise
 
-    def apply(self, path: str, obj: dict, manager: str = "llm-platform-tests", force: bool = True) -> Any:
-        """Server-side apply ``obj`` at the object's own path."""
+    def apply(self, path: str, obj: dict, manager: str = "llm-platform-tests", force: bool = True,
+              dry_run: bool = False) -> Any:
+        """Server-side apply ``obj`` at the object's own path (``dry_run``: full admission, nothing stored)."""
         params = {"fieldManager": manager}
         if force:
             params["force"] = "true"
+        if dry_run:
+            params["dryRun"] = "All"
         return self.request(
             "PATCH", path, obj, params=params, content_type="application/apply-patch+yaml"
         )
+
+    def object_path(self, obj: dict) -> str:
+        """REST path of ``obj``, from the API server's own discovery (plural and scope), so
+        core kinds and CRD kinds resolve the same way with no hand-kept tables."""
+        api_version, meta = obj["apiVersion"], obj["metadata"]
+        if api_version not in self._discovery:
+            base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+            resources = self.get(base)["resources"]
+            self._discovery[api_version] = (base, {r["kind"]: r for r in resources if "/" not in r["name"]})
+        base, kinds = self._discovery[api_version]
+        resource = kinds[obj["kind"]]
+        ns = f"/namespaces/{meta['namespace']}" if resource["namespaced"] else ""
+        return f"{base}{ns}/{resource['name']}/{meta['name']}"
+
+    def dry_run_apply(self, obj: dict, manager: str = "llm-platform-tests") -> Any:
+        """Server-side apply of a synthesized object with ``dryRun=All``."""
+        return self.apply(self.object_path(obj), wire_ints(obj), manager=manager, dry_run=True)
+
+    def ensure_namespace(self, name: str) -> None:
+        self.apply(f"/api/v1/namespaces/{name}", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+    @contextlib.contextmanager
+    def scratch_namespace(self, prefix: str):
+        """A fresh namespace, usable for pods (its default ServiceAccount exists), deleted afterwards."""
+        ns = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        self.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+        # Pods are admitted only once the controller-manager made the default ServiceAccount.
+        wait_for(lambda: self.exists(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 60,
+                 what=f"default ServiceAccount in {ns}")
+        try:
+            yield ns
+        finally:
+            with contextlib.suppress(ApiError):
+                self.delete(f"/api/v1/namespaces/{ns}")
+
+
+def wire_ints(value: Any) -> Any:
+    """Synthesis carries numbers as floats (protobuf Struct); the provider sends integers."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: wire_ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [wire_ints(v) for v in value]
+    return value
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.25, what: str = "condition"):

@@ -40,16 +40,6 @@ def _template(staging) -> dict:
     return tmpl
 
 
-def _ints(value):
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
-
-
 @pytest.fixture(scope="module")
 def dra_node(kube_client, staging):
     pool = staging.config.gpu.pools[POOL]
@@ -100,19 +90,12 @@ def _ready(client) -> bool:
 
 @pytest.fixture
 def namespace(kube_client):
-    ns = f"it-dra-{uuid.uuid4().hex[:8]}"
-    kube_client.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    wait_for(lambda: kube_client.exists(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 60,
-             what=f"default ServiceAccount in {ns}")
-    yield ns
-    try:
-        kube_client.delete(f"/api/v1/namespaces/{ns}")
-    except kube.ApiError:
-        pass
+    with kube_client.scratch_namespace("it-dra") as ns:
+        yield ns
 
 
 def _create_template(client, ns: str, tmpl: dict, name: str | None = None) -> str:
-    obj = _ints(copy.deepcopy(tmpl))
+    obj = kube.wire_ints(copy.deepcopy(tmpl))
     obj["metadata"] = {"name": name or tmpl["metadata"]["name"], "namespace": ns}
     client.create(f"/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaimtemplates", obj)
     return obj["metadata"]["name"]

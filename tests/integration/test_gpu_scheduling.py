@@ -10,7 +10,6 @@ kwok.x-k8s.io/node=fake:
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
@@ -86,18 +85,8 @@ def gpu_nodes(kube_client):
 
 @pytest.fixture
 def namespace(kube_client):
-    ns = f"it-sched-{uuid.uuid4().hex[:8]}"
-    kube_client.create("/api/v1/namespaces",
-                       {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    # Pods are admitted only once the controller-manager made the namespace's
-    # default ServiceAccount.
-    wait_for(lambda: kube_client.exists(f"/api/v1/namespaces/{ns}/serviceaccounts/default"),
-             60, what=f"default ServiceAccount in {ns}")
-    yield ns
-    try:
-        kube_client.delete(f"/api/v1/namespaces/{ns}")
-    except kube.ApiError:
-        pass
+    with kube_client.scratch_namespace("it-sched") as ns:
+        yield ns
 
 
 def _pod(name: str, ns: str, limits: dict[str, str], pool: str | None,

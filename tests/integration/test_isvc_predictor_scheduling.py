@@ -15,7 +15,6 @@ predictors (``resourceClaims``), which test_gpu_dra_scheduling.py covers with a 
 
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
@@ -126,15 +125,8 @@ def stack_nodes(request, kube_client):
 
 @pytest.fixture
 def namespace(kube_client):
-    ns = f"it-isvc-{uuid.uuid4().hex[:8]}"
-    kube_client.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    wait_for(lambda: kube_client.exists(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 60,
-             what=f"default ServiceAccount in {ns}")
-    yield ns
-    try:
-        kube_client.delete(f"/api/v1/namespaces/{ns}")
-    except kube.ApiError:
-        pass
+    with kube_client.scratch_namespace("it-isvc") as ns:
+        yield ns
 
 
 def _create(kube_client, pod: dict) -> str:

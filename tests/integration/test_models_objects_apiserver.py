@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import copy
 import json
-from functools import lru_cache
 
 import pytest
-import yaml
 
 import kube
 from infra.mocks import SECRET_MASK
@@ -21,28 +19,9 @@ from infra.synth import synthesize
 pytestmark = pytest.mark.timeout(900)
 
 STACKS = ("local", "dev", "staging", "prod", "airgap")
-CORE = {  # kind -> (api prefix, plural)
-    "Secret": ("/api/v1", "secrets"),
-    "ConfigMap": ("/api/v1", "configmaps"),
-    "ServiceAccount": ("/api/v1", "serviceaccounts"),
-    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims"),
-    "Service": ("/api/v1", "services"),
-    "Deployment": ("/apis/apps/v1", "deployments"),
-    "Job": ("/apis/batch/v1", "jobs"),
-}
+CORE = {"Secret", "ConfigMap", "ServiceAccount", "PersistentVolumeClaim", "Service", "Deployment", "Job"}
 CUSTOM = {"InferenceService", "ServingRuntime", "LeaderWorkerSet"}
 MODELS_COMPONENTS = ("object-store", "object-store-setup", "lora-registry", "lora-sync", "model-server", "model-weights")
-
-
-def _ints(value):
-    """Mock synthesis carries numbers as floats (protobuf Struct); the provider sends integers."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
 
 
 def _unmask(obj: dict) -> dict:
@@ -50,29 +29,6 @@ def _unmask(obj: dict) -> dict:
     if obj.get("stringData") == SECRET_MASK:
         obj["stringData"] = {"MASKED": "placeholder"}
     return obj
-
-
-@lru_cache(maxsize=None)
-def _plural(api_version: str, kind: str) -> str:
-    index = json.loads((kube.crds_dir() / "index.json").read_text())
-    crd = yaml.load((kube.crds_dir() / index[f"{api_version}/{kind}"]).read_text(), Loader=kube._YAML_LOADER)
-    return crd["spec"]["names"]["plural"]
-
-
-def _path(obj: dict) -> str:
-    meta = obj["metadata"]
-    ns = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
-    if obj["kind"] in CORE:
-        prefix, plural = CORE[obj["kind"]]
-    else:
-        prefix, plural = f"/apis/{obj['apiVersion']}", _plural(obj["apiVersion"], obj["kind"])
-    return f"{prefix}{ns}/{plural}/{meta['name']}"
-
-
-def _dry_run_apply(client: kube.KubeClient, obj: dict):
-    return client.request("PATCH", _path(obj), _ints(_unmask(obj)),
-                          params={"fieldManager": "llm-platform-models-tests", "force": "true", "dryRun": "All"},
-                          content_type="application/apply-patch+yaml")
 
 
 def _models_objects(result) -> list[dict]:
@@ -97,7 +53,7 @@ def namespaces(kube_client, stacks) -> dict[str, dict]:
         for ns in result.objects("Namespace"):
             found[ns["metadata"]["name"]] = ns
     for name, ns in found.items():
-        kube_client.apply(f"/api/v1/namespaces/{name}", _ints(ns), manager="llm-platform-models-tests")
+        kube_client.apply(f"/api/v1/namespaces/{name}", kube.wire_ints(ns), manager="llm-platform-models-tests")
     return found
 
 
@@ -106,7 +62,7 @@ def test_every_models_object_is_admitted(kube_client, stacks, namespaces):
     for stack, result in stacks.items():
         for obj in _models_objects(result):
             try:
-                _dry_run_apply(kube_client, obj)
+                kube_client.dry_run_apply(_unmask(obj), manager="llm-platform-models-tests")
             except kube.ApiError as e:
                 pytest.fail(f"{stack}: {obj['kind']} {obj['metadata']['name']} refused: {e.code} {e.body}")
             admitted += 1
@@ -117,7 +73,7 @@ def _pod_from(template: dict, name: str, namespace: str) -> dict:
     spec = copy.deepcopy(template["spec"])
     for volume in spec.get("volumes", []):
         volume.pop("persistentVolumeClaim", None) and volume.setdefault("emptyDir", {})
-    return _ints({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace,
+    return kube.wire_ints({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace,
                                                                   "labels": template["metadata"].get("labels", {})},
                   "spec": spec})
 
@@ -157,7 +113,7 @@ def _kserve_pod(runtime: dict, isvc: dict, namespace: str) -> dict:
             "securityContext": predictor["securityContext"], "nodeSelector": predictor.get("nodeSelector", {}),
             "tolerations": predictor.get("tolerations", []), "initContainers": predictor.get("initContainers", []),
             "resourceClaims": predictor.get("resourceClaims", [])}
-    return _ints({"apiVersion": "v1", "kind": "Pod",
+    return kube.wire_ints({"apiVersion": "v1", "kind": "Pod",
                   "metadata": {"name": f"{isvc['metadata']['name']}-predictor-probe", "namespace": namespace},
                   "spec": {k: v for k, v in spec.items() if v}})
 

@@ -202,17 +202,6 @@ class LoopbackStack:
                 self.client.delete(path)
 
 
-def _object_path(obj: dict) -> str:
-    """REST path of a declared object (core and CRD kinds the local stack declares)."""
-    api_version, kind, meta = obj["apiVersion"], obj["kind"], obj["metadata"]
-    plural = {"Endpoints": "endpoints"}.get(kind) or (kind.lower() + ("es" if kind.endswith("s") else "s"))
-    if kind.endswith("y") and not kind.endswith("ey"):
-        plural = kind.lower()[:-1] + "ies"
-    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
-    ns = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
-    return f"{base}{ns}/{plural}/{meta['name']}"
-
-
 # ------------------------------------------------------------------------------------ fixtures
 
 
@@ -268,8 +257,8 @@ def test_up_creates_every_declared_object_on_the_apiserver(loopback, ups):
     assert set(first.summary) == {"create"}, first.summary
     missing = []
     for obj in loopback.synth.manifests:
-        if not loopback.client.exists(_object_path(obj)):
-            missing.append(_object_path(obj))
+        if not loopback.client.exists(loopback.client.object_path(obj)):
+            missing.append(loopback.client.object_path(obj))
     assert not missing, f"declared but not on the API server: {missing}"
 
 
@@ -288,7 +277,7 @@ def test_provider_awaits_were_met_by_the_control_plane(loopback, ups):
     job = c.get(f"/apis/batch/v1/namespaces/{MINIO_NS}/jobs/minio-setup")
     assert any(cond["type"] == "Complete" and cond["status"] == "True" for cond in job["status"]["conditions"])
     for pvc in loopback.synth.objects("PersistentVolumeClaim"):
-        got = c.get(_object_path(pvc))
+        got = c.get(c.object_path(pvc))
         assert got["status"]["phase"] == "Bound", (pvc["metadata"], got["status"])
 
 
@@ -335,19 +324,19 @@ def test_destroy_keeps_protected_data(loopback, ups):
         loopback.run("destroy")
     assert "protected" in str(err.value), str(err.value)[-2000:]
     for obj in protected_objs:
-        assert c.exists(_object_path(obj)), f"protected {_object_path(obj)} was deleted by destroy"
+        assert c.exists(c.object_path(obj)), f"protected {c.object_path(obj)} was deleted by destroy"
 
     # Raises EngineError unless the CLI exits 0; its summary may be the history's previous
     # (refused) destroy when nothing is left to delete, so the cluster is checked instead.
     loopback.destroy_excluding_protected()
     for obj in loopback.synth.manifests:
-        path = _object_path(obj)
+        path = c.object_path(obj)
         if obj in protected_objs:
             assert c.exists(path), f"protected {path} was deleted by destroy --exclude-protected"
         else:
             wait_for(lambda: not c.exists(path), 60, what=f"{path} to be deleted")
     for pvc in (o for o in protected_objs if o["kind"] == "PersistentVolumeClaim"):
-        assert c.get(_object_path(pvc))["status"]["phase"] == "Bound"
+        assert c.get(c.object_path(pvc))["status"]["phase"] == "Bound"
 
 
 def _is_protected(loopback, obj: dict) -> bool:

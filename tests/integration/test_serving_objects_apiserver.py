@@ -11,11 +11,8 @@ Server-side apply with ``dryRun=All``: full admission and validation, nothing pe
 from __future__ import annotations
 
 import copy
-import json
-from functools import lru_cache
 
 import pytest
-import yaml
 
 import kube
 from components.common.images import ImageRef
@@ -31,41 +28,6 @@ KINDS = {"InferenceService", "ServingRuntime", "LLMInferenceService", "KnativeSe
          "LeaderWorkerSet", "InferencePool", "Gateway", "HTTPRoute", "PodMonitor", "ServiceMonitor", "PrometheusRule"}
 
 
-def _ints(value):
-    """Mock synthesis carries numbers as floats (protobuf Struct); the provider sends integers."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
-
-
-@lru_cache(maxsize=None)
-def _plural(api_version: str, kind: str) -> str:
-    index = json.loads((kube.crds_dir() / "index.json").read_text())
-    crd = yaml.load((kube.crds_dir() / index[f"{api_version}/{kind}"]).read_text(), Loader=kube._YAML_LOADER)
-    return crd["spec"]["names"]["plural"]
-
-
-def _path(obj: dict) -> str:
-    group, version = obj["apiVersion"].split("/")
-    meta = obj["metadata"]
-    ns = f"/namespaces/{meta['namespace']}" if meta.get("namespace") else ""
-    return f"/apis/{group}/{version}{ns}/{_plural(obj['apiVersion'], obj['kind'])}/{meta['name']}"
-
-
-def _dry_run_apply(client: kube.KubeClient, obj: dict):
-    return client.request("PATCH", _path(obj), _ints(obj),
-                          params={"fieldManager": "llm-platform-tests", "force": "true", "dryRun": "All"},
-                          content_type="application/apply-patch+yaml")
-
-
-def _ensure_namespace(client: kube.KubeClient, name: str) -> None:
-    client.apply(f"/api/v1/namespaces/{name}", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-
-
 @pytest.fixture(scope="module")
 def serving_objects() -> list[dict]:
     objs = []
@@ -78,9 +40,9 @@ def serving_objects() -> list[dict]:
 
 def _admit(client: kube.KubeClient, obj: dict) -> None:
     if obj["metadata"].get("namespace"):
-        _ensure_namespace(client, obj["metadata"]["namespace"])
+        client.ensure_namespace(obj["metadata"]["namespace"])
     try:
-        _dry_run_apply(client, obj)
+        client.dry_run_apply(obj)
     except kube.ApiError as e:
         pytest.fail(f"{obj['kind']} {obj['metadata']['name']} refused: {e.code} {e.body}")
 
@@ -117,7 +79,7 @@ def test_an_http_route_rewrite_that_breaks_the_api_rules_is_refused(kube_client,
     """The CEL rules are live: ReplacePrefixMatch without a PathPrefix match is refused."""
     route = copy.deepcopy(next(o for o in serving_objects if o["kind"] == "HTTPRoute"))
     route["spec"]["rules"][0]["matches"][0]["path"] = {"type": "Exact", "value": "/x"}
-    _ensure_namespace(kube_client, route["metadata"]["namespace"])
+    kube_client.ensure_namespace(route["metadata"]["namespace"])
     with pytest.raises(kube.ApiError) as info:
-        _dry_run_apply(kube_client, route)
+        kube_client.dry_run_apply(route)
     assert info.value.code == 422, info.value.body
