@@ -91,25 +91,32 @@ def _server_for(registry, servers):
     return [s for s in servers if meta(s[0].props).get("namespace") == ns] if len(servers) > 1 else servers
 
 
-def _ranks(args, report):
-    ranks = {}
-    for r in args.resources:
-        if r.resource_type == ADAPTER_VERSION_TYPE and isinstance(r.props.get("prefix"), str):
-            ranks[r.props["prefix"].strip("/")] = r.props.get("rank")
-    servers = _servers(args.resources)
-    for r in args.resources:
+def _registries_and_servers(resources):
+    """(registry ConfigMap, its served-name -> path entries, vLLM server resource, its container)
+    for every adapter registry and each server that mounts it."""
+    servers = _servers(resources)
+    for r in resources:
         if r.resource_type != "kubernetes:core/v1:ConfigMap":
             continue
         entries = registry_entries(r.props)
         if not entries:
             continue
         for server, container, _labels in _server_for(r, servers):
-            max_rank = flag_value(container.get("args") or [], "--max-lora-rank")
-            for served, path in entries.items():
-                rank = ranks.get(path.strip("/"))
-                if rank is not None and max_rank is not None and float(rank) > float(max_rank):
-                    report(f"{object_name(r.props, r.name)}: adapter {served!r} has rank {int(float(rank))} but "
-                           f"{object_name(server.props, server.name)} runs --max-lora-rank={max_rank}; vLLM refuses it", r.urn)
+            yield r, entries, server, container
+
+
+def _ranks(args, report):
+    ranks = {}
+    for r in args.resources:
+        if r.resource_type == ADAPTER_VERSION_TYPE and isinstance(r.props.get("prefix"), str):
+            ranks[r.props["prefix"].strip("/")] = r.props.get("rank")
+    for r, entries, server, container in _registries_and_servers(args.resources):
+        max_rank = flag_value(container.get("args") or [], "--max-lora-rank")
+        for served, path in entries.items():
+            rank = ranks.get(path.strip("/"))
+            if rank is not None and max_rank is not None and float(rank) > float(max_rank):
+                report(f"{object_name(r.props, r.name)}: adapter {served!r} has rank {int(float(rank))} but "
+                       f"{object_name(server.props, server.name)} runs --max-lora-rank={max_rank}; vLLM refuses it", r.urn)
 
 
 lora_rank = stack_policy(
@@ -120,20 +127,13 @@ lora_rank = stack_policy(
 
 
 def _cpu_loras(args, report):
-    servers = _servers(args.resources)
-    for r in args.resources:
-        if r.resource_type != "kubernetes:core/v1:ConfigMap":
-            continue
-        entries = registry_entries(r.props)
-        if not entries:
-            continue
-        for server, container, _labels in _server_for(r, servers):
-            cargs = container.get("args") or []
-            limit = flag_value(cargs, "--max-cpu-loras") or flag_value(cargs, "--max-loras")
-            if limit is not None and len(entries) > int(float(limit)):
-                report(f"{object_name(r.props, r.name)}: serves {len(entries)} adapters but "
-                       f"{object_name(server.props, server.name)} caches at most {limit} (--max-cpu-loras); "
-                       "raise maxCpuLoras or split the service", r.urn)
+    for r, entries, server, container in _registries_and_servers(args.resources):
+        cargs = container.get("args") or []
+        limit = flag_value(cargs, "--max-cpu-loras") or flag_value(cargs, "--max-loras")
+        if limit is not None and len(entries) > int(float(limit)):
+            report(f"{object_name(r.props, r.name)}: serves {len(entries)} adapters but "
+                   f"{object_name(server.props, server.name)} caches at most {limit} (--max-cpu-loras); "
+                   "raise maxCpuLoras or split the service", r.urn)
 
 
 adapters_within_cpu_loras = stack_policy(
