@@ -29,6 +29,7 @@ import pulumi_random as random
 
 from components.common.labels import standard_labels
 from components.common.protection import protected
+from components.storage.interface import ObjectStoreOutputs
 from components.storage.spec import MinioSpec
 
 API_PORT = 9000
@@ -164,33 +165,8 @@ class ObjectStoreArgs:
     """Region clients sign requests for."""
 
 
-class ObjectStore(pulumi.ComponentResource):
+class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
     """MinIO server, buckets, least-privilege users and KServe/ODH credential wiring."""
-
-    endpoint: str
-    """In-cluster S3 endpoint URL, e.g. ``http://minio.minio.svc.cluster.local:9000``."""
-    endpoint_host: str
-    """``host:port`` of the endpoint (KServe's ``s3-endpoint`` annotation form)."""
-    use_https: bool
-    """Whether the endpoint is TLS."""
-    adapters_bucket: str
-    """Adapters bucket name."""
-    models_bucket: str
-    """Models bucket name."""
-    region: str
-    """Signing region."""
-    service_account_name: pulumi.Output[str] | None
-    """ServiceAccount in the serving namespace listing the KServe S3 Secret (None without serving)."""
-    s3_secret_name: pulumi.Output[str] | None
-    """KServe S3 Secret (reader credentials) in the serving namespace; also read by sync sidecars."""
-    data_connection_name: pulumi.Output[str] | None
-    """OpenShift AI data-connection Secret in the serving namespace."""
-    publisher_access_key: pulumi.Output[str]
-    """Publisher access key (secret output)."""
-    publisher_secret_key: pulumi.Output[str]
-    """Publisher secret key (secret output)."""
-    ready: list[pulumi.Resource]
-    """Resources after which buckets and users exist (the setup Job)."""
 
     def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmplatform:storage:ObjectStore", name, None, opts)

@@ -24,6 +24,7 @@ import pulumi_aws as aws
 from components.common.labels import standard_labels
 from components.common.protection import protected
 from components.storage.minio import bucket_policy, serving_credentials
+from components.storage.interface import ObjectStoreOutputs
 from components.storage.spec import S3Spec
 
 
@@ -45,33 +46,8 @@ class S3ObjectStoreArgs:
     """Tags of every AWS resource."""
 
 
-class S3ObjectStore(pulumi.ComponentResource):
+class S3ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
     """Buckets, least-privilege IAM users and the same Kubernetes wiring as ``ObjectStore``."""
-
-    endpoint: str
-    """Regional S3 endpoint URL."""
-    endpoint_host: str
-    """``host`` of the endpoint (KServe's ``s3-endpoint`` annotation form)."""
-    use_https: bool
-    """Always true."""
-    adapters_bucket: str
-    """Adapters bucket name."""
-    models_bucket: str
-    """Models bucket name."""
-    region: str
-    """Bucket region."""
-    service_account_name: pulumi.Output[str] | None
-    """ServiceAccount listing the KServe S3 Secret (None without serving)."""
-    s3_secret_name: pulumi.Output[str] | None
-    """KServe S3 Secret (reader credentials)."""
-    data_connection_name: pulumi.Output[str] | None
-    """OpenShift AI data-connection Secret."""
-    publisher_access_key: pulumi.Output[str]
-    """Publisher access key id (secret output)."""
-    publisher_secret_key: pulumi.Output[str]
-    """Publisher secret key (secret output)."""
-    ready: list[pulumi.Resource]
-    """Resources after which the buckets accept the publisher's uploads."""
 
     def __init__(self, name: str, args: S3ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmplatform:storage:S3ObjectStore", name, None, opts)

@@ -27,6 +27,7 @@ from components.models.vllm_service import (
 )
 from components.models.weights import ModelWeights, ModelWeightsArgs
 from components.platform.namespaces import NamespaceSpec
+from components.storage.interface import ObjectStoreOutputs
 from components.storage.minio import ObjectStore, ObjectStoreArgs
 from components.storage.s3 import S3ObjectStore, S3ObjectStoreArgs
 from infra.config import PlatformConfig
@@ -87,6 +88,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     serving_ns = ctx.namespace(serving_ns_name) if cfg.serving.services else None
 
     minio_spec = cfg.storage.minio
+    store: ObjectStoreOutputs  # everything below depends on the backend-neutral outputs only
     if cfg.storage.kind == "s3":
         store = S3ObjectStore("s3", S3ObjectStoreArgs(
             spec=cfg.storage.s3, serving_namespace=serving_ns, adapters_bucket=cfg.storage.adapters_bucket,
