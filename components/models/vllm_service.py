@@ -44,6 +44,7 @@ import pulumi_random as random
 
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
+from components.common.pod_security import container_security_context, pod_security_context
 from components.gpu.placement import PodPlacement, placement_for
 from components.gpu.spec import GpuPoolSpec
 from components.models.adapter_checks import KSERVE_MODEL_PATH
@@ -58,18 +59,7 @@ REGISTRY_DIR = "/etc/lora-registry"
 REGISTRY_KEY = "registry.json"
 SYNC_DIR = "/opt/lora-sync"
 SYNC_SCRIPT = Path(__file__).resolve().parent / "lora_sync.py"
-RUN_AS = 1000
-"""Fixed uid/gid of vLLM and the sidecar; fsGroup makes PVC model files group-readable to it."""
 MODEL_FORMAT = "vLLM"
-
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "runAsNonRoot": True,
-    "runAsUser": RUN_AS,
-    "runAsGroup": RUN_AS,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -153,18 +143,6 @@ def _quantity(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def pod_security_context(mode: str) -> dict[str, Any]:
-    """Pod securityContext of a predictor: non-root with a fixed uid/gid, and fsGroup so files on
-    a model PVC are group-readable to vLLM. Knative mode keeps to the fields Knative's webhook
-    accepts (``kubernetes.podspec-securitycontext``: fsGroup, runAsGroup, runAsNonRoot,
-    supplementalGroups, runAsUser, seccompProfile), so no ``fsGroupChangePolicy`` there."""
-    ctx: dict[str, Any] = {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
-                           "seccompProfile": {"type": "RuntimeDefault"}}
-    if mode == "Standard":
-        ctx["fsGroupChangePolicy"] = "OnRootMismatch"  # large model volumes: skip the recursive chown when possible
-    return ctx
-
-
 def vllm_env(spec: LoraServiceSpec, api_key_secret: pulumi.Input[str] | None) -> list[dict[str, Any]]:
     """Environment of the vLLM container (offline, writable dirs under /tmp, resolver in dynamic mode)."""
     env: list[dict[str, Any]] = [
@@ -224,7 +202,7 @@ def sync_container(image: ImageRef, store: "AdapterStoreRef | None", interval_se
         "command": ["python3", f"{SYNC_DIR}/lora_sync.py"],
         "env": env,
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": limits},
-        "securityContext": RESTRICTED_CONTAINER | {"readOnlyRootFilesystem": True},
+        "securityContext": container_security_context(read_only_root=True),
         "volumeMounts": [
             {"name": "lora-cache", "mountPath": CACHE_DIR},
             {"name": "lora-registry", "mountPath": REGISTRY_DIR, "readOnly": True},
@@ -416,7 +394,7 @@ class VllmLoraService(pulumi.ComponentResource):
             "startupProbe": probe | {"periodSeconds": 10, "failureThreshold": 180},
             "readinessProbe": probe | {"periodSeconds": 10, "failureThreshold": 3},
             "livenessProbe": probe | {"periodSeconds": 20, "failureThreshold": 6},
-            "securityContext": RESTRICTED_CONTAINER,
+            "securityContext": container_security_context(),
             "volumeMounts": [
                 {"name": "devshm", "mountPath": "/dev/shm"},
                 {"name": "tmp", "mountPath": "/tmp"},
@@ -489,7 +467,7 @@ class VllmLoraService(pulumi.ComponentResource):
             "minReplicas": spec.replicas.min,
             "maxReplicas": spec.replicas.max,
             "model": model,
-            "securityContext": pod_security_context(args.mode),
+            "securityContext": pod_security_context(knative=args.mode == "Knative"),
             "nodeSelector": dict(placement.node_selector),
         }
         if placement.tolerations:

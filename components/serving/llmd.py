@@ -55,7 +55,7 @@ from components.common.helm import ChartRef, helm_release
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
 from components.gpu.placement import PodPlacement
-from components.serving.pod_security import RUN_AS, container_security_context, pod_security_context
+from components.common.pod_security import RUN_AS, container_security_context, pod_security_context
 
 MODEL_DIR = "/mnt/models"
 """Where every llm-d model server finds its base model (vLLM ``--model``)."""

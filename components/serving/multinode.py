@@ -38,7 +38,7 @@ import pulumi_kubernetes as k8s
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
 from components.gpu.placement import PodPlacement
-from components.serving.pod_security import RUN_AS, container_security_context, pod_security_context
+from components.common.pod_security import RUN_AS, container_security_context, pod_security_context
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"

@@ -28,32 +28,13 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.common.labels import standard_labels
+from components.common.pod_security import container_security_context, pod_security_context
 from components.common.protection import protected
 from components.storage.interface import ObjectStoreOutputs
 from components.storage.spec import MinioSpec
 
 API_PORT = 9000
 CONSOLE_PORT = 9001
-RUN_AS = 1000  # MinIO's Helm chart runs as 1000:1000; any non-root uid owning /data works
-RESTRICTED_CONTAINER = {
-    "allowPrivilegeEscalation": False,
-    "capabilities": {"drop": ["ALL"]},
-    "readOnlyRootFilesystem": True,
-    "runAsNonRoot": True,
-    "runAsUser": RUN_AS,
-    "runAsGroup": RUN_AS,
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-RESTRICTED_POD = {
-    "runAsNonRoot": True,
-    "runAsUser": RUN_AS,
-    "runAsGroup": RUN_AS,
-    "fsGroup": RUN_AS,
-    "fsGroupChangePolicy": "OnRootMismatch",
-    "seccompProfile": {"type": "RuntimeDefault"},
-}
-
-
 def bucket_policy(name: str, buckets: list[str], write: bool) -> dict:
     """IAM-style MinIO policy: list+read on ``buckets`` (and put when ``write``)."""
     actions = ["s3:GetObject"] + (["s3:PutObject"] if write else [])
@@ -230,7 +211,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
-                        "securityContext": RESTRICTED_POD,
+                        "securityContext": pod_security_context(),
                         "automountServiceAccountToken": False,
                         "containers": [{
                             "name": "minio",
@@ -248,7 +229,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                             "readinessProbe": probe("/minio/health/ready", 5),
                             "livenessProbe": probe("/minio/health/live", 30),
                             "resources": {"requests": resources, "limits": resources},
-                            "securityContext": RESTRICTED_CONTAINER,
+                            "securityContext": container_security_context(read_only_root=True),
                             "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
                         }],
                         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": pvc.metadata.name}},
@@ -295,7 +276,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                     "spec": {
                         "restartPolicy": "OnFailure",
                         "automountServiceAccountToken": False,
-                        "securityContext": RESTRICTED_POD,
+                        "securityContext": pod_security_context(),
                         "containers": [{
                             "name": "mc",
                             "image": spec.client_image.ref,
@@ -307,7 +288,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                             ],
                             "envFrom": [{"secretRef": {"name": root.metadata.name}}, {"secretRef": {"name": users.metadata.name}}],
                             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-                            "securityContext": RESTRICTED_CONTAINER,
+                            "securityContext": container_security_context(read_only_root=True),
                             "volumeMounts": [
                                 {"name": "setup", "mountPath": "/setup", "readOnly": True},
                                 {"name": "setup", "mountPath": "/policies", "readOnly": True},
