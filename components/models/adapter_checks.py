@@ -158,8 +158,21 @@ class PublishPlan:
     """Files already stored with the same SHA-256."""
 
 
-def plan_publish(wanted: dict[str, str], stored: dict[str, str | None]) -> PublishPlan:
-    """Compare wanted file digests with what the store holds (name -> stored SHA-256 or None)."""
+class ImmutableVersionError(ValueError):
+    """A published version already holds other content: versions are immutable."""
+
+
+def plan_publish(wanted: dict[str, str], stored: dict[str, str | None], prefix: str = "") -> PublishPlan:
+    """Compare wanted file digests with what the store holds (name -> stored SHA-256 or None).
+
+    A file already stored with a *different* digest is refused: registries pin a version's
+    content, so new content must be published under a new version."""
+    clashes = sorted(n for n, d in wanted.items() if stored.get(n) not in (None, d))
+    if clashes:
+        raise ImmutableVersionError(
+            f"published version {prefix or '(this prefix)'} is immutable: "
+            + "; ".join(f"{n} is stored with sha256 {stored[n]}, the source has {wanted[n]}" for n in clashes)
+            + "; publish the new content under a new version")
     upload = tuple(sorted(n for n, d in wanted.items() if stored.get(n) != d))
     unchanged = tuple(sorted(n for n, d in wanted.items() if stored.get(n) == d))
     return PublishPlan(upload=upload, unchanged=unchanged)

@@ -95,7 +95,7 @@ def publish(client, bucket: str, prefix: str, prepared: PreparedAdapter) -> list
     if not client.bucket_exists(bucket):
         raise RuntimeError(f"bucket {bucket!r} does not exist on the object store; the ObjectStore's setup job creates it")
     digests = prepared.digests
-    plan = plan_publish(digests, stored_digests(client, bucket, prefix, sorted(digests)))
+    plan = plan_publish(digests, stored_digests(client, bucket, prefix, sorted(digests)), prefix)
     # Config last: a reader that sees the config finds the weights already there.
     order = sorted(plan.upload, key=lambda n: (n == "adapter_config.json", n))
     for name in order:

@@ -132,11 +132,14 @@ def test_prefix_is_versioned_and_refuses_path_tricks():
             adapter_prefix("llama", bad, "v1")
 
 
-def test_plan_uploads_only_missing_or_different_files():
+def test_plan_uploads_only_missing_files_and_refuses_to_change_a_published_version():
     wanted = {"a": "1", "b": "2", "c": "3"}
-    plan = plan_publish(wanted, {"a": "1", "b": "x", "c": None})
+    plan = plan_publish(wanted, {"a": "1", "b": None, "c": None})
     assert plan.upload == ("b", "c") and plan.unchanged == ("a",)
     assert plan_publish(wanted, dict(wanted)).upload == ()
+    from components.models.adapter_checks import ImmutableVersionError
+    with pytest.raises(ImmutableVersionError, match="v1/ is immutable: b is stored with sha256 x"):
+        plan_publish(wanted, {"a": "1", "b": "x", "c": None}, prefix="adapters/base/a/v1/")
 
 
 def test_diff_location_replaces_content_updates_credentials_ignored():
@@ -172,26 +175,3 @@ def test_provider_unpickles_in_a_process_without_the_repository_on_sys_path(tmp_
     out = json.loads(result.stdout)
     assert out["id"] == "adapters/adapters/llama-3.1-8b/sql/v2026-11-01/"
     assert "secretKey" not in out["outs"] and "uploaded" in out["outs"]
-
-
-def test_unloader_treats_a_vllm_that_is_not_up_as_nothing_to_unload():
-    import socket
-
-    from components.models.lora_sync import vllm_unloader
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed once the block ends: connection refused
-    assert vllm_unloader(f"http://127.0.0.1:{port}", timeout=2)("qwen:sql") is False
-
-
-def test_registry_entries_cannot_escape_the_cache_dir(tmp_path):
-    from components.models.lora_sync import read_registry
-
-    path = tmp_path / "registry.json"
-    path.write_text(json.dumps({
-        "qwen2.5-7b:sql": "adapters/qwen2.5-7b/sql/v1/",
-        "../etc": "adapters/x/y/z/", ".store": "adapters/x/y/z/", "a/b": "adapters/x/y/z/",
-        "no-trailing-slash": "adapters/x/y/z", "": "adapters/x/y/z/",
-    }))
-    assert read_registry(str(path)) == {"qwen2.5-7b:sql": "adapters/qwen2.5-7b/sql/v1/"}
