@@ -224,6 +224,8 @@ class AdapterCatalog(pulumi.ComponentResource):
     """(base model, adapter) -> published object prefix (resolves after the upload)."""
     uris: dict[tuple[str, str], pulumi.Output[str]]
     """(base model, adapter) -> ``s3://bucket/prefix`` URI."""
+    digests: dict[tuple[str, str], dict[str, str]]
+    """(base model, adapter) -> file name -> SHA-256 of the published bytes (what registries pin)."""
 
     def __init__(self, name: str, args: AdapterCatalogArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmplatform:models:AdapterCatalog", name, None, opts)
@@ -231,6 +233,7 @@ class AdapterCatalog(pulumi.ComponentResource):
         mode: PublishMode = "upload" if store.endpoint else "verify"
         self.object_paths = {}
         self.uris = {}
+        self.digests = {}
         for adapter in args.adapters:
             source = (args.root / adapter.source_dir).resolve()
             # Checked at program time too: a bad adapter fails preview, not the update.
@@ -258,5 +261,6 @@ class AdapterCatalog(pulumi.ComponentResource):
             )
             key = (adapter.base_model, adapter.name)
             self.object_paths[key] = res.prefix
+            self.digests[key] = prepared.digests
             self.uris[key] = res.prefix.apply(lambda p, b=store.bucket: f"s3://{b}/{p}")
         self.register_outputs({"uris": {f"{b}/{a}": u for (b, a), u in self.uris.items()}})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
-from components.models.lora_server import AdapterRegistry, AdapterStoreRef, lora_server_pod, store_env
+from components.models.lora_server import AdapterRegistry, AdapterStoreRef, PublishedAdapter, lora_server_pod, store_env
 from components.models.vllm_service import VllmLoraService, VllmLoraServiceArgs, adapter_served_name, storage_uri
 from components.serving.vllm_pod import ModelMount
 from components.models.weights import ModelWeights, ModelWeightsArgs
@@ -132,7 +132,8 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     for svc_name, spec in sorted(cfg.serving.services.items()):
         base = cfg.models.base_models[spec.base_model]
         served_name = cfg.served_name(svc_name)
-        adapters = {adapter_served_name(served_name, a.name): catalog.object_paths[(a.base_model, a.name)]
+        adapters = {adapter_served_name(served_name, a.name): PublishedAdapter(
+                        prefix=catalog.object_paths[(a.base_model, a.name)], files=catalog.digests[(a.base_model, a.name)])
                     for a in cfg.adapters_for(svc_name)}
         pool = cfg.gpu.pools[spec.pool]
         if spec.frontend == "llm-d":
@@ -197,7 +198,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
     from components.serving.llmd import METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
 
     ns = ctx.namespace(ctx.cfg.serving.namespace)
-    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, ctx.k8s_opts())
+    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, opts=ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
     scaling = None
@@ -240,7 +241,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
 
     cfg = ctx.cfg
     ns = ctx.namespace(cfg.serving.namespace)
-    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, ctx.k8s_opts())
+    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, opts=ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
     nodes = _nodes(spec, pool)

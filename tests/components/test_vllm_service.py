@@ -68,7 +68,10 @@ def test_dynamic_adding_an_adapter_changes_only_the_adapter_and_the_registry(syn
     assert _types(after, changed) == {"kubernetes:core/v1:ConfigMap"}
     assert _names(after, changed) == {"qwen-7b-lora-registry"}
     registry = next(m for m in after.objects("ConfigMap") if m["metadata"]["name"] == "qwen-7b-lora-registry")
-    assert json.loads(registry["data"]["registry.json"])["qwen2.5-7b:sql-v2"] == "adapters/qwen2.5-7b/sql-v2/v2026-12-01/"
+    entry = json.loads(registry["data"]["registry.json"])["qwen2.5-7b:sql-v2"]
+    assert entry["prefix"] == "adapters/qwen2.5-7b/sql-v2/v2026-12-01/"
+    assert set(entry["files"]) == {"adapter_config.json", "adapter_model.safetensors"}, "content pinned by digest"
+    assert all(len(d) == 64 for d in entry["files"].values())
     assert not _types(after, changed | added) & set(POD_SPEC_TYPES)
 
 
@@ -192,13 +195,26 @@ def _runtime(synthesis, name):
     return next(m for m in synthesis.objects("ServingRuntime") if m["metadata"]["name"] == f"{name}-vllm")
 
 
-def test_dynamic_resolver_wiring(synthesized):
-    rt = _runtime(synthesized("local"), "qwen-7b")["spec"]
+def test_dynamic_loading_wiring(synthesized):
+    s = synthesized("local")
+    rt = _runtime(s, "qwen-7b")["spec"]
     main, sync = rt["containers"]
     env = {e["name"]: e.get("value") for e in main["env"]}
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
-    assert env["VLLM_PLUGINS"] == "lora_filesystem_resolver"
-    assert env["VLLM_LORA_RESOLVER_CACHE_DIR"] == "/mnt/lora-cache"
+    assert env["VLLM_PLUGINS"] == "", "no resolver: the sidecar loads each version from its own path"
+    assert "VLLM_LORA_RESOLVER_CACHE_DIR" not in env
+    # The sidecar watches its registry through the API, gates readiness and serves metrics.
+    sync_env = {e["name"]: e for e in sync["env"]}
+    assert sync_env["REGISTRY_SOURCE"]["value"] == "kube" and sync_env["REGISTRY_CONFIGMAP"]["value"] == "qwen-7b-lora-registry"
+    assert sync_env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert sync["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 9400}
+    assert sync["ports"] == [{"name": "lora-sync", "containerPort": 9400, "protocol": "TCP"}]
+    (role,) = [r for r in s.objects("Role") if r["metadata"]["name"] == "qwen-7b-lora-registry-reader"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["qwen-7b-lora-registry"],
+                              "verbs": ["get", "list", "watch"]}]
+    (binding,) = [b for b in s.objects("RoleBinding") if b["metadata"]["name"] == "qwen-7b-lora-registry-reader"]
+    predictor = _isvc(s, "qwen-7b")["spec"]["predictor"]
+    assert binding["subjects"][0]["name"] == predictor["serviceAccountName"]
     assert env["HF_HUB_OFFLINE"] == "1"
     assert "--model=/mnt/models" in main["args"] and "--enable-lora" in main["args"]
     assert main["args"][main["args"].index("--served-model-name") + 1] == "qwen2.5-7b"
@@ -418,6 +434,8 @@ def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar
     assert check_args(serve, allow_duplicates=False) == []
     registry = next(m for m in s.objects("ConfigMap") if m["metadata"]["name"] == "llama-405b-lora-registry")
     assert "llama-3.1-405b:legal" in json.loads(registry["data"]["registry.json"])
+    for role in ("leaderTemplate", "workerTemplate"):
+        assert template[role]["spec"]["serviceAccountName"] == "llama-405b-model-server"
 
 
 def test_knative_predictor_keeps_to_the_pod_fields_knative_accepts(synthesized):
