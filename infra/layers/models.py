@@ -54,6 +54,8 @@ class ServedService:
     """Labels selecting its vLLM pods (for PodMonitors)."""
     metrics_port: str = "http"
     """Name of the container port serving ``/metrics``."""
+    adapter_sync_port: str | None = None
+    """Name of the adapter sync sidecar's status port (dynamic mode; none on Knative)."""
 
 
 @dataclass
@@ -145,14 +147,14 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             endpoints[svc_name] = svc["endpoint"]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
-                pod_labels=svc["pod_labels"], metrics_port=svc["metrics_port"])
+                pod_labels=svc["pod_labels"], metrics_port=svc["metrics_port"], adapter_sync_port=_sync_port(spec, None))
         elif _nodes(spec, pool) > 1:
             svc = _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref,
                                      vllm_image, serving, weights)
             endpoints[svc_name] = svc["endpoint"]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
-                pod_labels=svc["pod_labels"], metrics_port="http")
+                pod_labels=svc["pod_labels"], metrics_port="http", adapter_sync_port=_sync_port(spec, None))
         else:
             svc = VllmLoraService(svc_name, VllmLoraServiceArgs(
                 name=svc_name, namespace=serving_ns, namespace_name=serving_ns_name, mode=serving.mode, spec=spec,
@@ -164,13 +166,20 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             endpoints[svc_name] = svc.endpoint
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(svc.adapter_names),
-                pod_labels=svc.pod_labels, metrics_port="http1")
+                pod_labels=svc.pod_labels, metrics_port="http1", adapter_sync_port=_sync_port(spec, serving.mode))
             if svc.api_key is not None:
                 ctx.exports.setdefault("apiKeys", {})[svc_name] = svc.api_key  # type: ignore[index]
         served[svc_name] = [served_name] + sorted(adapters)
     ctx.exports["modelEndpoints"] = endpoints
     ctx.exports["servedModels"] = served
     return layer
+
+
+def _sync_port(spec, kserve_mode: str | None) -> str | None:
+    """The sync sidecar's status port name, where it has one (Knative admits one port per pod)."""
+    from components.models.lora_server import STATUS_PORT_NAME
+
+    return STATUS_PORT_NAME if spec.adapter_mode == "dynamic" and kserve_mode != "Knative" else None
 
 
 def _model_mount(cfg: PlatformConfig, base, store, store_ref) -> ModelMount:
