@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-requirements
 
-.PHONY: up preview policy destroy synth synth-all plan test venv engine kube bench clean
+.PHONY: up preview policy destroy synth synth-all plan test venv engine kube bench bench-lora vllm clean
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,17 @@ test: venv
 
 bench: venv
 	$(PY) bench/synth_scale.py
+
+# A real vLLM (CPU build) in a per-machine environment, for tests/realvllm and bench-lora
+# (make test installs it on first use too).
+vllm:
+	bash tools/vllm/install.sh
+
+# Adapter go-live/revoke latency over >= 20 changes on 2 real vLLM replicas, the registry
+# watched through a real API server (tools/kube/build.sh, cached); last lines
+# go_live_p95_s=, revoke_p95_s=, restarts=.
+bench-lora: venv vllm
+	$(PY) bench/lora_rollout.py
 
 clean:
 	rm -rf out .pytest_cache

@@ -168,6 +168,12 @@ def adapter_volumes(registry_name: pulumi.Input[str], sync_name: pulumi.Input[st
     ]
 
 
+def registry_reader_rules(registry_name: str) -> list[dict[str, Any]]:
+    """RBAC rules of the model-server pods: read and watch their registry ConfigMap, nothing else."""
+    return [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [registry_name],
+             "verbs": ["get", "list", "watch"]}]
+
+
 @dataclass(frozen=True)
 class PublishedAdapter:
     """One adapter version as the registry pins it."""
@@ -256,8 +262,9 @@ class AdapterRegistry(pulumi.ComponentResource):
             f"{name}-registry-reader",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-registry-reader", namespace=namespace,
                                                 labels=standard_labels("lora-registry", service)),
-            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=[""], resources=["configmaps"],
-                                              resource_names=[self.registry_name], verbs=["get", "list", "watch"])],
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"],
+                                              resource_names=r["resourceNames"], verbs=r["verbs"])
+                   for r in registry_reader_rules(self.registry_name)],
             opts=child)
         k8s.rbac.v1.RoleBinding(
             f"{name}-registry-reader",
