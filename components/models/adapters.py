@@ -108,10 +108,20 @@ def publish(client, bucket: str, prefix: str, prepared: PreparedAdapter) -> list
     return list(order)
 
 
+def _arch(name: str | None):
+    """The base architecture's dimensions for the tensor checks (None: not checked)."""
+    if not name:
+        return None
+    from components.models.capacity import get_arch
+
+    return get_arch(name)
+
+
 class AdapterVersionProvider(pulumi.dynamic.ResourceProvider):
     """CRUD of one published adapter version. Inputs (all plain strings except digests):
 
-    ``sourceDir``, ``rank``, ``modelPath``, ``endpoint``, ``bucket``, ``prefix``, ``region``,
+    ``sourceDir``, ``rank``, ``modelPath``, ``architecture`` (base dimensions for the tensor
+    checks; empty: not checked), ``endpoint``, ``bucket``, ``prefix``, ``region``,
     ``verifySsl``, ``mode`` (upload|verify), ``digests`` (file -> sha256, computed at program
     time), ``accessKey``/``secretKey`` (secret; never returned as outputs).
     """
@@ -128,7 +138,8 @@ class AdapterVersionProvider(pulumi.dynamic.ResourceProvider):
         return (eval, (expr,))
 
     def _prepare(self, props: dict) -> PreparedAdapter:
-        prepared = prepare_adapter(props["sourceDir"], int(props["rank"]), props["modelPath"])
+        prepared = prepare_adapter(props["sourceDir"], int(props["rank"]), props["modelPath"],
+                                   _arch(props.get("architecture")))
         if prepared.digests != dict(props["digests"]):
             raise AdapterCheckError(props["sourceDir"], ["files changed between planning and publishing; run again"])
         return prepared
@@ -215,6 +226,9 @@ class AdapterCatalogArgs:
     """Directory ``sourceDir`` values are relative to (the project root)."""
     model_path: str = KSERVE_MODEL_PATH
     """The serving ``--model`` value written into ``base_model_name_or_path``."""
+    architectures: dict[str, str] = field(default_factory=dict)
+    """Base model key -> architecture name in ``capacity.CATALOG``: tensor shapes and target
+    modules are checked against it before publishing."""
 
 
 class AdapterCatalog(pulumi.ComponentResource):
@@ -237,12 +251,14 @@ class AdapterCatalog(pulumi.ComponentResource):
         for adapter in args.adapters:
             source = (args.root / adapter.source_dir).resolve()
             # Checked at program time too: a bad adapter fails preview, not the update.
-            prepared = prepare_adapter(source, adapter.rank, args.model_path)
+            architecture = args.architectures.get(adapter.base_model)
+            prepared = prepare_adapter(source, adapter.rank, args.model_path, _arch(architecture))
             prefix = adapter_prefix(adapter.base_model, adapter.name, adapter.version)
             props: dict[str, Any] = {
                 "sourceDir": str(source),
                 "rank": adapter.rank,
                 "modelPath": args.model_path,
+                "architecture": architecture or "",
                 "endpoint": store.endpoint or "http://verify-only.invalid",
                 "bucket": store.bucket,
                 "prefix": prefix,

@@ -114,6 +114,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             ready=store.ready,
         ),
         root=ctx.path("."),
+        architectures={name: base.architecture for name, base in cfg.models.base_models.items()},
     ))
     ctx.exports["objectStoreEndpoint"] = store.endpoint
     ctx.exports["buckets"] = {"adapters": store.adapters_bucket, "models": store.models_bucket}

@@ -8,6 +8,7 @@ custom resource validates strictly against the upstream CRDs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from components.models.vllm_args import check_args
 from infra.mocks import SECRET_MASK
 from tests.support.schemas import core_errors, crd_errors, has_crd
+
+REPO = Path(__file__).resolve().parents[2]
 
 STACKS = ["local", "dev", "staging", "prod", "airgap"]
 ADAPTER_TYPE = "pulumi-python:dynamic/models:AdapterVersion"
@@ -404,12 +407,23 @@ def test_exports_name_endpoints_models_and_buckets():
     assert captured["buckets"] == {"adapters": "adapters", "models": "models"}
 
 
-def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar_on_every_pod(synth):
+def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar_on_every_pod(synth, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_test_adapters", REPO / "tools" / "make_test_adapters.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    gen.DIMENSIONS["llama-3.1-405b"] = {"q_proj": (16384, 16384), "v_proj": (16384, 1024)}
+    legal = tmp_path / "legal"
+    legal.mkdir()
+    for name, data in gen.fixture_files("llama-3.1-405b", "legal", 16, "meta-llama/Llama-3.1-405B").items():
+        (legal / name).write_bytes(data)
+
     def add_405b(s):
         s["models"]["baseModels"]["llama-3.1-405b"] = {
             "architecture": "Llama-3.1-405B", "source": {"kind": "s3", "uri": "s3://models/meta-llama/Llama-3.1-405B-FP8"}}
         s["models"]["adapters"].append({"name": "legal", "baseModel": "llama-3.1-405b", "version": "v2026-11-01",
-                                        "sourceDir": "adapters/llama-3.1-8b/sql/v2026-11-01", "rank": 16})
+                                        "sourceDir": str(legal), "rank": 16})
         s["serving"]["services"]["llama-405b"] = {
             "baseModel": "llama-3.1-405b", "pool": "h100-full", "gpu": {"count": 16}, "auth": True,
             "engine": {"quantization": "fp8", "tensorParallel": 8, "pipelineParallel": 2, "maxLoras": 2,
@@ -458,9 +472,11 @@ def test_knative_predictor_keeps_to_the_pod_fields_knative_accepts(synthesized):
 ])
 def test_zero_restart_rollout_on_every_frontend(synth, synthesized, stack, base, registry):
     before = synthesized(stack)
+    # A fixture at this base's dimensions (publishing checks tensor shapes against the base).
+    source, rank = {"llama-3.1-70b": ("adapters/llama-3.1-70b/contracts/v2026-10-20", 32),
+                    "llama-3.1-8b": ("adapters/llama-3.1-8b/sql/v2026-11-01", 16)}[base]
     after = synth(stack, lambda s: s["models"]["adapters"].append({
-        "name": "new-one", "baseModel": base, "version": "v2026-12-01",
-        "sourceDir": "adapters/llama-3.1-70b/contracts/v2026-10-20", "rank": 32}))
+        "name": "new-one", "baseModel": base, "version": "v2026-12-01", "sourceDir": source, "rank": rank}))
     added, removed, changed = _changes(before, after)
     assert not removed and _types(after, added) == {ADAPTER_TYPE}
     assert _names(after, changed) == {registry}, sorted(_names(after, changed))
