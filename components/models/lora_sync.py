@@ -55,7 +55,7 @@ Environment: ``S3_ENDPOINT`` (``http(s)://host:port``), ``S3_BUCKET``, ``AWS_ACC
 ``AWS_CA_BUNDLE``, ``CACHE_DIR``, ``REGISTRY_SOURCE`` (file), ``REGISTRY_FILE``,
 ``REGISTRY_POLL_SECONDS`` (1), ``REGISTRY_CONFIGMAP``, ``REGISTRY_KEY`` (registry.json),
 ``POD_NAMESPACE``, ``VLLM_URL`` (the pod's vLLM on localhost), ``VLLM_API_KEY``,
-``STATUS_PORT``, ``RESYNC_SECONDS`` (10), ``RETIRE_GRACE_SECONDS`` (600), ``SYNC_ONCE``.
+``STATUS_HOST`` (0.0.0.0: the kubelet probes the pod IP), ``STATUS_PORT``, ``RESYNC_SECONDS`` (10), ``RETIRE_GRACE_SECONDS`` (600), ``SYNC_ONCE``.
 """
 
 from __future__ import annotations
@@ -607,7 +607,7 @@ def watch_kube(api: KubeConfigMap, key: str, syncer: Syncer, fallback_file: str 
 # ------------------------------------------------------------------ status server
 
 
-def serve_status(port: int, syncer: Syncer) -> http.server.ThreadingHTTPServer:
+def serve_status(host: str, port: int, syncer: Syncer) -> http.server.ThreadingHTTPServer:
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
             if self.path == "/ready":
@@ -626,7 +626,7 @@ def serve_status(port: int, syncer: Syncer) -> http.server.ThreadingHTTPServer:
         def log_message(self, *_):
             pass
 
-    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    server = http.server.ThreadingHTTPServer((host, port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -665,7 +665,7 @@ def main() -> int:
     vllm = Vllm(env.get("VLLM_URL", "http://localhost:8000"), env.get("VLLM_API_KEY") or None)
     syncer = Syncer(s3, bucket, cache, vllm, float(env.get("RESYNC_SECONDS", "10")),
                     float(env.get("RETIRE_GRACE_SECONDS", "600")))
-    serve_status(int(env.get("STATUS_PORT", "9400")), syncer)
+    serve_status(env.get("STATUS_HOST", "0.0.0.0"), int(env.get("STATUS_PORT", "9400")), syncer)
     if env.get("REGISTRY_SOURCE", "file") == "kube":
         api = KubeConfigMap(env["POD_NAMESPACE"], env["REGISTRY_CONFIGMAP"], env.get("KUBE_API_URL") or None,
                             env.get("KUBE_TOKEN_FILE") or None, env.get("KUBE_CA_FILE") or None)

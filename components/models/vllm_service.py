@@ -13,18 +13,19 @@ Objects (all in the serving namespace, all with fixed names):
   the GPU request and placement of the pool's sharing mode (whole GPU, MIG slice, time-sliced
   GPU or DRA claim), KEDA autoscaling on vLLM's queue metrics in Standard mode.
 * ``ConfigMap <svc>-lora-registry`` -- served name (``<base>:<adapter>``) -> pinned object prefix
-  (``adapters/<base>/<adapter>/<version>/``). The **only** object that changes when adapters
-  are added, bumped or removed.
+  (``adapters/<base>/<adapter>/<version>/``) and the sha256 of every file. The **only** object
+  that changes when adapters are added, bumped or removed; a Role lets the pods' ServiceAccount
+  get/list/watch it and nothing else.
 * ``ConfigMap <svc>-lora-sync`` -- the sync sidecar's script; its content never depends on
   the adapters.
 * ``Secret <svc>-api-key`` when ``auth`` is on (vLLM reads ``VLLM_API_KEY``; never an argument).
 
-Dynamic mode (default): vLLM runs with ``--enable-lora``, ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``
-and the ``lora_filesystem_resolver`` plugin over ``/mnt/lora-cache``. The registry is mounted
-as a *volume* (no ``subPath``, no env: both would freeze it at pod start), the sidecar
-materialises each entry atomically at ``/mnt/lora-cache/<served name>/``, and the first request
-naming an adapter makes vLLM load it. Publishing adapters sets ``base_model_name_or_path`` to
-``/mnt/models``, the value the resolver compares against.
+Dynamic mode (default): vLLM runs with ``--enable-lora`` and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``
+and no plugin; the sync sidecar (``components.models.lora_sync``) watches the registry through
+the Kubernetes API (the mounted ConfigMap is its fallback), verifies each version's files
+against their pinned digests and loads it into the pod's vLLM from a per-version path. The
+pod is Ready only when every registry entry is live. See ``components.models.lora_server``
+for the pod every frontend renders.
 
 Static mode (for comparison): an init container downloads every registry entry once and vLLM
 gets ``--lora-modules name=path`` for each, on the InferenceService -- so every adapter change

@@ -156,7 +156,7 @@ def start_sidecar(python: Path, workdir: Path, s3: dict[str, str], vllm_url: str
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "S3_ENDPOINT": s3["endpoint"], "S3_BUCKET": s3["bucket"],
            "AWS_ACCESS_KEY_ID": s3["access_key"], "AWS_SECRET_ACCESS_KEY": s3["secret_key"],
            "CACHE_DIR": str(cache), "REGISTRY_SOURCE": "file", "REGISTRY_FILE": str(registry_file),
-           "REGISTRY_POLL_SECONDS": str(poll), "VLLM_URL": vllm_url, "STATUS_PORT": str(port),
+           "REGISTRY_POLL_SECONDS": str(poll), "VLLM_URL": vllm_url, "STATUS_HOST": "127.0.0.1", "STATUS_PORT": str(port),
            "RESYNC_SECONDS": str(resync), "PYTHONDONTWRITEBYTECODE": "1", **(extra_env or {})}
     proc = start([str(python), str(SIDECAR)], env, workdir / f"{name}-{port}.log")
     status = f"http://127.0.0.1:{port}"
