@@ -259,11 +259,11 @@ build_kubernetes() {
 # ---------------------------------------------------------------- pulumi-resource-random
 build_random() {
 	toolchain
-	local stage=$WORK/stage-random dir=$WORK/random ld
+	local stage=$WORK/stage-random dir=$WORK/random ld upstream
 	[ -x "$PYTHON" ] || die "$PYTHON not found: the schema check needs the project's virtualenv (make venv)"
 	rm -rf "$stage" "$dir" && mkdir -p "$stage"
 	step "fetch $RANDOM_UPSTREAM@$RANDOM_UPSTREAM_MODULE_VERSION and $BRIDGE@$TERRAFORM_BRIDGE_VERSION"
-	download "$RANDOM_UPSTREAM@$RANDOM_UPSTREAM_MODULE_VERSION" >/dev/null
+	upstream=$(download "$RANDOM_UPSTREAM@$RANDOM_UPSTREAM_MODULE_VERSION")
 	download "$BRIDGE@$TERRAFORM_BRIDGE_VERSION" >/dev/null
 	download "$TF_SDK_FORK@$TERRAFORM_PLUGIN_SDK_FORK_VERSION" >/dev/null
 	step "build pulumi-resource-random $RANDOM_VERSION (bridged terraform-provider-random)"
@@ -280,9 +280,9 @@ build_random() {
 		go mod tidy
 		heavy "go build pulumi-tfgen-random (about 10 min on 2 idle cores)" go build -trimpath -ldflags "$ld" \
 			-o "$dir/pulumi-tfgen-random" ./cmd/pulumi-tfgen-random
-		# The package schema and bridge metadata the provider embeds; HCL example
-		# conversion is off (it would need the converter plugins, and docs are not served).
-		"$dir/pulumi-tfgen-random" schema --out cmd/pulumi-resource-random --skip-examples
+		# The package schema and bridge metadata the provider embeds, descriptions from the
+		# upstream docs; HCL example conversion is off (it needs converter plugins).
+		RANDOM_UPSTREAM_DIR=$upstream "$dir/pulumi-tfgen-random" schema --out cmd/pulumi-resource-random --skip-examples
 		"$PYTHON" "$HERE/random/check_schema.py" cmd/pulumi-resource-random/schema.json
 		heavy "go build pulumi-resource-random" go build -trimpath -ldflags "$ld" \
 			-o "$stage/pulumi-resource-random" ./cmd/pulumi-resource-random
