@@ -28,10 +28,9 @@ engine: venv
 kube:
 	bash tools/kube/build.sh
 
-# The engine builds itself on first use; on a render stack where it cannot be built
-# (see README "The engine") the same manifests are rendered by offline synthesis, said loudly.
+# The engine builds itself on first use (tools/engine/build.sh, cached per machine).
 up: venv
-	$(PY) -m infra.engine up --stack $(STACK) --synth-fallback
+	$(PY) -m infra.engine up --stack $(STACK)
 
 # The stack's policy levels (advisory/mandatory, overrides) and facts reach the pack
 # through --policy-pack-config, the same JSON the in-process PR check reads.
