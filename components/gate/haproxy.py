@@ -38,8 +38,11 @@ INFERENCE_PATHS = ("/v1/chat/completions", "/v1/completions")
 MODELS_PATH = "/v1/models"
 HEALTH_PATH = "/health"
 GATE_METRICS_PATH = "/metrics/gate"
-MAP_FILES = ("keys.map", "grants.map", "models.map", "rate.map", "concurrency.map")
-"""Map files of the gate's Secret (one volume: the kubelet swaps them together)."""
+KEYS_MAP = "keys.map"
+"""The only secret map (key hashes -> tenant); in the gate's Secret."""
+PLAIN_MAPS = ("grants.map", "models.map", "rate.map", "concurrency.map")
+"""Maps in the gate's ConfigMap, next to haproxy.cfg and gate.lua."""
+MAP_FILES = (KEYS_MAP, *PLAIN_MAPS)
 VLLM_KEY_ENV = "VLLM_API_KEY"
 """Environment variable holding vLLM's own bearer token, when the service has one."""
 
@@ -49,14 +52,14 @@ class GatePaths:
     """Where the gate container finds its files (the pod mounts them; tests use a temp dir)."""
 
     conf_dir: str = "/etc/gate/conf"
-    """haproxy.cfg and gate.lua (a ConfigMap)."""
-    map_dir: str = "/etc/gate/maps"
-    """The map files (a Secret)."""
+    """haproxy.cfg, gate.lua and the grant, model-list and limit maps (the gate's ConfigMap)."""
+    keys_dir: str = "/etc/gate/keys"
+    """keys.map (the gate's Secret)."""
     runtime_socket: str = "/tmp/gate/admin.sock"
     """HAProxy's runtime API socket (an emptyDir, reachable only inside the container)."""
 
     def map(self, name: str) -> str:
-        return f"{self.map_dir}/{name}"
+        return f"{self.keys_dir if name == KEYS_MAP else self.conf_dir}/{name}"
 
 
 def key_hash(key: str) -> str:
@@ -142,8 +145,9 @@ def models_body(allowed: Sequence[str], served: Mapping[str, Sequence[str]]) -> 
 # ------------------------------------------------------------------ haproxy.cfg
 
 
-def render_config(spec: GateSpec, *, vllm_key: bool, paths: GatePaths = GatePaths(), bind: str = "0.0.0.0") -> str:
-    """haproxy.cfg of a gate. ``vllm_key``: vLLM itself wants a bearer token (read from the
+def render_config(spec: GateSpec, *, listen_port: int, vllm_key: bool, paths: GatePaths = GatePaths(),
+                  bind: str = "0.0.0.0") -> str:
+    """haproxy.cfg of a gate. ``listen_port``: the port the frontend routes to; ``vllm_key``: vLLM itself wants a bearer token (read from the
     ``VLLM_API_KEY`` environment variable by HAProxy when it parses the file, so it is in no
     ConfigMap); ``bind``: listen address (tests bind 127.0.0.1)."""
     m = paths.map
@@ -177,7 +181,7 @@ defaults
     timeout tunnel {spec.timeout_seconds}s
 
 frontend gate
-    bind {bind}:{spec.port}
+    bind {bind}:{listen_port}
     option http-buffer-request
     acl health path {HEALTH_PATH}
     acl inference path {inference}
@@ -229,3 +233,31 @@ backend rate_by_tenant
 backend concurrency_by_tenant
     stick-table type string len 64 size 10k expire 1h store conn_cur
 """
+
+
+@dataclass(frozen=True)
+class GateFiles:
+    """Everything a gate container mounts."""
+
+    config_map: dict[str, str]
+    """haproxy.cfg, gate.lua, the plain maps and tenants.json (the grant patterns as configured,
+    for operators and the policy pack)."""
+    secret: dict[str, str]
+    """keys.map."""
+
+
+def gate_files(spec: GateSpec, tenants: Mapping[str, TenantSpec], key_hashes: Mapping[str, Sequence[str]],
+               served: Mapping[str, Sequence[str]], *, listen_port: int, vllm_key: bool,
+               paths: GatePaths = GatePaths(), bind: str = "0.0.0.0") -> GateFiles:
+    """The gate's files for one service (the component mounts them; the tests run them)."""
+    maps = render_maps(tenants, key_hashes, served)
+    grants = {t: {"grants": list(tenants[t].grants), "maxRequestsPerWindow": tenants[t].max_requests_per_window,
+                  "maxConcurrent": tenants[t].max_concurrent} for t in sorted(tenants)}
+    config_map = {
+        "haproxy.cfg": render_config(spec, listen_port=listen_port, vllm_key=vllm_key, paths=paths, bind=bind),
+        "gate.lua": LUA_SOURCE.read_text(),
+        "tenants.json": json.dumps({"served": {b: sorted(a) for b, a in sorted(served.items())}, "tenants": grants},
+                                   indent=2, sort_keys=True) + "\n",
+        **{name: maps[name] for name in PLAIN_MAPS},
+    }
+    return GateFiles(config_map=config_map, secret={KEYS_MAP: maps[KEYS_MAP]})

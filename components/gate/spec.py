@@ -57,13 +57,13 @@ class GateSpec(Spec):
     image: ImageRef = ImageRef(registry="docker.io", repository="library/haproxy", tag="2.6.22")
     """Gate image: the official HAProxy image, the same major.minor (2.6) as the Debian haproxy
     the tests run. Goes through the air-gap mirror like every image. Default: docker.io/library/haproxy:2.6.22."""
-    port: Annotated[int, Field(ge=1024, le=65535)] = 8080
-    """Port the gate listens on in the pod: the port Services, the llm-d pool and probes target. Default: 8080."""
     vllm_port: Annotated[int, Field(ge=1024, le=65535)] = 8081
-    """Port vLLM listens on, on 127.0.0.1 only (the gate and the sync sidecar reach it). Default: 8081."""
-    metrics_port: Annotated[int, Field(ge=1024, le=65535)] = 9091
+    """Port vLLM listens on, on 127.0.0.1 only (the gate and the sync sidecar reach it). The gate
+    itself takes the port the frontend routes to (KServe 8080, llm-d 8000 or the routing
+    sidecar's target 8200, LeaderWorkerSet 8000). Default: 8081."""
+    metrics_port: Annotated[int, Field(ge=1024, le=65535)] = 9190
     """Port of the gate's metrics listener: ``/metrics`` (vLLM's) and ``/metrics/gate`` (HAProxy's);
-    reachable only from the monitoring namespace. Default: 9091."""
+    reachable only from the monitoring namespace (not 9090/9091: Knative's queue-proxy takes them). Default: 9190."""
     rate_window_seconds: Annotated[int, Field(ge=1, le=3600)] = 60
     """Window of every tenant's ``maxRequestsPerWindow``. Default: 60."""
     max_body_kib: Annotated[int, Field(ge=16, le=4096)] = 512

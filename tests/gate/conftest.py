@@ -7,8 +7,8 @@ with only file locations and the listen address changed for the test:
   request open (what vLLM cannot show: the headers it received, a request in flight for as
   long as the test needs).
 
-Both read the same map directory, laid out like a mounted Secret and updated the way the
-kubelet updates one (``write_secret_volume``).
+Each gate's files are ``gate_files(...)`` (the component's ConfigMap and Secret data), written
+as the kubelet lays out and updates a mounted volume (``write_secret_volume``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from components.gate.haproxy import LUA_SOURCE, GatePaths, key_hash, render_config, render_maps
+from components.gate.haproxy import GatePaths, gate_files, key_hash
 from components.gate.spec import GateSpec, TenantSpec
 from tests.support.real_servers import (
     Process,
@@ -54,9 +54,10 @@ class Gate:
     url: str
     """``http://127.0.0.1:<client port>``."""
     metrics_url: str
-    process: Process
+    spec: GateSpec
+    port: int
     paths: GatePaths
-    config: str
+    process: Process | None = None
 
 
 @dataclass
@@ -67,12 +68,16 @@ class GateEnv:
     echo: "EchoServer"
     keys: dict[str, str]
     """tenant -> its current API key (plain text, test only)."""
-    map_dir: Path
     served: dict[str, list[str]] = field(default_factory=dict)
 
-    def write_maps(self) -> None:
+    def write_files(self) -> None:
+        """Both gates' ConfigMap and Secret volumes, as the component renders them for a pod."""
         hashes = {t: [key_hash(k)] for t, k in self.keys.items()}
-        write_secret_volume(self.map_dir, render_maps(TENANTS, hashes, self.served))
+        for gate in (self.gate, self.echo_gate):
+            files = gate_files(gate.spec, TENANTS, hashes, self.served, listen_port=gate.port, vllm_key=False,
+                               paths=gate.paths, bind="127.0.0.1")
+            write_secret_volume(Path(gate.paths.conf_dir), files.config_map)
+            write_secret_volume(Path(gate.paths.keys_dir), files.secret)
 
 
 class EchoServer:
@@ -112,17 +117,14 @@ class EchoServer:
         self.server.server_close()
 
 
-def _gate(binary: Path, workdir: Path, map_dir: Path, upstream_port: int) -> Gate:
-    workdir.mkdir(parents=True, exist_ok=True)
-    spec = GateSpec(port=free_port(), vllm_port=upstream_port, metrics_port=free_port(),
-                    rate_window_seconds=RATE_WINDOW, map_reload_seconds=1)
-    paths = GatePaths(conf_dir=str(workdir), map_dir=str(map_dir), runtime_socket=str(workdir / "admin.sock"))
-    config = render_config(spec, vllm_key=False, paths=paths, bind="127.0.0.1")
-    (workdir / "haproxy.cfg").write_text(config)
-    (workdir / "gate.lua").write_text(LUA_SOURCE.read_text())
-    url = f"http://127.0.0.1:{spec.port}"
-    process = start_haproxy(binary, workdir / "haproxy.cfg", workdir, health_url=url + "/health")
-    return Gate(url=url, metrics_url=f"http://127.0.0.1:{spec.metrics_port}", process=process, paths=paths, config=config)
+def _gate(workdir: Path, upstream_port: int) -> Gate:
+    port = free_port()
+    spec = GateSpec(vllm_port=upstream_port, metrics_port=free_port(), rate_window_seconds=RATE_WINDOW,
+                    map_reload_seconds=1)
+    paths = GatePaths(conf_dir=str(workdir / "conf"), keys_dir=str(workdir / "keys"),
+                      runtime_socket=str(workdir / "admin.sock"))
+    return Gate(url=f"http://127.0.0.1:{port}", metrics_url=f"http://127.0.0.1:{spec.metrics_port}", spec=spec,
+                port=port, paths=paths)
 
 
 @pytest.fixture(scope="session")
@@ -137,17 +139,17 @@ def gate_env(tmp_path_factory) -> GateEnv:
         started.append(vllm.process)
         echo = EchoServer()
         started.append(echo)
-        map_dir = root / "maps"
         env_keys = {t: "sk-" + secrets.token_urlsafe(32) for t in TENANTS}
         served = {SERVED: [f"{SERVED}:{a}" for a in ADAPTERS]}
-        env = GateEnv(vllm=vllm, gate=None, echo_gate=None, echo=echo, keys=env_keys, map_dir=map_dir,  # type: ignore[arg-type]
-                      served=served)
-        env.write_maps()
         vllm_port = int(vllm.url.rsplit(":", 1)[1])
-        env.gate = _gate(binary, root / "gate", map_dir, vllm_port)
-        started.append(env.gate.process)
-        env.echo_gate = _gate(binary, root / "echo-gate", map_dir, echo.port)
-        started.append(env.echo_gate.process)
+        env = GateEnv(vllm=vllm, gate=_gate(root / "gate", vllm_port), echo_gate=_gate(root / "echo-gate", echo.port),
+                      echo=echo, keys=env_keys, served=served)
+        env.write_files()
+        for gate in (env.gate, env.echo_gate):
+            workdir = Path(gate.paths.conf_dir).parent
+            gate.process = start_haproxy(binary, Path(gate.paths.conf_dir) / "haproxy.cfg", workdir,
+                                         health_url=gate.url + "/health")
+            started.append(gate.process)
         yield env
     finally:
         for thing in reversed(started):

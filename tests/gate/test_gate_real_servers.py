@@ -222,7 +222,7 @@ def test_key_rotation_without_restart_or_dropped_request(gate_env):
     worker.start()
     time.sleep(0.5)
     gate_env.keys["rotating"] = new
-    gate_env.write_maps()  # what the kubelet does when the Secret's key hashes change
+    gate_env.write_files()  # what the kubelet does when the Secret's key hashes change
 
     deadline = time.monotonic() + 15
     while True:
