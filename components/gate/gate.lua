@@ -1,6 +1,6 @@
 -- Lua for the llm-platform gate (HAProxy 2.6). Loaded with `lua-load`; two jobs only:
 --
--- 1. Map reload. The key, grant, limit and model-list maps are files in a mounted Secret that
+-- 1. Map reload. The key, grant, limit and model-list maps are files in a mounted Secret and ConfigMap that
 --    the kubelet swaps in place when a tenant, grant or key changes. HAProxy reads map files at
 --    start only, so a task re-reads them every GATE_MAP_RELOAD_SECONDS and applies the
 --    difference with core.set_map / core.del_map (the runtime API's `set map` / `del map`):

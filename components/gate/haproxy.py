@@ -256,8 +256,7 @@ def gate_files(spec: GateSpec, tenants: Mapping[str, TenantSpec], key_hashes: Ma
     config_map = {
         "haproxy.cfg": render_config(spec, listen_port=listen_port, vllm_key=vllm_key, paths=paths, bind=bind),
         "gate.lua": LUA_SOURCE.read_text(),
-        "tenants.json": json.dumps({"served": {b: sorted(a) for b, a in sorted(served.items())}, "tenants": grants},
-                                   indent=2, sort_keys=True) + "\n",
+        "tenants.json": json.dumps(grants, indent=2, sort_keys=True) + "\n",
         **{name: maps[name] for name in PLAIN_MAPS},
     }
     return GateFiles(config_map=config_map, secret={KEYS_MAP: maps[KEYS_MAP]})

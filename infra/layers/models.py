@@ -25,6 +25,7 @@ from components.models.vllm_service import (
     storage_uri,
     vllm_env,
 )
+from components.gate.network import GatedService
 from components.models.weights import ModelWeights, ModelWeightsArgs
 from components.platform.namespaces import NamespaceSpec
 from components.storage.interface import ObjectStoreOutputs
@@ -32,6 +33,7 @@ from components.storage.minio import ObjectStore, ObjectStoreArgs
 from components.storage.s3 import S3ObjectStore, S3ObjectStoreArgs
 from infra.config import PlatformConfig
 from infra.context import BuildContext
+from infra.layers import gate as gate_layer
 
 
 def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
@@ -135,6 +137,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                                     s3_secret_name=store.s3_secret_name, service_account_name=store.service_account_name,
                                     verify_ssl=store.use_https)
     vllm_image = _image(cfg, cfg.models.vllm_image)
+    gates = gate_layer.build(ctx)
     endpoints: dict[str, object] = {}
     served: dict[str, list[str]] = {}
     for svc_name, spec in sorted(cfg.serving.services.items()):
@@ -175,6 +178,15 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             if svc.api_key is not None:
                 ctx.exports.setdefault("apiKeys", {})[svc_name] = svc.api_key  # type: ignore[index]
         served[svc_name] = [served_name] + sorted(adapters)
+        if svc_name in layer.services:
+            gate_layer.service_gate(ctx, gates, svc_name, _gate_port(spec, pool), None)
+            gates.gated.append(GatedService(
+                name=svc_name, pod_labels=layer.services[svc_name].pod_labels, client_port=_gate_port(spec, pool),
+                metrics_port=cfg.gate.metrics_port,
+                knative=spec.frontend == "kserve" and serving.mode == "Knative" and _nodes(spec, pool) == 1,
+                multinode=spec.frontend == "kserve" and _nodes(spec, pool) > 1))
+    gate_layer.network_policies(ctx, gates, minio_spec.namespace if cfg.storage.kind == "minio" else None,
+                                {"app.kubernetes.io/component": "object-store-setup", "app.kubernetes.io/instance": "minio"})
     ctx.exports["modelEndpoints"] = endpoints
     ctx.exports["servedModels"] = served
     return layer
@@ -218,6 +230,16 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
     ), ctx.k8s_opts(depends_on=[support]))
     gateway = serving.llmd.service_url(svc_name) + "/"
     return {"endpoint": gateway, "pod_labels": model.pod_labels, "metrics_port": METRICS_PORT_NAME}
+
+
+def _gate_port(spec, pool) -> int:
+    """The port a service's frontend routes to, where its gate listens."""
+    from components.models.vllm_service import HTTP_PORT
+    from components.serving.llmd import vllm_port
+
+    if spec.frontend == "llm-d":
+        return vllm_port("decode", routing_proxy=True)
+    return HTTP_PORT if _nodes(spec, pool) == 1 else 8000
 
 
 def _nodes(spec, pool) -> int:

@@ -79,13 +79,17 @@ def test_dynamic_bumping_and_removing_adapters_touch_no_pod_spec(synth, synthesi
         s["models"]["adapters"][0]["version"] = "v2026-12-24"
 
     def remove(s):
-        del s["models"]["adapters"][1]
+        removed = s["models"]["adapters"].pop(1)
+        # A grant naming the removed adapter would be a config error: the tenant loses it too.
+        for tenant in s.get("tenants", {}).values():
+            tenant["grants"] = [g for g in tenant["grants"] if not g.endswith(":" + removed["name"])]
 
     for edit in (bump, remove):
         after = synth("local", edit)
         added, removed, changed = _changes(before, after)
         assert _types(after, changed) == {"kubernetes:core/v1:ConfigMap"}, edit.__name__
-        assert _names(after, changed) == {"qwen-7b-lora-registry"}
+        # The registry, and the gate's grant and model-list maps when a grant covered the adapter.
+        assert "qwen-7b-lora-registry" in _names(after, changed) <= {"qwen-7b-lora-registry", "qwen-7b-gate"}
         assert _types(before, removed) <= {ADAPTER_TYPE} and _types(after, added) <= {ADAPTER_TYPE}
 
 
@@ -218,7 +222,8 @@ def test_dynamic_resolver_wiring(synthesized):
 
 def test_sync_script_configmap_does_not_depend_on_adapters(synth, synthesized):
     before = next(m for m in synthesized("local").objects("ConfigMap") if m["metadata"]["name"] == "qwen-7b-lora-sync")
-    after = next(m for m in synth("local", lambda s: s["models"]["adapters"].clear()).objects("ConfigMap")
+    # (the tenants go too: their grants would name adapters that no longer exist)
+    after = next(m for m in synth("local", lambda s: (s["models"]["adapters"].clear(), s.pop("tenants"))).objects("ConfigMap")
                  if m["metadata"]["name"] == "qwen-7b-lora-sync")
     assert before == after
 
@@ -445,7 +450,10 @@ def test_zero_restart_rollout_on_every_frontend(synth, synthesized, stack, base,
         "sourceDir": "adapters/llama-3.1-70b/contracts/v2026-10-20", "rank": 32}))
     added, removed, changed = _changes(before, after)
     assert not removed and _types(after, added) == {ADAPTER_TYPE}
-    assert _names(after, changed) == {registry}, sorted(_names(after, changed))
+    # The registry, and the gate's grant and model-list maps where a tenant's grant covers it.
+    gate = registry.removesuffix("-lora-registry") + "-gate"
+    assert registry in _names(after, changed) <= {registry, gate}, sorted(_names(after, changed))
+    assert _types(after, changed) == {"kubernetes:core/v1:ConfigMap"}
 
 
 def test_sync_sidecar_can_unload_from_its_own_vllm_with_the_api_key(synthesized):
