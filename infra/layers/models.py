@@ -179,7 +179,8 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                 ctx.exports.setdefault("apiKeys", {})[svc_name] = svc.api_key  # type: ignore[index]
         served[svc_name] = [served_name] + sorted(adapters)
         if svc_name in layer.services:
-            gate_layer.service_gate(ctx, gates, svc_name, _gate_port(spec, pool), None)
+            # vLLM's own token (service ``auth``): the gate presents it, clients never see it.
+            gate_layer.service_gate(ctx, gates, svc_name, _gate_port(spec, pool), f"{svc_name}-api-key" if spec.auth else None)
             gates.gated.append(GatedService(
                 name=svc_name, pod_labels=layer.services[svc_name].pod_labels, client_port=_gate_port(spec, pool),
                 metrics_port=cfg.gate.metrics_port,
