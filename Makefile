@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-requirements
 
-.PHONY: up preview policy destroy synth synth-all plan test venv engine kube bench clean
+.PHONY: up preview policy destroy synth synth-all plan test venv engine kube haproxy bench bench-gate clean
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ engine: venv
 # integration tests (make test builds or restores them itself when they are missing).
 kube:
 	bash tools/kube/build.sh
+
+# Debian's haproxy 2.6 for the gate tests and bench-gate (the tests install it themselves too).
+haproxy:
+	bash tools/haproxy/install.sh
 
 # The engine builds itself on first use; on a render stack where it cannot be built
 # (see README "The engine") the same manifests are rendered by offline synthesis, said loudly.
@@ -59,6 +63,10 @@ test: venv
 
 bench: venv
 	$(PY) bench/synth_scale.py
+
+# Latency the tenant gate adds in front of a real vLLM (tiny CPU model), p50/p99.
+bench-gate: venv
+	$(PY) bench/gate_latency.py
 
 clean:
 	rm -rf out .pytest_cache
