@@ -33,32 +33,25 @@ changes the pod template and restarts every replica.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
-from components.common.pod_security import container_security_context, pod_security_context
-from components.gpu.placement import PodPlacement, placement_for
+from components.gpu.placement import placement_for
 from components.gpu.spec import GpuPoolSpec
-from components.models.adapter_checks import KSERVE_MODEL_PATH
+from components.models.lora_server import (AdapterRegistry, AdapterStoreRef, engine_options, lora_server_pod,
+                                           static_lora_modules)
 from components.models.spec import BaseModelSpec, LoraServiceSpec, PvcModelSource
-from components.models.vllm_args import LoraModule, VllmEngineOptions, check_args
+from components.models.vllm_args import check_args
 from components.serving.inference_service import AUTOSCALER_CLASS_ANNOTATION, inference_service
+from components.serving.vllm_pod import ModelMount, VllmServerPod
 
 HTTP_PORT = 8080
 PORT_NAME = "http1"  # the only names Knative accepts (http1/h2c); harmless in Standard mode
-CACHE_DIR = "/mnt/lora-cache"
-REGISTRY_DIR = "/etc/lora-registry"
-REGISTRY_KEY = "registry.json"
-SYNC_DIR = "/opt/lora-sync"
-SYNC_SCRIPT = Path(__file__).resolve().parent / "lora_sync.py"
 MODEL_FORMAT = "vLLM"
 
 
@@ -79,36 +72,6 @@ def storage_uri(model: BaseModelSpec) -> str:
     return src.uri
 
 
-def engine_options(spec: LoraServiceSpec, served_name: str,
-                   lora_modules: tuple[LoraModule, ...] = ()) -> VllmEngineOptions:
-    """The typed vLLM options of a service (validated against the pinned argument spec)."""
-    e = spec.engine
-    return VllmEngineOptions(
-        model=KSERVE_MODEL_PATH,
-        served_model_name=(served_name,),
-        port=HTTP_PORT,
-        dtype=e.dtype,
-        quantization=e.quantization,
-        max_model_len=e.max_model_len,
-        gpu_memory_utilization=e.gpu_memory_utilization,
-        kv_cache_dtype=e.kv_cache_dtype,
-        enable_prefix_caching=e.prefix_caching,
-        tensor_parallel_size=e.tensor_parallel,
-        pipeline_parallel_size=e.pipeline_parallel,
-        structured_outputs_backend=e.structured_outputs_backend,
-        enable_lora=True,
-        max_loras=e.max_loras,
-        max_lora_rank=e.max_lora_rank,
-        max_cpu_loras=e.max_cpu_loras,
-        lora_modules=lora_modules,
-    )
-
-
-def static_lora_modules(adapter_names: list[str]) -> tuple[LoraModule, ...]:
-    """``--lora-modules`` entries of static mode: each adapter from the local cache."""
-    return tuple(LoraModule(name=n, path=f"{CACHE_DIR}/{n}") for n in sorted(adapter_names))
-
-
 def split_args(spec: LoraServiceSpec, served_name: str, adapter_names: list[str]) -> tuple[list[str], list[str]]:
     """(ServingRuntime args, InferenceService args). KServe concatenates them (runtime first).
 
@@ -116,10 +79,10 @@ def split_args(spec: LoraServiceSpec, served_name: str, adapter_names: list[str]
     ``--lora-modules`` list goes to the InferenceService, so an adapter change visibly changes
     it (and restarts pods), while in dynamic mode the InferenceService has no arguments.
     """
-    runtime = engine_options(spec, served_name).to_args()
+    runtime = engine_options(spec, served_name, HTTP_PORT).to_args()
     if spec.adapter_mode == "dynamic" or not adapter_names:
         return runtime, []
-    full = engine_options(spec, served_name, static_lora_modules(adapter_names)).to_args()
+    full = engine_options(spec, served_name, HTTP_PORT, static_lora_modules(adapter_names)).to_args()
     extra = full[full.index("--lora-modules"):]
     return runtime, extra
 
@@ -143,163 +106,7 @@ def _quantity(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def vllm_env(spec: LoraServiceSpec, api_key_secret: pulumi.Input[str] | None) -> list[dict[str, Any]]:
-    """Environment of the vLLM container (offline, writable dirs under /tmp, resolver in dynamic mode)."""
-    env: list[dict[str, Any]] = [
-        {"name": "HOME", "value": "/tmp"},
-        {"name": "HF_HOME", "value": "/tmp/hf_home"},
-        {"name": "HF_HUB_OFFLINE", "value": "1"},
-        {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
-        {"name": "VLLM_CONFIG_ROOT", "value": "/tmp/vllm-config"},
-        {"name": "VLLM_CACHE_ROOT", "value": "/tmp/vllm-cache"},
-        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
-        {"name": "DO_NOT_TRACK", "value": "1"},
-        {"name": "VLLM_WORKER_MULTIPROC_METHOD", "value": "spawn"},
-    ]
-    if spec.adapter_mode == "dynamic":
-        env += [
-            {"name": "VLLM_ALLOW_RUNTIME_LORA_UPDATING", "value": "True"},
-            {"name": "VLLM_PLUGINS", "value": "lora_filesystem_resolver"},
-            {"name": "VLLM_LORA_RESOLVER_CACHE_DIR", "value": CACHE_DIR},
-        ]
-    if api_key_secret is not None:
-        env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": api_key_secret, "key": "VLLM_API_KEY"}}})
-    return env
-
-
-def store_env(store: "AdapterStoreRef") -> list[dict[str, Any]]:
-    """S3 endpoint and reader credentials (from the KServe S3 Secret) for the sync script."""
-    return [
-        {"name": "S3_ENDPOINT", "value": store.endpoint},
-        {"name": "S3_BUCKET", "value": store.bucket},
-        {"name": "AWS_DEFAULT_REGION", "value": store.region},
-        {"name": "S3_VERIFY_SSL", "value": "1" if store.verify_ssl else "0"},
-        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": store.s3_secret_name, "key": "AWS_ACCESS_KEY_ID"}}},
-        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": store.s3_secret_name, "key": "AWS_SECRET_ACCESS_KEY"}}},
-    ]
-
-
-def sync_container(image: ImageRef, store: "AdapterStoreRef | None", interval_seconds: int, once: bool = False,
-                   vllm_port: int | None = None, api_key_secret: pulumi.Input[str] | None = None) -> dict[str, Any]:
-    """The adapter sync sidecar (``once``: the static mode's init container, one strict pass).
-
-    ``vllm_port``: the pod's vLLM, which the sidecar asks to unload an adapter whose version
-    changed or which left the registry (with the API key when ``api_key_secret`` is set)."""
-    env = (store_env(store) if store is not None else []) + [
-        {"name": "REGISTRY_FILE", "value": f"{REGISTRY_DIR}/{REGISTRY_KEY}"},
-        {"name": "CACHE_DIR", "value": CACHE_DIR},
-        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-    ]
-    env.append({"name": "SYNC_ONCE", "value": "1"} if once else {"name": "SYNC_INTERVAL_SECONDS", "value": str(interval_seconds)})
-    if vllm_port is not None and not once:
-        env.append({"name": "VLLM_URL", "value": f"http://localhost:{vllm_port}"})
-        if api_key_secret is not None:
-            env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": api_key_secret, "key": "VLLM_API_KEY"}}})
-    limits = {"cpu": "1", "memory": "512Mi"} if once else {"cpu": "500m", "memory": "256Mi"}
-    return {
-        "name": "lora-fetch" if once else "lora-sync",
-        "image": image.ref,
-        "command": ["python3", f"{SYNC_DIR}/lora_sync.py"],
-        "env": env,
-        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": limits},
-        "securityContext": container_security_context(read_only_root=True),
-        "volumeMounts": [
-            {"name": "lora-cache", "mountPath": CACHE_DIR},
-            {"name": "lora-registry", "mountPath": REGISTRY_DIR, "readOnly": True},
-            {"name": "lora-sync", "mountPath": SYNC_DIR, "readOnly": True},
-        ],
-    }
-
-
-def adapter_volumes(registry_name: pulumi.Input[str], sync_name: pulumi.Input[str], cache_gib: int) -> list[dict[str, Any]]:
-    """Pod volumes of the adapter cache, the registry and the sync script."""
-    return [
-        {"name": "lora-cache", "emptyDir": {"sizeLimit": f"{cache_gib}Gi"}},
-        # A whole-ConfigMap volume (no subPath): the kubelet swaps its content in place when it changes.
-        {"name": "lora-registry", "configMap": {"name": registry_name}},
-        {"name": "lora-sync", "configMap": {"name": sync_name}},
-    ]
-
-
-class AdapterRegistry(pulumi.ComponentResource):
-    """Per service: the adapter registry ConfigMap, the sync script ConfigMap and the optional API key.
-
-    Shared by the KServe (``VllmLoraService``) and llm-d frontends so both roll adapters out the
-    same way.
-    """
-
-    registry_name: str
-    """Registry ConfigMap name (``<svc>-lora-registry``). Plain text on purpose: pods reference it
-    by name and order after it through ``depends_on``, so a registry update never turns their
-    inputs unknown in a preview."""
-    sync_name: str
-    """Sync script ConfigMap name (``<svc>-lora-sync``)."""
-    api_key: pulumi.Output[str] | None
-    """Bearer token (secret output) when ``auth`` is on."""
-    api_key_secret_name: pulumi.Output[str] | None
-    """Secret holding ``VLLM_API_KEY`` when ``auth`` is on."""
-
-    def __init__(self, name: str, service: str, namespace: pulumi.Input[str], adapters: dict[str, pulumi.Input[str]],
-                 auth: bool, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("llmplatform:models:AdapterRegistry", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        entries = {n: adapters[n] for n in sorted(adapters)}
-        # Keys sorted: equal registries, equal bytes (no spurious updates).
-        registry_json = pulumi.Output.all(**entries).apply(
-            lambda e: json.dumps(dict(sorted(e.items())), indent=2, sort_keys=True) + "\n") if entries \
-            else pulumi.Output.from_input("{}\n")
-        k8s.core.v1.ConfigMap(
-            f"{name}-registry",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-registry", namespace=namespace,
-                                                labels=standard_labels("lora-registry", service)),
-            data={REGISTRY_KEY: registry_json},
-            opts=child,
-        )
-        k8s.core.v1.ConfigMap(
-            f"{name}-sync",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-sync", namespace=namespace,
-                                                labels=standard_labels("lora-sync", service)),
-            data={"lora_sync.py": SYNC_SCRIPT.read_text()},
-            opts=child,
-        )
-        self.registry_name = f"{service}-lora-registry"
-        self.sync_name = f"{service}-lora-sync"
-        self.api_key = None
-        self.api_key_secret_name = None
-        if auth:
-            token = random.RandomPassword(f"{name}-api-key", length=48, special=False, opts=child).result
-            self.api_key = pulumi.Output.secret(token)
-            secret = k8s.core.v1.Secret(
-                f"{name}-api-key",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-api-key", namespace=namespace,
-                                                    labels=standard_labels("model-server", service)),
-                type="Opaque",
-                string_data={"VLLM_API_KEY": self.api_key},
-                opts=child,
-            )
-            self.api_key_secret_name = secret.metadata.name
-        self.register_outputs({"registryName": self.registry_name, "syncName": self.sync_name})
-
-
 # ------------------------------------------------------------------ component
-
-
-@dataclass(frozen=True)
-class AdapterStoreRef:
-    """How model pods reach the adapters bucket (outputs of the ObjectStore)."""
-
-    endpoint: str
-    """In-cluster S3 endpoint URL."""
-    bucket: str
-    """Adapters bucket."""
-    region: str
-    """Signing region."""
-    s3_secret_name: pulumi.Input[str]
-    """Secret in the serving namespace with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (reader)."""
-    service_account_name: pulumi.Input[str] | None
-    """ServiceAccount listing that Secret (storage initializer credentials for ``s3://``)."""
-    verify_ssl: bool = True
-    """Verify TLS for ``https://`` endpoints."""
 
 
 @dataclass(frozen=True)
@@ -373,39 +180,22 @@ class VllmLoraService(pulumi.ComponentResource):
 
         support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth, child)
         self.api_key = support.api_key
-        api_key_secret = support.api_key_secret_name
 
         runtime_args, isvc_args = split_args(spec, args.served_name, self.adapter_names)
         problems = check_args(runtime_args + isvc_args)
         if problems:
             raise ValueError(f"{svc}: vLLM arguments rejected by the pinned argument spec: {problems}")
 
-        sync = sync_container(args.image, args.store, args.sync_interval_seconds, vllm_port=HTTP_PORT,
-                              api_key_secret=api_key_secret)
-        probe = {"httpGet": {"path": "/health", "port": HTTP_PORT}}
-        vllm_container: dict[str, Any] = {
-            "name": "kserve-container",
-            "image": args.image.ref,
-            "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
-            "args": runtime_args,
-            "env": vllm_env(spec, api_key_secret),
-            "ports": [{"name": PORT_NAME, "containerPort": HTTP_PORT, "protocol": "TCP"}],
-            # /health and /metrics stay open when VLLM_API_KEY is set (vLLM guards /v1 only).
-            "startupProbe": probe | {"periodSeconds": 10, "failureThreshold": 180},
-            "readinessProbe": probe | {"periodSeconds": 10, "failureThreshold": 3},
-            "livenessProbe": probe | {"periodSeconds": 20, "failureThreshold": 6},
-            "securityContext": container_security_context(),
-            "volumeMounts": [
-                {"name": "devshm", "mountPath": "/dev/shm"},
-                {"name": "tmp", "mountPath": "/tmp"},
-                {"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True},
-            ],
-        }
-        containers = [vllm_container] + ([sync] if spec.adapter_mode == "dynamic" else [])
-        volumes = [
-            {"name": "devshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
-        ] + adapter_volumes(support.registry_name, support.sync_name, args.lora_cache_gib)
+        placement = placement_for(args.pool_name, args.pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile,
+                                  dra_claim=spec.gpu.dra_claim)
+        pod = lora_server_pod(
+            spec=spec, served_name=args.served_name, port=HTTP_PORT, image=args.image,
+            model=ModelMount(uri=storage_uri(args.model)), placement=placement, registry=support, store=args.store,
+            adapter_names=self.adapter_names, sync_interval_seconds=args.sync_interval_seconds,
+            cache_gib=args.lora_cache_gib, shm_size="8Gi", static_modules_in_args=False,
+            service_account=args.store.service_account_name if args.store is not None else None)
+        # KServe's storage initializer puts the model at /mnt/models from storageUri; the
+        # runtime carries everything else of the pod, the InferenceService the placement.
         runtime_name = f"{svc}-vllm"
         runtime = k8s.apiextensions.CustomResource(
             f"{name}-runtime",
@@ -416,15 +206,13 @@ class VllmLoraService(pulumi.ComponentResource):
                 "annotations": {"prometheus.kserve.io/port": str(HTTP_PORT), "prometheus.kserve.io/path": "/metrics"},
                 "supportedModelFormats": [{"name": MODEL_FORMAT, "version": "1", "autoSelect": False}],
                 "multiModel": False,
-                "containers": containers,
-                "volumes": volumes,
+                "containers": [self._runtime_container(pod), *pod.companions(api=True)],
+                "volumes": pod.pod_volumes(with_model=False),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[support] + list(args.depends_on)),
         )
 
-        placement = placement_for(args.pool_name, args.pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile,
-                                  dra_claim=spec.gpu.dra_claim)
-        predictor = self._predictor(args, runtime_name, isvc_args, placement)
+        predictor = self._predictor(args, pod, runtime_name, isvc_args)
         annotations = {}
         if args.mode == "Standard" and spec.autoscaling.enabled:
             annotations[AUTOSCALER_CLASS_ANNOTATION] = "keda"
@@ -446,20 +234,20 @@ class VllmLoraService(pulumi.ComponentResource):
         })
 
     @staticmethod
-    def _predictor(args: VllmLoraServiceArgs, runtime_name: str, isvc_args: list[str], placement: PodPlacement) -> dict[str, Any]:
+    def _runtime_container(pod: VllmServerPod) -> dict[str, Any]:
+        """vLLM in the ServingRuntime: KServe merges the predictor's resources into it."""
+        container = pod.vllm_container("kserve-container", PORT_NAME, with_model=False)
+        del container["resources"]
+        return container
+
+    @staticmethod
+    def _predictor(args: VllmLoraServiceArgs, pod: VllmServerPod, runtime_name: str, isvc_args: list[str]) -> dict[str, Any]:
         spec = args.spec
-        mem = f"{spec.memory_gib}Gi"
-        resources: dict[str, Any] = {
-            "requests": {"cpu": spec.cpu, "memory": mem} | placement.resources,
-            "limits": {"cpu": spec.cpu, "memory": mem} | placement.resources,
-        }
-        if placement.container_claims:
-            resources["claims"] = list(placement.container_claims)
         model: dict[str, Any] = {
             "modelFormat": {"name": MODEL_FORMAT},
             "runtime": runtime_name,
-            "storageUri": storage_uri(args.model),
-            "resources": resources,
+            "storageUri": pod.model.uri,
+            "resources": pod.resources(),
         }
         if isvc_args:
             model["args"] = isvc_args
@@ -467,15 +255,11 @@ class VllmLoraService(pulumi.ComponentResource):
             "minReplicas": spec.replicas.min,
             "maxReplicas": spec.replicas.max,
             "model": model,
-            "securityContext": pod_security_context(knative=args.mode == "Knative"),
-            "nodeSelector": dict(placement.node_selector),
+            "securityContext": pod.pod_security_context(knative=args.mode == "Knative"),
+            **pod.placement_fields(),
         }
-        if placement.tolerations:
-            predictor["tolerations"] = [dict(t) for t in placement.tolerations]
-        if placement.resource_claims:
-            predictor["resourceClaims"] = [dict(c) for c in placement.resource_claims]
-        if args.store is not None and args.store.service_account_name is not None:
-            predictor["serviceAccountName"] = args.store.service_account_name
+        if pod.service_account is not None:
+            predictor["serviceAccountName"] = pod.service_account
         if args.mode == "Standard" and spec.autoscaling.enabled:
             predictor["autoScaling"] = {"metrics": [{
                 "type": "External",
@@ -485,7 +269,7 @@ class VllmLoraService(pulumi.ComponentResource):
                     "target": {"type": "Value", "value": _quantity(spec.autoscaling.target)},
                 },
             }]}
-        if spec.adapter_mode == "static" and args.adapters:
-            # Download every registry entry once, before vLLM starts (same script, one strict pass).
-            predictor["initContainers"] = [sync_container(args.image, args.store, args.sync_interval_seconds, once=True)]
+        if pod.init_containers:
+            # Static mode: every registry entry downloaded once, before vLLM starts.
+            predictor["initContainers"] = list(pod.init_containers)
         return predictor

@@ -14,17 +14,9 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
-from components.models.vllm_service import (
-    CACHE_DIR,
-    AdapterStoreRef,
-    store_env,
-    VllmLoraService,
-    VllmLoraServiceArgs,
-    adapter_served_name,
-    engine_options,
-    storage_uri,
-    vllm_env,
-)
+from components.models.lora_server import AdapterRegistry, AdapterStoreRef, lora_server_pod, store_env
+from components.models.vllm_service import VllmLoraService, VllmLoraServiceArgs, adapter_served_name, storage_uri
+from components.serving.vllm_pod import ModelMount
 from components.gate.network import GatedService
 from components.models.weights import ModelWeights, ModelWeightsArgs
 from components.platform.namespaces import NamespaceSpec
@@ -193,41 +185,48 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     return layer
 
 
+def _model_mount(cfg: PlatformConfig, base, store, store_ref) -> ModelMount:
+    """The base model outside KServe: a PVC mounted, or s3:// downloaded by KServe's storage
+    initializer (same image, same S3 settings for the llm-d and LeaderWorkerSet frontends)."""
+    from infra.layers.serving import image
+
+    credentials = [e for e in store_env(store_ref) if e["name"].startswith("AWS_")] if store_ref is not None else []
+    tls = "1" if store.use_https else "0"
+    return ModelMount(
+        uri=storage_uri(base),
+        downloader=image(cfg, cfg.serving.llmd.storage_initializer_image),
+        download_env=tuple(credentials + [
+            {"name": "AWS_ENDPOINT_URL", "value": store.endpoint},
+            {"name": "S3_ENDPOINT", "value": store.endpoint_host},
+            {"name": "S3_USE_HTTPS", "value": tls},
+            {"name": "S3_VERIFY_SSL", "value": tls},
+        ]),
+    )
+
+
 def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image, serving) -> dict:
     """An llm-d model service with the same adapter registry, sync sidecar and auth as a KServe one."""
-    from dataclasses import replace
-
     from components.gpu.placement import placement_for
-    from components.models.vllm_service import AdapterRegistry, adapter_volumes, store_env, sync_container
-    from components.serving.llmd import MODEL_DIR, METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
+    from components.serving.llmd import METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
 
     ns = ctx.namespace(ctx.cfg.serving.namespace)
     support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
-    vllm_args = replace(engine_options(spec, served_name), model=MODEL_DIR, port=vllm_port()).to_args()
     scaling = None
     if spec.autoscaling.enabled:
         scaling = LlmdScaling(min_replicas=spec.replicas.min, max_replicas=spec.replicas.max,
                               metric=f"vllm:num_requests_{spec.autoscaling.metric}", target=spec.autoscaling.target)
-    credentials = [e for e in store_env(store_ref) if e["name"].startswith("AWS_")]
-    model = LlmdModelService(f"{svc_name}-llmd", LlmdModelServiceArgs(
-        platform=serving.llmd, service=svc_name, namespace=ns, served_name=served_name, model_uri=storage_uri(base),
-        image=vllm_image, vllm_args=vllm_args,
+    pod = lora_server_pod(
+        spec=spec, served_name=served_name, port=vllm_port(), image=vllm_image,
+        model=_model_mount(ctx.cfg, base, store, store_ref),
         placement=placement_for(spec.pool, pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
-        env=vllm_env(spec, support.api_key_secret_name), replicas=spec.replicas.min,
-        tensor_parallel=spec.engine.tensor_parallel, cpu=spec.cpu, memory=f"{spec.memory_gib}Gi",
-        sidecars=[sync_container(vllm_image, store_ref, ctx.cfg.models.lora_sync_interval_seconds, vllm_port=vllm_port(),
-                                 api_key_secret=support.api_key_secret_name)] if spec.adapter_mode == "dynamic" else [],
-        volumes=adapter_volumes(support.registry_name, support.sync_name, ctx.cfg.models.lora_cache_gib),
-        volume_mounts=[{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}],
-        storage_env=credentials + [
-            {"name": "AWS_ENDPOINT_URL", "value": store.endpoint},
-            {"name": "S3_ENDPOINT", "value": store.endpoint_host},
-            {"name": "S3_USE_HTTPS", "value": "1" if store.use_https else "0"},
-            {"name": "S3_VERIFY_SSL", "value": "1" if store.use_https else "0"},
-        ],
-        scaling=scaling,
+        registry=support, store=store_ref, adapter_names=sorted(adapters),
+        sync_interval_seconds=ctx.cfg.models.lora_sync_interval_seconds, cache_gib=ctx.cfg.models.lora_cache_gib,
+        shm_size="16Gi")
+    model = LlmdModelService(f"{svc_name}-llmd", LlmdModelServiceArgs(
+        platform=serving.llmd, service=svc_name, namespace=ns, served_name=served_name, server=pod,
+        replicas=spec.replicas.min, tensor_parallel=spec.engine.tensor_parallel, scaling=scaling,
     ), ctx.k8s_opts(depends_on=[support]))
     gateway = serving.llmd.service_url(svc_name) + "/"
     return {"endpoint": gateway, "pod_labels": model.pod_labels, "metrics_port": METRICS_PORT_NAME}
@@ -254,15 +253,13 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
                        serving, weights) -> dict:
     """A replica larger than one node: vLLM on a LeaderWorkerSet, same adapter registry and auth.
 
-    Every pod of the group runs the sync sidecar (as a native sidecar: an init container with
-    ``restartPolicy: Always``), because each node's workers read the adapter files themselves.
+    Every pod of the group runs the sync sidecar (a node sidecar of the server pod), because
+    each node's workers read the adapter files themselves.
     """
     from dataclasses import replace
 
     from components.gpu.placement import placement_for
-    from components.models.vllm_service import AdapterRegistry, adapter_volumes, sync_container
-    from components.serving.multinode import MultiNodeArgs, MultiNodeVllm
-    from infra.layers.serving import image
+    from components.serving.multinode import LEADER_PORT, MultiNodeArgs, MultiNodeVllm
 
     cfg = ctx.cfg
     ns = ctx.namespace(cfg.serving.namespace)
@@ -271,48 +268,15 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
     nodes = _nodes(spec, pool)
     per_pod = spec.engine.tensor_parallel * spec.engine.pipeline_parallel // nodes
-    placement = placement_for(spec.pool, pool, count=per_pod, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim)
-    vllm_args = engine_options(spec, served_name, ()).to_args()
-    vllm_args = [a for a in vllm_args if not a.startswith("--port=")]  # the leader serves on vLLM's default 8000
-    volumes = adapter_volumes(support.registry_name, support.sync_name, cfg.models.lora_cache_gib)
-    mounts = [{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}]
-    init: list[dict] = []
-    source = base.source
-    if getattr(source, "kind", None) == "pvc":
-        volumes.append({"name": "model", "persistentVolumeClaim": {"claimName": source.claim_name, "readOnly": True}})
-        mount = {"name": "model", "mountPath": "/mnt/models", "readOnly": True}
-        if source.path.strip("/"):
-            mount["subPath"] = source.path.strip("/")
-        mounts.append(mount)
-    else:
-        volumes.append({"name": "model", "emptyDir": {"sizeLimit": "1000Gi"}})
-        mounts.append({"name": "model", "mountPath": "/mnt/models", "readOnly": True})
-        creds = [e for e in store_env(store_ref) if e["name"].startswith("AWS_")]
-        init.append({
-            "name": "storage-initializer",
-            "image": image(cfg, cfg.serving.llmd.storage_initializer_image).ref,
-            "args": [storage_uri(base), "/mnt/models"],
-            "env": creds + [{"name": "AWS_ENDPOINT_URL", "value": store.endpoint},
-                            {"name": "S3_ENDPOINT", "value": store.endpoint_host},
-                            {"name": "S3_USE_HTTPS", "value": "1" if store.use_https else "0"}],
-            "volumeMounts": [{"name": "model", "mountPath": "/mnt/models"}],
-            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
-            "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
-        })
-    if spec.adapter_mode == "dynamic":
-        # Only the leader serves the API (port 8000); workers' sidecars find nothing to unload there.
-        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds, vllm_port=8000,
-                                   api_key_secret=support.api_key_secret_name) | {"restartPolicy": "Always"})
-    elif adapters:
-        from components.models.vllm_service import static_lora_modules
-
-        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds, once=True))
-        vllm_args = [a for a in engine_options(spec, served_name, static_lora_modules(list(adapters))).to_args()
-                     if not a.startswith("--port=")]
+    pod = lora_server_pod(
+        spec=spec, served_name=served_name, port=LEADER_PORT, image=vllm_image,
+        model=replace(_model_mount(cfg, base, store, store_ref), cache_size="1000Gi"),
+        placement=placement_for(spec.pool, pool, count=per_pod, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
+        registry=support, store=store_ref, adapter_names=sorted(adapters),
+        sync_interval_seconds=cfg.models.lora_sync_interval_seconds, cache_gib=cfg.models.lora_cache_gib,
+        shm_size="32Gi")
     group = MultiNodeVllm(f"{svc_name}-multinode", MultiNodeArgs(
-        service=svc_name, namespace=ns, image=vllm_image, vllm_args=vllm_args, nodes=nodes, placement=placement,
-        replicas=spec.replicas.min, env=vllm_env(spec, support.api_key_secret_name), cpu=spec.cpu,
-        memory=f"{spec.memory_gib}Gi", volumes=volumes, volume_mounts=mounts, init_containers=init,
+        service=svc_name, namespace=ns, server=pod, nodes=nodes, replicas=spec.replicas.min,
     ), ctx.k8s_opts(depends_on=[support, *serving.lws_ready] + ([weights] if weights is not None else [])))
-    endpoint = f"http://{group.service_name}.{cfg.serving.namespace}.svc.cluster.local:8000"
+    endpoint = f"http://{group.service_name}.{cfg.serving.namespace}.svc.cluster.local:{LEADER_PORT}"
     return {"endpoint": endpoint, "pod_labels": group.pod_labels}

@@ -463,3 +463,59 @@ def test_sync_sidecar_can_unload_from_its_own_vllm_with_the_api_key(synthesized)
     assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "llama-8b-api-key", "key": "VLLM_API_KEY"}
     local = {e["name"] for e in _runtime(synthesized("local"), "qwen-7b")["spec"]["containers"][1]["env"]}
     assert "VLLM_URL" in local and "VLLM_API_KEY" not in local
+
+
+def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth, monkeypatch):
+    """One building block: a companion container and volume added in ``lora_server_pod`` show
+    up in the KServe ServingRuntime, the llm-d decode pods and the LeaderWorkerSet leader, and
+    every pod keeps Pod Security "restricted" (also the multi-node storage initializer)."""
+    import dataclasses
+
+    import components.models.vllm_service as vllm_service
+    import infra.layers.models as models_layer
+    from components.models.lora_server import lora_server_pod
+
+    gate = {"name": "gate", "image": "example.com/gate:1", "ports": [{"name": "gate", "containerPort": 9443}],
+            "volumeMounts": [{"name": "gate-config", "mountPath": "/etc/gate"}]}
+
+    def with_gate(**kw):
+        pod = lora_server_pod(**kw)
+        return dataclasses.replace(pod, api_sidecars=(*pod.api_sidecars, gate),
+                                   volumes=(*pod.volumes, {"name": "gate-config", "emptyDir": {}}))
+
+    monkeypatch.setattr(vllm_service, "lora_server_pod", with_gate)
+    monkeypatch.setattr(models_layer, "lora_server_pod", with_gate)
+
+    def add_405b(s):
+        s["models"]["baseModels"]["llama-3.1-405b"] = {
+            "architecture": "Llama-3.1-405B", "source": {"kind": "s3", "uri": "s3://models/meta-llama/Llama-3.1-405B-FP8"}}
+        s["serving"]["services"]["llama-405b"] = {
+            "baseModel": "llama-3.1-405b", "pool": "h100-full", "gpu": {"count": 16},
+            "engine": {"quantization": "fp8", "tensorParallel": 8, "pipelineParallel": 2, "maxModelLen": 8192},
+            "replicas": {"min": 1, "max": 1}, "cpu": "64", "memoryGib": 512}
+
+    s = synth("prod", add_405b)
+    pods: dict[str, dict] = {}
+    for runtime in s.objects("ServingRuntime"):
+        pods[f"kserve/{runtime['metadata']['name']}"] = runtime["spec"]
+    release = next(r for r in s.by_type("kubernetes:helm.sh/v3:Release") if r.name.endswith("-ms"))
+    pods["llm-d/decode"] = release.inputs["values"]["decode"]
+    (lws,) = s.objects("LeaderWorkerSet")
+    leader = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]
+    worker = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+    pods["lws/leader"] = leader
+    assert len(pods) >= 3
+    for where, pod in pods.items():
+        companions = [*pod["containers"], *pod.get("initContainers", [])]
+        assert [c["name"] for c in companions].count("gate") == 1, where
+        assert any(v["name"] == "gate-config" for v in pod["volumes"]), where
+    assert not any(c["name"] == "gate" for c in [*worker["containers"], *worker.get("initContainers", [])]), \
+        "API sidecars run where the API is served (the leader)"
+    assert next(c for c in leader["initContainers"] if c["name"] == "gate")["restartPolicy"] == "Always"
+    for pod in (leader, worker):
+        for c in [*pod["containers"], *pod.get("initContainers", [])]:
+            if c["name"] == "gate":
+                continue
+            ctx = c["securityContext"]
+            assert ctx["runAsNonRoot"] and ctx["allowPrivilegeEscalation"] is False, c["name"]
+            assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["seccompProfile"] == {"type": "RuntimeDefault"}, c["name"]
