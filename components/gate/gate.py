@@ -23,11 +23,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.common.images import ImageRef
 from components.common.labels import standard_labels
 from components.common.pod_security import container_security_context
 from components.gate.haproxy import (
-    GATE_METRICS_PATH,
     HEALTH_PATH,
     KEYS_MAP,
     VLLM_KEY_ENV,
@@ -40,10 +38,6 @@ from components.gate.spec import GateSpec, TenantSpec
 
 GATE_COMPONENT = "gate"
 """``app.kubernetes.io/component`` of the gate's ConfigMap and Secret (the policy pack finds them by it)."""
-GATED_LABEL = "llm-platform.io/gated"
-"""Label on every model-server pod whose vLLM sits behind a gate (NetworkPolicies select it)."""
-METRICS_PORT_NAME = "gate-metrics"
-"""Name of the gate's metrics port (PodMonitors scrape it)."""
 CONTAINER_NAME = "gate"
 PATHS = GatePaths()
 
@@ -74,6 +68,18 @@ class TenantKeys(pulumi.ComponentResource):
 
 
 @dataclass(frozen=True)
+class GateSidecar:
+    """What the model-server pod builder (``lora_server_pod``) needs of a gate."""
+
+    container: dict[str, Any]
+    """The gate container (an API sidecar: in every pod that serves the API)."""
+    volumes: tuple[dict[str, Any], ...]
+    """Its ConfigMap, Secret and runtime-socket volumes."""
+    vllm_port: int
+    """Where vLLM must listen, on 127.0.0.1."""
+
+
+@dataclass(frozen=True)
 class ServiceGateArgs:
     """One service's gate."""
 
@@ -93,6 +99,9 @@ class ServiceGateArgs:
     """Port the frontend routes to (the gate binds it on every address of the pod)."""
     vllm_key_secret: pulumi.Input[str] | None = None
     """Secret with ``VLLM_API_KEY`` when vLLM itself requires a token (service ``auth``)."""
+    metrics_on_client_port: bool = False
+    """Also pass ``GET /metrics`` on the client port (llm-d: the endpoint picker scrapes the pool's
+    target port; its HTTPRoute only routes ``/<service>/v1/``, so clients outside never reach it)."""
 
 
 class ServiceGate(pulumi.ComponentResource):
@@ -109,7 +118,8 @@ class ServiceGate(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         labels = standard_labels(GATE_COMPONENT, args.service)
         files = gate_files(args.spec, args.tenants, {}, args.served, listen_port=args.listen_port,
-                           vllm_key=args.vllm_key_secret is not None, paths=PATHS)
+                           vllm_key=args.vllm_key_secret is not None, paths=PATHS,
+                           metrics_on_client_port=args.metrics_on_client_port)
         self.config_map_name = f"{args.service}-gate"
         self.secret_name = f"{args.service}-gate-keys"
         k8s.core.v1.ConfigMap(
@@ -131,8 +141,16 @@ class ServiceGate(pulumi.ComponentResource):
         )
         self.register_outputs({"configMapName": self.config_map_name, "secretName": self.secret_name})
 
-    def container(self, image: ImageRef, port_name: str = "http") -> dict[str, Any]:
-        """The gate container (HAProxy from the official image's entrypoint, master-worker mode)."""
+    def sidecar(self) -> GateSidecar:
+        """The gate as the model-server pod builder takes it."""
+        return GateSidecar(container=self.container(), volumes=tuple(self.volumes()), vllm_port=self.args.spec.vllm_port)
+
+    def container(self) -> dict[str, Any]:
+        """The gate container (HAProxy from the official image's entrypoint, master-worker mode).
+
+        It declares no port: the vLLM container keeps declaring the pod's API port (Knative allows
+        one container with ports, and KServe routes to ``kserve-container``'s), which the gate
+        binds in the shared network namespace; the metrics port is scraped by address."""
         a = self.args
         env = []
         if a.vllm_key_secret is not None:
@@ -140,12 +158,10 @@ class ServiceGate(pulumi.ComponentResource):
         memory = f"{a.spec.memory_mib}Mi"
         return {
             "name": CONTAINER_NAME,
-            "image": image.ref,
+            "image": a.spec.image.ref,
             # The image's entrypoint turns "haproxy ..." into "haproxy -W -db ..." (master-worker, foreground).
             "args": ["haproxy", "-f", f"{PATHS.conf_dir}/haproxy.cfg"],
             "env": env,
-            "ports": [{"name": port_name, "containerPort": a.listen_port, "protocol": "TCP"},
-                      {"name": METRICS_PORT_NAME, "containerPort": a.spec.metrics_port, "protocol": "TCP"}],
             "readinessProbe": {"httpGet": {"path": HEALTH_PATH, "port": a.listen_port}, "periodSeconds": 10},
             # Alive while it accepts connections, whatever vLLM's state (vLLM has its own probes).
             "livenessProbe": {"tcpSocket": {"port": a.listen_port}, "periodSeconds": 20, "failureThreshold": 3},
@@ -166,14 +182,3 @@ class ServiceGate(pulumi.ComponentResource):
             {"name": "gate-run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
         ]
 
-    def probe(self, **timing: int) -> dict[str, Any]:
-        """A probe of vLLM through the gate (vLLM itself listens on 127.0.0.1 only)."""
-        return {"httpGet": {"path": HEALTH_PATH, "port": self.args.listen_port}, **timing}
-
-
-def metrics_path() -> str:
-    """Path of vLLM's metrics on the gate's metrics port."""
-    return "/metrics"
-
-
-__all__ = ["TenantKeys", "ServiceGate", "ServiceGateArgs", "GATED_LABEL", "METRICS_PORT_NAME", "GATE_METRICS_PATH"]

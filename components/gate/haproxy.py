@@ -146,14 +146,16 @@ def models_body(allowed: Sequence[str], served: Mapping[str, Sequence[str]]) -> 
 
 
 def render_config(spec: GateSpec, *, listen_port: int, vllm_key: bool, paths: GatePaths = GatePaths(),
-                  bind: str = "0.0.0.0") -> str:
+                  bind: str = "0.0.0.0", metrics_on_client_port: bool = False) -> str:
     """haproxy.cfg of a gate. ``listen_port``: the port the frontend routes to; ``vllm_key``: vLLM itself wants a bearer token (read from the
     ``VLLM_API_KEY`` environment variable by HAProxy when it parses the file, so it is in no
-    ConfigMap); ``bind``: listen address (tests bind 127.0.0.1)."""
+    ConfigMap); ``bind``: listen address (tests bind 127.0.0.1); ``metrics_on_client_port``: also
+    pass ``GET /metrics`` on the client port without a key (llm-d's endpoint picker scrapes there)."""
     m = paths.map
     bufsize = spec.max_body_kib * 1024 + 16384  # the whole body plus headers
     window = spec.rate_window_seconds
     inference = " ".join(INFERENCE_PATHS)
+    metrics_rule = "    http-request allow if { path /metrics } METH_GET\n" if metrics_on_client_port else ""
     backend_auth = (f'    http-request set-header authorization "Bearer ${{{VLLM_KEY_ENV}}}"\n' if vllm_key
                     else "    http-request del-header authorization\n")
     return f"""\
@@ -188,7 +190,7 @@ frontend gate
     acl listing path {MODELS_PATH}
     # 1. probes: vLLM's own health, no key ("allow" ends the rules; the request goes to vLLM)
     http-request allow if health METH_GET
-    # 2. everything else vLLM serves stays out of reach
+{metrics_rule}    # 2. everything else vLLM serves stays out of reach
     http-request return status 403 content-type application/json string '{{"error":"path not offered by the gate"}}' unless inference METH_POST || listing METH_GET
     # 3. authentication: the SHA-256 of the bearer token names the tenant
     http-request set-var(txn.tenant) req.hdr(authorization),regsub("^Bearer +",""),sha2(256),hex,lower,map({m("keys.map")})
@@ -248,13 +250,14 @@ class GateFiles:
 
 def gate_files(spec: GateSpec, tenants: Mapping[str, TenantSpec], key_hashes: Mapping[str, Sequence[str]],
                served: Mapping[str, Sequence[str]], *, listen_port: int, vllm_key: bool,
-               paths: GatePaths = GatePaths(), bind: str = "0.0.0.0") -> GateFiles:
+               paths: GatePaths = GatePaths(), bind: str = "0.0.0.0", metrics_on_client_port: bool = False) -> GateFiles:
     """The gate's files for one service (the component mounts them; the tests run them)."""
     maps = render_maps(tenants, key_hashes, served)
     grants = {t: {"grants": list(tenants[t].grants), "maxRequestsPerWindow": tenants[t].max_requests_per_window,
                   "maxConcurrent": tenants[t].max_concurrent} for t in sorted(tenants)}
     config_map = {
-        "haproxy.cfg": render_config(spec, listen_port=listen_port, vllm_key=vllm_key, paths=paths, bind=bind),
+        "haproxy.cfg": render_config(spec, listen_port=listen_port, vllm_key=vllm_key, paths=paths, bind=bind,
+                                     metrics_on_client_port=metrics_on_client_port),
         "gate.lua": LUA_SOURCE.read_text(),
         "tenants.json": json.dumps(grants, indent=2, sort_keys=True) + "\n",
         **{name: maps[name] for name in PLAIN_MAPS},

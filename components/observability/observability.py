@@ -69,7 +69,11 @@ class MonitoredService:
     pod_labels: Mapping[str, str]
     """Labels selecting its vLLM pods."""
     metrics_port: str = "http"
-    """Name of the container port serving ``/metrics``."""
+    """Name of the container port serving ``/metrics`` (the pod's API port)."""
+    scrape_port: int | None = None
+    """Port Prometheus actually scrapes: the tenant gate's metrics port, which no container
+    declares (Knative allows one container with ports), reached by rewriting the address of the
+    ``metrics_port`` target. None: ``metrics_port`` itself."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ def pod_monitor_spec(svc: MonitoredService) -> dict[str, Any]:
             "interval": "15s",
             "honorLabels": True,
             "relabelings": [
+                *([{"action": "replace", "sourceLabels": ["__address__"], "regex": "(.+):\\d+",
+                    "targetLabel": "__address__", "replacement": f"$1:{svc.scrape_port}"}] if svc.scrape_port else []),
                 {"action": "replace", "targetLabel": "model_name", "replacement": svc.served_name},
                 {"action": "replace", "targetLabel": "llm_service", "replacement": svc.name},
             ],

@@ -14,7 +14,6 @@ import pulumi
 
 from components.gate.gate import ServiceGate, ServiceGateArgs, TenantKeys
 from components.gate.network import GatedService, NetworkPoliciesArgs, PlatformNetworkPolicies
-from infra.config import PlatformConfig
 from infra.context import BuildContext
 
 
@@ -40,7 +39,7 @@ def build(ctx: BuildContext) -> GateLayer:
 
 
 def service_gate(ctx: BuildContext, layer: GateLayer, service: str, listen_port: int,
-                 vllm_key_secret: pulumi.Input[str] | None) -> ServiceGate:
+                 vllm_key_secret: pulumi.Input[str] | None, metrics_on_client_port: bool = False) -> ServiceGate:
     """The gate of ``service``, listening on ``listen_port`` (the port its frontend routes to)."""
     from infra.layers.serving import image
 
@@ -51,16 +50,10 @@ def service_gate(ctx: BuildContext, layer: GateLayer, service: str, listen_port:
         spec=cfg.gate.model_copy(update={"image": image(cfg, cfg.gate.image)}),
         tenants=dict(cfg.tenants), key_hashes=dict(layer.keys.hashes) if layer.keys else {},
         served={base: cfg.served_models()[base]}, listen_port=listen_port, vllm_key_secret=vllm_key_secret,
+        metrics_on_client_port=metrics_on_client_port,
     ), ctx.k8s_opts())
     layer.gates[service] = gate
     return gate
-
-
-def gate_image(cfg: PlatformConfig):
-    """The gate image as pods pull it (the internal mirror on air-gapped stacks)."""
-    from infra.layers.serving import image
-
-    return image(cfg, cfg.gate.image)
 
 
 def network_policies(ctx: BuildContext, layer: GateLayer, object_store_namespace: str | None,

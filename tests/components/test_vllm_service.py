@@ -109,7 +109,7 @@ def test_static_mode_adding_an_adapter_changes_the_inference_service_args(synth)
     predictor = after.objects("InferenceService")[0]["spec"]["predictor"]
     assert [c["name"] for c in predictor["initContainers"]] == ["lora-fetch"]
     runtime = after.objects("ServingRuntime")[0]["spec"]
-    assert [c["name"] for c in runtime["containers"]] == ["kserve-container"]
+    assert [c["name"] for c in runtime["containers"]] == ["kserve-container", "gate"]
     assert "VLLM_PLUGINS" not in {e["name"] for e in runtime["containers"][0]["env"]}
 
 
@@ -198,7 +198,8 @@ def _runtime(synthesis, name):
 
 def test_dynamic_resolver_wiring(synthesized):
     rt = _runtime(synthesized("local"), "qwen-7b")["spec"]
-    main, sync = rt["containers"]
+    main, sync, gate = rt["containers"]
+    assert gate["name"] == "gate"
     env = {e["name"]: e.get("value") for e in main["env"]}
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert env["VLLM_PLUGINS"] == "lora_filesystem_resolver"
@@ -459,32 +460,17 @@ def test_zero_restart_rollout_on_every_frontend(synth, synthesized, stack, base,
 def test_sync_sidecar_can_unload_from_its_own_vllm_with_the_api_key(synthesized):
     sync = _runtime(synthesized("airgap"), "llama-8b")["spec"]["containers"][1]
     env = {e["name"]: e for e in sync["env"]}
-    assert env["VLLM_URL"]["value"] == "http://localhost:8080"
+    assert env["VLLM_URL"]["value"] == "http://localhost:8081"  # vLLM itself, behind the gate
     assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "llama-8b-api-key", "key": "VLLM_API_KEY"}
     local = {e["name"] for e in _runtime(synthesized("local"), "qwen-7b")["spec"]["containers"][1]["env"]}
     assert "VLLM_URL" in local and "VLLM_API_KEY" not in local
 
 
-def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth, monkeypatch):
-    """One building block: a companion container and volume added in ``lora_server_pod`` show
-    up in the KServe ServingRuntime, the llm-d decode pods and the LeaderWorkerSet leader, and
-    every pod keeps Pod Security "restricted" (also the multi-node storage initializer)."""
-    import dataclasses
-
-    import components.models.vllm_service as vllm_service
-    import infra.layers.models as models_layer
-    from components.models.lora_server import lora_server_pod
-
-    gate = {"name": "gate", "image": "example.com/gate:1", "ports": [{"name": "gate", "containerPort": 9443}],
-            "volumeMounts": [{"name": "gate-config", "mountPath": "/etc/gate"}]}
-
-    def with_gate(**kw):
-        pod = lora_server_pod(**kw)
-        return dataclasses.replace(pod, api_sidecars=(*pod.api_sidecars, gate),
-                                   volumes=(*pod.volumes, {"name": "gate-config", "emptyDir": {}}))
-
-    monkeypatch.setattr(vllm_service, "lora_server_pod", with_gate)
-    monkeypatch.setattr(models_layer, "lora_server_pod", with_gate)
+def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth):
+    """One building block: the tenant gate, a companion container and its volumes added in
+    ``lora_server_pod``, shows up in the KServe ServingRuntime, the llm-d decode pods and the
+    LeaderWorkerSet leader, with vLLM moved to 127.0.0.1 behind it, and every pod keeps Pod
+    Security "restricted" (also the multi-node storage initializer)."""
 
     def add_405b(s):
         s["models"]["baseModels"]["llama-3.1-405b"] = {
@@ -508,14 +494,15 @@ def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth, 
     for where, pod in pods.items():
         companions = [*pod["containers"], *pod.get("initContainers", [])]
         assert [c["name"] for c in companions].count("gate") == 1, where
-        assert any(v["name"] == "gate-config" for v in pod["volumes"]), where
+        assert any(v["name"] == "gate-conf" for v in pod["volumes"]), where
+        vllm = next(c for c in pod["containers"] if c["name"] in ("kserve-container", "vllm"))
+        words = [*vllm.get("command", []), *vllm.get("args", [])]
+        assert "--host=127.0.0.1" in words and "--port=8081" in words, where
     assert not any(c["name"] == "gate" for c in [*worker["containers"], *worker.get("initContainers", [])]), \
         "API sidecars run where the API is served (the leader)"
     assert next(c for c in leader["initContainers"] if c["name"] == "gate")["restartPolicy"] == "Always"
     for pod in (leader, worker):
         for c in [*pod["containers"], *pod.get("initContainers", [])]:
-            if c["name"] == "gate":
-                continue
             ctx = c["securityContext"]
             assert ctx["runAsNonRoot"] and ctx["allowPrivilegeEscalation"] is False, c["name"]
             assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["seccompProfile"] == {"type": "RuntimeDefault"}, c["name"]

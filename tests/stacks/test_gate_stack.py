@@ -33,7 +33,8 @@ def test_every_service_has_a_gate_rendered_from_the_stack_config(stack, synthesi
         base = cfg.served_name(name)
         listen = int(cm["data"]["haproxy.cfg"].split("frontend gate\n    bind 0.0.0.0:")[1].split("\n")[0])
         expected = gate_files(cfg.gate, cfg.tenants, {}, {base: cfg.served_models()[base]}, listen_port=listen,
-                              vllm_key=cfg.serving.services[name].auth, paths=PATHS)
+                              vllm_key=cfg.serving.services[name].auth, paths=PATHS,
+                              metrics_on_client_port=cfg.serving.services[name].frontend == "llm-d")
         assert cm["data"] == expected.config_map
         assert json.loads(cm["data"]["tenants.json"]).keys() == cfg.tenants.keys()
 
