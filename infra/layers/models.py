@@ -181,7 +181,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
         served[svc_name] = [served_name] + sorted(adapters)
         if svc_name in layer.services:
             gates.gated.append(GatedService(
-                name=svc_name, pod_labels=layer.services[svc_name].pod_labels, client_port=_gate_port(spec, pool),
+                name=svc_name, pod_labels=layer.services[svc_name].pod_labels, client_port=_entry_port(spec, pool),
                 metrics_port=cfg.gate.metrics_port,
                 knative=spec.frontend == "kserve" and serving.mode == "Knative" and _nodes(spec, pool) == 1,
                 multinode=spec.frontend == "kserve" and _nodes(spec, pool) > 1))
@@ -248,6 +248,14 @@ def _gate_port(spec, pool) -> int:
     if spec.frontend == "llm-d":
         return vllm_port("decode", routing_proxy=True)
     return HTTP_PORT if _nodes(spec, pool) == 1 else 8000
+
+
+def _entry_port(spec, pool) -> int:
+    """The port traffic enters a model-server pod on: the gate's, or on llm-d the pool's target
+    port (the routing sidecar, which forwards to the gate inside the pod)."""
+    from components.serving.llmd import SERVICE_PORT
+
+    return SERVICE_PORT if spec.frontend == "llm-d" else _gate_port(spec, pool)
 
 
 def _nodes(spec, pool) -> int:
