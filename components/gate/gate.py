@@ -26,7 +26,6 @@ import pulumi_random as random
 from components.common.labels import standard_labels
 from components.common.pod_security import container_security_context
 from components.gate.haproxy import (
-    HEALTH_PATH,
     KEYS_MAP,
     VLLM_KEY_ENV,
     GatePaths,
@@ -150,7 +149,10 @@ class ServiceGate(pulumi.ComponentResource):
 
         It declares no port: the vLLM container keeps declaring the pod's API port (Knative allows
         one container with ports, and KServe routes to ``kserve-container``'s), which the gate
-        binds in the shared network namespace; the metrics port is scraped by address."""
+        binds in the shared network namespace; the metrics port is scraped by address. No probes
+        of its own (Knative refuses probes on sidecars unless multi-container probing is on): the
+        vLLM container's probes go through the gate, so the pod is ready only when both are, and
+        HAProxy exits (and is restarted) when it fails."""
         a = self.args
         env = []
         if a.vllm_key_secret is not None:
@@ -162,9 +164,6 @@ class ServiceGate(pulumi.ComponentResource):
             # The image's entrypoint turns "haproxy ..." into "haproxy -W -db ..." (master-worker, foreground).
             "args": ["haproxy", "-f", f"{PATHS.conf_dir}/haproxy.cfg"],
             "env": env,
-            "readinessProbe": {"httpGet": {"path": HEALTH_PATH, "port": a.listen_port}, "periodSeconds": 10},
-            # Alive while it accepts connections, whatever vLLM's state (vLLM has its own probes).
-            "livenessProbe": {"tcpSocket": {"port": a.listen_port}, "periodSeconds": 20, "failureThreshold": 3},
             "resources": {"requests": {"cpu": a.spec.cpu, "memory": memory}, "limits": {"cpu": a.spec.cpu, "memory": memory}},
             "securityContext": container_security_context(read_only_root=True),
             "volumeMounts": [
