@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-requirements
 
-.PHONY: up preview policy destroy synth synth-all plan test venv engine kube bench bench-lora vllm clean
+.PHONY: up preview policy destroy synth synth-all plan test venv engine kube haproxy bench bench-lora bench-gate vllm clean
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ engine: venv
 # integration tests (make test builds or restores them itself when they are missing).
 kube:
 	bash tools/kube/build.sh
+
+# Debian's haproxy 2.6 for the gate tests and bench-gate (the tests install it themselves too).
+haproxy:
+	bash tools/haproxy/install.sh
 
 # The engine builds itself on first use (tools/engine/build.sh, cached per machine).
 up: venv
@@ -69,6 +73,9 @@ vllm:
 # go_live_p95_s=, revoke_p95_s=, restarts=.
 bench-lora: venv vllm
 	$(PY) bench/lora_rollout.py
+# Latency the tenant gate adds in front of a real vLLM (tiny CPU model), p50/p99.
+bench-gate: venv
+	$(PY) bench/gate_latency.py
 
 clean:
 	rm -rf out .pytest_cache

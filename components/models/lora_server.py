@@ -24,6 +24,7 @@ from components.common.pod_security import container_security_context
 from components.gpu.placement import PodPlacement
 from components.models.spec import LoraServiceSpec
 from components.models.vllm_args import LoraModule, VllmEngineOptions
+from components.gate.gate import GateSidecar
 from components.serving.vllm_pod import MODEL_DIR, ModelMount, VllmServerPod
 
 CACHE_DIR = "/mnt/lora-cache"
@@ -36,12 +37,13 @@ CACHE_MOUNT = {"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}
 
 
 def engine_options(spec: LoraServiceSpec, served_name: str, port: int, lora_modules: tuple[LoraModule, ...] = (),
-                   model: str = MODEL_DIR) -> VllmEngineOptions:
+                   model: str = MODEL_DIR, host: str | None = None) -> VllmEngineOptions:
     """The typed vLLM options of a service (validated against the pinned argument spec)."""
     e = spec.engine
     return VllmEngineOptions(
         model=model,
         served_model_name=(served_name,),
+        host=host,
         port=port,
         dtype=e.dtype,
         quantization=e.quantization,
@@ -294,20 +296,26 @@ class AdapterRegistry(pulumi.ComponentResource):
 def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image: ImageRef, model: ModelMount,
                     placement: PodPlacement, registry: AdapterRegistry, store: AdapterStoreRef | None,
                     adapter_names: list[str], sync_interval_seconds: int, cache_gib: int,
-                    shm_size: str = "16Gi", static_modules_in_args: bool = True) -> VllmServerPod:
+                    shm_size: str = "16Gi", static_modules_in_args: bool = True,
+                    gate: GateSidecar | None = None) -> VllmServerPod:
     """The multi-LoRA model-server pod of one service.
 
     Dynamic mode: the sync sidecar runs beside vLLM and materialises the registry into the
     resolver cache. Static mode: one strict pass of the same script as an init container, and
     ``--lora-modules`` in the engine arguments (``static_modules_in_args=False``: the frontend
     places them itself, as KServe does on the InferenceService so that an adapter change
-    changes it visibly)."""
+    changes it visibly).
+
+    ``gate``: the tenant gate takes ``port`` (what the frontend routes to and probes hit) and
+    vLLM moves to 127.0.0.1:``gate.vllm_port``, reachable only by the gate and the sync sidecar."""
     modules = static_lora_modules(adapter_names) if spec.adapter_mode == "static" and static_modules_in_args else ()
-    args = tuple(engine_options(spec, served_name, port, modules).to_args())
+    engine_port = gate.vllm_port if gate is not None else port
+    args = tuple(engine_options(spec, served_name, engine_port, modules,
+                                host="127.0.0.1" if gate is not None else None).to_args())
     sidecars: tuple[dict[str, Any], ...] = ()
     init: tuple[dict[str, Any], ...] = ()
     if spec.adapter_mode == "dynamic":
-        sidecars = (sync_container(image, store, sync_interval_seconds, vllm_port=port,
+        sidecars = (sync_container(image, store, sync_interval_seconds, vllm_port=engine_port,
                                    api_key_secret=registry.api_key_secret_name,
                                    registry_configmap=registry.registry_name),)
     elif adapter_names:
@@ -324,7 +332,10 @@ def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image
         shm_size=shm_size,
         node_sidecars=sidecars,
         init_containers=init,
-        volumes=tuple(adapter_volumes(registry.registry_name, registry.sync_name, cache_gib)),
+        api_sidecars=(gate.container,) if gate is not None else (),
+        volumes=tuple(adapter_volumes(registry.registry_name, registry.sync_name, cache_gib))
+        + (tuple(gate.volumes) if gate is not None else ()),
         vllm_mounts=(CACHE_MOUNT,),
         service_account=registry.service_account_name,
+        engine_port=gate.vllm_port if gate is not None else None,
     )

@@ -49,6 +49,7 @@ from components.models.lora_server import (AdapterRegistry, AdapterStoreRef, Pub
 from components.models.spec import BaseModelSpec, LoraServiceSpec, PvcModelSource
 from components.models.vllm_args import check_args
 from components.serving.inference_service import AUTOSCALER_CLASS_ANNOTATION, inference_service
+from components.gate.gate import GateSidecar
 from components.serving.vllm_pod import ModelMount, VllmServerPod
 
 HTTP_PORT = 8080
@@ -146,6 +147,10 @@ class VllmLoraServiceArgs:
     """emptyDir size limit of the adapter cache."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """Serving controllers that must exist first (KServe CRDs and webhook)."""
+    gate: GateSidecar | None = None
+    """The tenant gate in front of vLLM (it takes ``HTTP_PORT``; vLLM moves to 127.0.0.1)."""
+    metrics_port: int = HTTP_PORT
+    """Port serving vLLM's ``/metrics`` to Prometheus (the gate's metrics port behind a gate)."""
 
 
 class VllmLoraService(pulumi.ComponentResource):
@@ -194,7 +199,7 @@ class VllmLoraService(pulumi.ComponentResource):
             spec=spec, served_name=args.served_name, port=HTTP_PORT, image=args.image,
             model=ModelMount(uri=storage_uri(args.model)), placement=placement, registry=support, store=args.store,
             adapter_names=self.adapter_names, sync_interval_seconds=args.sync_interval_seconds,
-            cache_gib=args.lora_cache_gib, shm_size="8Gi", static_modules_in_args=False)
+            cache_gib=args.lora_cache_gib, shm_size="8Gi", static_modules_in_args=False, gate=args.gate)
         # KServe's storage initializer puts the model at /mnt/models from storageUri; the
         # runtime carries everything else of the pod, the InferenceService the placement.
         runtime_name = f"{svc}-vllm"
@@ -204,7 +209,7 @@ class VllmLoraService(pulumi.ComponentResource):
             kind="ServingRuntime",
             metadata={"name": runtime_name, "namespace": ns, "labels": labels},
             spec={
-                "annotations": {"prometheus.kserve.io/port": str(HTTP_PORT), "prometheus.kserve.io/path": "/metrics"},
+                "annotations": {"prometheus.kserve.io/port": str(args.metrics_port), "prometheus.kserve.io/path": "/metrics"},
                 "supportedModelFormats": [{"name": MODEL_FORMAT, "version": "1", "autoSelect": False}],
                 "multiModel": False,
                 "containers": [self._runtime_container(pod), *self._companions(pod, knative=args.mode == "Knative")],

@@ -69,9 +69,13 @@ class MonitoredService:
     pod_labels: Mapping[str, str]
     """Labels selecting its vLLM pods."""
     metrics_port: str = "http"
-    """Name of the container port serving ``/metrics``."""
+    """Name of the container port serving ``/metrics`` (the pod's API port)."""
     adapter_sync_port: str | None = None
     """Name of the adapter sync sidecar's status port (``lora_sync_*`` metrics), or None."""
+    scrape_port: int | None = None
+    """Port Prometheus actually scrapes: the tenant gate's metrics port, which no container
+    declares (Knative allows one container with ports), reached by rewriting the address of the
+    ``metrics_port`` target. None: ``metrics_port`` itself."""
 
 
 @dataclass(frozen=True)
@@ -106,13 +110,15 @@ class ObservabilityArgs:
 
 def pod_monitor_spec(svc: MonitoredService) -> dict[str, Any]:
     """PodMonitor of a service's vLLM pods (see the module docstring for the labels)."""
-    def endpoint(port: str) -> dict[str, Any]:
+    def endpoint(port: str, scrape_port: int | None = None) -> dict[str, Any]:
         return {
             "port": port,
             "path": "/metrics",
             "interval": "15s",
             "honorLabels": True,
             "relabelings": [
+                *([{"action": "replace", "sourceLabels": ["__address__"], "regex": "(.+):\\d+",
+                    "targetLabel": "__address__", "replacement": f"$1:{scrape_port}"}] if scrape_port else []),
                 {"action": "replace", "targetLabel": "model_name", "replacement": svc.served_name},
                 {"action": "replace", "targetLabel": "llm_service", "replacement": svc.name},
             ],
@@ -120,11 +126,13 @@ def pod_monitor_spec(svc: MonitoredService) -> dict[str, Any]:
 
     # The adapter sync sidecar of every replica: which adapters are live, go-live and load
     # latency, failures (``components.models.lora_sync``).
-    ports = [svc.metrics_port, *([svc.adapter_sync_port] if svc.adapter_sync_port else [])]
+    endpoints = [endpoint(svc.metrics_port, svc.scrape_port)]
+    if svc.adapter_sync_port:
+        endpoints.append(endpoint(svc.adapter_sync_port))
     return {
         "selector": {"matchLabels": dict(svc.pod_labels)},
         "namespaceSelector": {"matchNames": [svc.namespace]},
-        "podMetricsEndpoints": [endpoint(p) for p in ports],
+        "podMetricsEndpoints": endpoints,
     }
 
 

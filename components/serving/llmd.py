@@ -227,8 +227,12 @@ class LlmdModelServiceArgs:
         if self.server.port != vllm_port("decode", self.routing_proxy):
             out.append(f"server.port must be {vllm_port('decode', self.routing_proxy)} (the pool and routing sidecar "
                        f"expect it), got {self.server.port}")
+        # Behind the tenant gate vLLM listens on 127.0.0.1:engine_port; the gate takes the pool's port.
         out += check_vllm_args(self.server.args, served_name=self.served_name,
-                               port=vllm_port("decode", self.routing_proxy), tensor_parallel=self.tensor_parallel)
+                               port=self.server.vllm_port, tensor_parallel=self.tensor_parallel)
+        if self.prefill_replicas and self.server.engine_port is not None:
+            out.append("prefill/decode disaggregation behind the tenant gate is not supported yet "
+                       "(prefill pods serve on another port than the decode gate)")
         if self.prefill_replicas:
             out += [f"prefill: {p}" for p in check_vllm_args(self.prefill_vllm_args, served_name=self.served_name,
                                                              port=vllm_port("prefill"), tensor_parallel=self.tensor_parallel)]
@@ -353,17 +357,24 @@ def pool_name(service: str) -> str:
 
 
 def http_route_spec(service: str, platform: LlmdPlatform) -> dict[str, Any]:
-    """HTTPRoute ``/<service>/...`` on the inference gateway -> the service's InferencePool,
-    with the prefix stripped so clients use ``http://<gateway>/<service>/v1``."""
+    """HTTPRoute ``/<service>/v1/...`` on the inference gateway -> the service's InferencePool,
+    with ``/<service>`` stripped so clients use ``http://<gateway>/<service>/v1``.
+
+    Only ``/v1/`` is routed (the pods' gate also lets the endpoint picker read ``/metrics``,
+    which must stay in-cluster), and a client's ``x-llm-d-inference-fairness-id`` is removed
+    before the endpoint picker sees it: fairness identities come from the gate, never a client."""
+    from components.gate.haproxy import FAIRNESS_HEADER
+
     return {
         "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
                         "name": platform.gateway_name, "namespace": platform.gateway_namespace}],
         "rules": [{
-            "matches": [{"path": {"type": "PathPrefix", "value": f"/{service}/"}}],
+            "matches": [{"path": {"type": "PathPrefix", "value": f"/{service}/v1/"}}],
             # Generations stream for minutes: no gateway timeout (as llm-d-modelservice's own route).
             "timeouts": {"request": "0s", "backendRequest": "0s"},
             "filters": [{"type": "URLRewrite",
-                         "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
+                         "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1/"}}},
+                        {"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": [FAIRNESS_HEADER]}}],
             "backendRefs": [{"group": INFERENCE_POOL_GROUP, "kind": "InferencePool",
                              "name": pool_name(service), "port": SERVICE_PORT}],
         }],

@@ -107,7 +107,8 @@ class VllmServerPod:
     env: tuple[dict[str, Any], ...]
     """Environment of the vLLM container (Kubernetes EnvVar wire shape)."""
     port: int
-    """Port vLLM serves the OpenAI API, ``/health`` and ``/metrics`` on (equals ``--port``)."""
+    """Port the pod serves the OpenAI API and ``/health`` on, the one the frontend routes to and
+    probes hit: vLLM's own (``--port``), or the gate's when ``engine_port`` is set."""
     model: ModelMount
     """The base model."""
     placement: PodPlacement
@@ -136,15 +137,29 @@ class VllmServerPod:
     """ServiceAccount of the pods; None: the frontend's default."""
     run_as: int = RUN_AS
     """uid/gid of every container (the vLLM image would otherwise run as root)."""
+    engine_port: int | None = None
+    """Port vLLM listens on, on 127.0.0.1 only, when the tenant gate (an API sidecar) owns
+    ``port`` and forwards to it; None: vLLM itself serves ``port`` on every address."""
+
+    @property
+    def vllm_port(self) -> int:
+        """The port vLLM itself listens on (what ``--port`` must say)."""
+        return self.engine_port if self.engine_port is not None else self.port
 
     def problems(self) -> list[str]:
         """Everything wrong with this pod (empty when fine)."""
         out = self.model.problems()
         ports = [a.split("=", 1)[1] for a in self.args if a.startswith("--port=")]
         ports += [self.args[i + 1] for i, a in enumerate(self.args[:-1]) if a == "--port"]
-        if (ports or [str(VLLM_DEFAULT_PORT)]) != [str(self.port)]:
-            out.append(f"--port must be given at most once and equal port={self.port} "
+        if (ports or [str(VLLM_DEFAULT_PORT)]) != [str(self.vllm_port)]:
+            out.append(f"--port must be given at most once and equal {self.vllm_port} "
                        f"(absent: vLLM's {VLLM_DEFAULT_PORT}), got {ports or 'none'}")
+        if self.engine_port is not None:
+            hosts = [a.split("=", 1)[1] for a in self.args if a.startswith("--host=")]
+            if hosts != ["127.0.0.1"]:
+                out.append(f"behind the gate vLLM must listen on --host=127.0.0.1 only, got {hosts or 'every address'}")
+            if self.engine_port == self.port:
+                out.append(f"engine_port {self.engine_port} equals port: the gate and vLLM cannot share it")
         names = [c["name"] for c in self.companions(api=True)]
         if len(set(names)) != len(names):
             out.append(f"companion container names repeat: {names}")
@@ -164,7 +179,8 @@ class VllmServerPod:
         return res
 
     def probes(self) -> dict[str, Any]:
-        """vLLM's probes. ``/health`` stays open when ``VLLM_API_KEY`` is set (vLLM guards /v1 only)."""
+        """vLLM's probes, on ``port`` (through the gate, which passes ``/health`` without a key, when
+        there is one). ``/health`` stays open when ``VLLM_API_KEY`` is set (vLLM guards /v1 only)."""
         probe = {"httpGet": {"path": "/health", "port": self.port}}
         return {
             "startupProbe": probe | {"periodSeconds": 10, "failureThreshold": 180},

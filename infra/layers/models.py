@@ -17,6 +17,7 @@ from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, Store
 from components.models.lora_server import AdapterRegistry, AdapterStoreRef, PublishedAdapter, lora_server_pod, store_env
 from components.models.vllm_service import VllmLoraService, VllmLoraServiceArgs, adapter_served_name, storage_uri
 from components.serving.vllm_pod import ModelMount
+from components.gate.network import GatedService
 from components.models.weights import ModelWeights, ModelWeightsArgs
 from components.platform.namespaces import NamespaceSpec
 from components.storage.interface import ObjectStoreOutputs
@@ -24,6 +25,7 @@ from components.storage.minio import ObjectStore, ObjectStoreArgs
 from components.storage.s3 import S3ObjectStore, S3ObjectStoreArgs
 from infra.config import PlatformConfig
 from infra.context import BuildContext
+from infra.layers import gate as gate_layer
 
 
 def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
@@ -53,9 +55,11 @@ class ServedService:
     pod_labels: dict[str, str]
     """Labels selecting its vLLM pods (for PodMonitors)."""
     metrics_port: str = "http"
-    """Name of the container port serving ``/metrics``."""
+    """Name of the pod's API port (the target Prometheus discovers)."""
     adapter_sync_port: str | None = None
     """Name of the adapter sync sidecar's status port (dynamic mode; none on Knative)."""
+    scrape_port: int | None = None
+    """The tenant gate's metrics port, where ``/metrics`` is actually served."""
 
 
 @dataclass
@@ -130,6 +134,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                                     s3_secret_name=store.s3_secret_name, service_account_name=store.service_account_name,
                                     verify_ssl=store.use_https)
     vllm_image = _image(cfg, cfg.models.vllm_image)
+    gates = gate_layer.build(ctx)
     endpoints: dict[str, object] = {}
     served: dict[str, list[str]] = {}
     for svc_name, spec in sorted(cfg.serving.services.items()):
@@ -139,23 +144,31 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                         prefix=catalog.object_paths[(a.base_model, a.name)], files=catalog.digests[(a.base_model, a.name)])
                     for a in cfg.adapters_for(svc_name)}
         pool = cfg.gpu.pools[spec.pool]
+        if spec.frontend == "llm-d" and serving.llmd is None:
+            # render stacks run no llm-d gateway (it is a Helm release): nothing to attach to.
+            pulumi.log.info(f"models: service {svc_name!r} (frontend llm-d) needs the llm-d platform; skipped on this stack")
+            continue
+        # The tenant gate takes the port the frontend routes to; vLLM moves to 127.0.0.1. It
+        # presents vLLM's own token (service ``auth``) itself: clients never see that one.
+        gate = gate_layer.service_gate(ctx, gates, svc_name, _gate_port(spec, pool),
+                                       f"{svc_name}-api-key" if spec.auth else None,
+                                       metrics_on_client_port=spec.frontend == "llm-d").sidecar()
         if spec.frontend == "llm-d":
-            if serving.llmd is None:
-                # render stacks run no llm-d gateway (it is a Helm release): nothing to attach to.
-                pulumi.log.info(f"models: service {svc_name!r} (frontend llm-d) needs the llm-d platform; skipped on this stack")
-                continue
-            svc = _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image, serving)
+            svc = _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image,
+                                serving, gate)
             endpoints[svc_name] = svc["endpoint"]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
-                pod_labels=svc["pod_labels"], metrics_port=svc["metrics_port"], adapter_sync_port=_sync_port(spec, None))
+                pod_labels=svc["pod_labels"], metrics_port=svc["metrics_port"], adapter_sync_port=_sync_port(spec, None),
+                scrape_port=cfg.gate.metrics_port)
         elif _nodes(spec, pool) > 1:
             svc = _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref,
-                                     vllm_image, serving, weights)
+                                     vllm_image, serving, weights, gate)
             endpoints[svc_name] = svc["endpoint"]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
-                pod_labels=svc["pod_labels"], metrics_port="http", adapter_sync_port=_sync_port(spec, None))
+                pod_labels=svc["pod_labels"], metrics_port="http", adapter_sync_port=_sync_port(spec, None),
+                scrape_port=cfg.gate.metrics_port)
         else:
             svc = VllmLoraService(svc_name, VllmLoraServiceArgs(
                 name=svc_name, namespace=serving_ns, namespace_name=serving_ns_name, mode=serving.mode, spec=spec,
@@ -163,14 +176,24 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                 store=store_ref, image=vllm_image, prometheus_url=serving.prometheus_url or cfg.observability.prometheus_url,
                 sync_interval_seconds=cfg.models.lora_sync_interval_seconds, lora_cache_gib=cfg.models.lora_cache_gib,
                 depends_on=list(serving.ready) + list(gpu.readiness) + ([weights] if weights is not None else []),
+                gate=gate, metrics_port=cfg.gate.metrics_port,
             ), ctx.k8s_opts())
             endpoints[svc_name] = svc.endpoint
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(svc.adapter_names),
-                pod_labels=svc.pod_labels, metrics_port="http1", adapter_sync_port=_sync_port(spec, serving.mode))
+                pod_labels=svc.pod_labels, metrics_port="http1", adapter_sync_port=_sync_port(spec, serving.mode),
+                scrape_port=cfg.gate.metrics_port)
             if svc.api_key is not None:
                 ctx.exports.setdefault("apiKeys", {})[svc_name] = svc.api_key  # type: ignore[index]
         served[svc_name] = [served_name] + sorted(adapters)
+        if svc_name in layer.services:
+            gates.gated.append(GatedService(
+                name=svc_name, pod_labels=layer.services[svc_name].pod_labels, client_port=_entry_port(spec, pool),
+                metrics_port=cfg.gate.metrics_port,
+                knative=spec.frontend == "kserve" and serving.mode == "Knative" and _nodes(spec, pool) == 1,
+                multinode=spec.frontend == "kserve" and _nodes(spec, pool) > 1))
+    gate_layer.network_policies(ctx, gates, minio_spec.namespace if cfg.storage.kind == "minio" else None,
+                                {"app.kubernetes.io/component": "object-store-setup", "app.kubernetes.io/instance": "minio"})
     ctx.exports["modelEndpoints"] = endpoints
     ctx.exports["servedModels"] = served
     return layer
@@ -202,7 +225,8 @@ def _model_mount(cfg: PlatformConfig, base, store, store_ref) -> ModelMount:
     )
 
 
-def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image, serving) -> dict:
+def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image, serving,
+                  gate) -> dict:
     """An llm-d model service with the same adapter registry, sync sidecar and auth as a KServe one."""
     from components.gpu.placement import placement_for
     from components.serving.llmd import METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
@@ -221,13 +245,31 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
         placement=placement_for(spec.pool, pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
         registry=support, store=store_ref, adapter_names=sorted(adapters),
         sync_interval_seconds=ctx.cfg.models.lora_sync_interval_seconds, cache_gib=ctx.cfg.models.lora_cache_gib,
-        shm_size="16Gi")
+        shm_size="16Gi", gate=gate)
     model = LlmdModelService(f"{svc_name}-llmd", LlmdModelServiceArgs(
         platform=serving.llmd, service=svc_name, namespace=ns, served_name=served_name, server=pod,
         replicas=spec.replicas.min, tensor_parallel=spec.engine.tensor_parallel, scaling=scaling,
     ), ctx.k8s_opts(depends_on=[support]))
     gateway = serving.llmd.service_url(svc_name) + "/"
     return {"endpoint": gateway, "pod_labels": model.pod_labels, "metrics_port": METRICS_PORT_NAME}
+
+
+def _gate_port(spec, pool) -> int:
+    """The port a service's frontend routes to, where its gate listens."""
+    from components.models.vllm_service import HTTP_PORT
+    from components.serving.llmd import vllm_port
+
+    if spec.frontend == "llm-d":
+        return vllm_port("decode", routing_proxy=True)
+    return HTTP_PORT if _nodes(spec, pool) == 1 else 8000
+
+
+def _entry_port(spec, pool) -> int:
+    """The port traffic enters a model-server pod on: the gate's, or on llm-d the pool's target
+    port (the routing sidecar, which forwards to the gate inside the pod)."""
+    from components.serving.llmd import SERVICE_PORT
+
+    return SERVICE_PORT if spec.frontend == "llm-d" else _gate_port(spec, pool)
 
 
 def _nodes(spec, pool) -> int:
@@ -238,7 +280,7 @@ def _nodes(spec, pool) -> int:
 
 
 def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image,
-                       serving, weights) -> dict:
+                       serving, weights, gate) -> dict:
     """A replica larger than one node: vLLM on a LeaderWorkerSet, same adapter registry and auth.
 
     Every pod of the group runs the sync sidecar (a node sidecar of the server pod), because
@@ -262,7 +304,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
         placement=placement_for(spec.pool, pool, count=per_pod, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
         registry=support, store=store_ref, adapter_names=sorted(adapters),
         sync_interval_seconds=cfg.models.lora_sync_interval_seconds, cache_gib=cfg.models.lora_cache_gib,
-        shm_size="32Gi")
+        shm_size="32Gi", gate=gate)
     group = MultiNodeVllm(f"{svc_name}-multinode", MultiNodeArgs(
         service=svc_name, namespace=ns, server=pod, nodes=nodes, replicas=spec.replicas.min,
     ), ctx.k8s_opts(depends_on=[support, *serving.lws_ready] + ([weights] if weights is not None else [])))

@@ -272,7 +272,13 @@ def test_service_url_names_the_proxy_service_the_gateway_implementation_creates(
     agw = dataclasses.replace(_platform(), gateway_provider="agentgateway")
     assert agw.service_url("llama-70b") == "http://gw.llm.svc.cluster.local/llama-70b"
     route = llmd.http_route_spec("llama-70b", _platform())
-    assert route["rules"][0]["matches"][0]["path"]["value"] == "/llama-70b/"
+    # Only the OpenAI API is routed (the gate also serves /metrics to the endpoint picker, in-cluster),
+    # and a client's fairness header never reaches the endpoint picker.
+    rule = route["rules"][0]
+    assert rule["matches"][0]["path"]["value"] == "/llama-70b/v1/"
+    assert rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"] == "/v1/"
+    assert rule["filters"][1] == {"type": "RequestHeaderModifier",
+                                  "requestHeaderModifier": {"remove": ["x-llm-d-inference-fairness-id"]}}
 
 
 def test_platform_pull_secrets_reach_model_servers_and_the_epp_once():

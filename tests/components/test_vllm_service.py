@@ -85,13 +85,17 @@ def test_dynamic_bumping_and_removing_adapters_touch_no_pod_spec(synth, synthesi
         s["models"]["adapters"][0]["version"] = "v2026-12-24"
 
     def remove(s):
-        del s["models"]["adapters"][1]
+        removed = s["models"]["adapters"].pop(1)
+        # A grant naming the removed adapter would be a config error: the tenant loses it too.
+        for tenant in s.get("tenants", {}).values():
+            tenant["grants"] = [g for g in tenant["grants"] if not g.endswith(":" + removed["name"])]
 
     for edit in (bump, remove):
         after = synth("local", edit)
         added, removed, changed = _changes(before, after)
         assert _types(after, changed) == {"kubernetes:core/v1:ConfigMap"}, edit.__name__
-        assert _names(after, changed) == {"qwen-7b-lora-registry"}
+        # The registry, and the gate's grant and model-list maps when a grant covered the adapter.
+        assert "qwen-7b-lora-registry" in _names(after, changed) <= {"qwen-7b-lora-registry", "qwen-7b-gate"}
         assert _types(before, removed) <= {ADAPTER_TYPE} and _types(after, added) <= {ADAPTER_TYPE}
 
 
@@ -111,7 +115,7 @@ def test_static_mode_adding_an_adapter_changes_the_inference_service_args(synth)
     predictor = after.objects("InferenceService")[0]["spec"]["predictor"]
     assert [c["name"] for c in predictor["initContainers"]] == ["lora-fetch"]
     runtime = after.objects("ServingRuntime")[0]["spec"]
-    assert [c["name"] for c in runtime["containers"]] == ["kserve-container"]
+    assert [c["name"] for c in runtime["containers"]] == ["kserve-container", "gate"]
     assert "VLLM_PLUGINS" not in {e["name"] for e in runtime["containers"][0]["env"]}
 
 
@@ -201,7 +205,8 @@ def _runtime(synthesis, name):
 def test_dynamic_loading_wiring(synthesized):
     s = synthesized("local")
     rt = _runtime(s, "qwen-7b")["spec"]
-    main, sync = rt["containers"]
+    main, sync, gate = rt["containers"]
+    assert gate["name"] == "gate"
     env = {e["name"]: e.get("value") for e in main["env"]}
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
     assert env["VLLM_PLUGINS"] == "", "no resolver: the sidecar loads each version from its own path"
@@ -237,7 +242,8 @@ def test_dynamic_loading_wiring(synthesized):
 
 def test_sync_script_configmap_does_not_depend_on_adapters(synth, synthesized):
     before = next(m for m in synthesized("local").objects("ConfigMap") if m["metadata"]["name"] == "qwen-7b-lora-sync")
-    after = next(m for m in synth("local", lambda s: s["models"]["adapters"].clear()).objects("ConfigMap")
+    # (the tenants go too: their grants would name adapters that no longer exist)
+    after = next(m for m in synth("local", lambda s: (s["models"]["adapters"].clear(), s.pop("tenants"))).objects("ConfigMap")
                  if m["metadata"]["name"] == "qwen-7b-lora-sync")
     assert before == after
 
@@ -479,38 +485,26 @@ def test_zero_restart_rollout_on_every_frontend(synth, synthesized, stack, base,
         "name": "new-one", "baseModel": base, "version": "v2026-12-01", "sourceDir": source, "rank": rank}))
     added, removed, changed = _changes(before, after)
     assert not removed and _types(after, added) == {ADAPTER_TYPE}
-    assert _names(after, changed) == {registry}, sorted(_names(after, changed))
+    # The registry, and the gate's grant and model-list maps where a tenant's grant covers it.
+    gate = registry.removesuffix("-lora-registry") + "-gate"
+    assert registry in _names(after, changed) <= {registry, gate}, sorted(_names(after, changed))
+    assert _types(after, changed) == {"kubernetes:core/v1:ConfigMap"}
 
 
 def test_sync_sidecar_can_unload_from_its_own_vllm_with_the_api_key(synthesized):
     sync = _runtime(synthesized("airgap"), "llama-8b")["spec"]["containers"][1]
     env = {e["name"]: e for e in sync["env"]}
-    assert env["VLLM_URL"]["value"] == "http://localhost:8080"
+    assert env["VLLM_URL"]["value"] == "http://localhost:8081"  # vLLM itself, behind the gate
     assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "llama-8b-api-key", "key": "VLLM_API_KEY"}
     local = {e["name"] for e in _runtime(synthesized("local"), "qwen-7b")["spec"]["containers"][1]["env"]}
     assert "VLLM_URL" in local and "VLLM_API_KEY" not in local
 
 
-def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth, monkeypatch):
-    """One building block: a companion container and volume added in ``lora_server_pod`` show
-    up in the KServe ServingRuntime, the llm-d decode pods and the LeaderWorkerSet leader, and
-    every pod keeps Pod Security "restricted" (also the multi-node storage initializer)."""
-    import dataclasses
-
-    import components.models.vllm_service as vllm_service
-    import infra.layers.models as models_layer
-    from components.models.lora_server import lora_server_pod
-
-    gate = {"name": "gate", "image": "example.com/gate:1", "ports": [{"name": "gate", "containerPort": 9443}],
-            "volumeMounts": [{"name": "gate-config", "mountPath": "/etc/gate"}]}
-
-    def with_gate(**kw):
-        pod = lora_server_pod(**kw)
-        return dataclasses.replace(pod, api_sidecars=(*pod.api_sidecars, gate),
-                                   volumes=(*pod.volumes, {"name": "gate-config", "emptyDir": {}}))
-
-    monkeypatch.setattr(vllm_service, "lora_server_pod", with_gate)
-    monkeypatch.setattr(models_layer, "lora_server_pod", with_gate)
+def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth):
+    """One building block: the tenant gate, a companion container and its volumes added in
+    ``lora_server_pod``, shows up in the KServe ServingRuntime, the llm-d decode pods and the
+    LeaderWorkerSet leader, with vLLM moved to 127.0.0.1 behind it, and every pod keeps Pod
+    Security "restricted" (also the multi-node storage initializer)."""
 
     def add_405b(s):
         s["models"]["baseModels"]["llama-3.1-405b"] = {
@@ -534,14 +528,15 @@ def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth, 
     for where, pod in pods.items():
         companions = [*pod["containers"], *pod.get("initContainers", [])]
         assert [c["name"] for c in companions].count("gate") == 1, where
-        assert any(v["name"] == "gate-config" for v in pod["volumes"]), where
+        assert any(v["name"] == "gate-conf" for v in pod["volumes"]), where
+        vllm = next(c for c in pod["containers"] if c["name"] in ("kserve-container", "vllm"))
+        words = [*vllm.get("command", []), *vllm.get("args", [])]
+        assert "--host=127.0.0.1" in words and "--port=8081" in words, where
     assert not any(c["name"] == "gate" for c in [*worker["containers"], *worker.get("initContainers", [])]), \
         "API sidecars run where the API is served (the leader)"
     assert next(c for c in leader["initContainers"] if c["name"] == "gate")["restartPolicy"] == "Always"
     for pod in (leader, worker):
         for c in [*pod["containers"], *pod.get("initContainers", [])]:
-            if c["name"] == "gate":
-                continue
             ctx = c["securityContext"]
             assert ctx["runAsNonRoot"] and ctx["allowPrivilegeEscalation"] is False, c["name"]
             assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["seccompProfile"] == {"type": "RuntimeDefault"}, c["name"]
