@@ -90,7 +90,7 @@ class PlatformConfig(Spec):
             _service_rules,
             _adapter_rules,
             _airgap_rules,
-            serving_rules,
+            lambda c: serving_rules(c.serving, c.gpu.pools, cluster_kind=c.cluster.kind),
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
         ):
             issues.extend(rule(self))

@@ -1,8 +1,7 @@
 """The fast PR check: the CrossGuard pack's policies evaluated in-process over an offline synthesis.
 
-    python -m infra.synth --stack NAME --out DIR --policy        # synthesize, then check
-    python -m infra.policy_check --stack NAME [--pack-config F]  # check; optionally write the
-                                                                 # --policy-pack-config file
+    python -m infra.synth --stack NAME --out DIR --policy      # synthesize, then check
+    python -m infra.policy_check --stack NAME --pack-config F  # write the --policy-pack-config file
 
 Both this check and ``pulumi preview --policy-pack policies --policy-pack-config F`` run the
 same policy objects with the same configuration: :func:`pack_config` turns the stack's
@@ -144,23 +143,23 @@ def report(synthesis) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Only writes the pack config: the check itself is `infra.synth --policy`, which imports this
+    # module, so this module never imports infra.synth (one direction, no cycle).
     from infra.config_loading import PlatformConfigError
-    from infra.synth import synthesize
 
-    parser = argparse.ArgumentParser(prog="python -m infra.policy_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m infra.policy_check", description=__doc__.split("\n\n")[0],
+                                     epilog="The in-process check: python -m infra.synth --stack NAME --out DIR --policy")
     parser.add_argument("--stack", required=True)
-    parser.add_argument("--pack-config", type=Path, help="write the --policy-pack-config JSON for this stack here")
-    parser.add_argument("--no-check", action="store_true", help="only write --pack-config; do not synthesize")
+    parser.add_argument("--pack-config", type=Path, required=True, help="write the --policy-pack-config JSON for this stack here")
+    parser.add_argument("--no-check", action="store_true", help="accepted for compatibility; this command never synthesizes")
     args = parser.parse_args(argv)
     try:
-        status = 0 if args.no_check else report(synthesize(args.stack))
-        if args.pack_config:
-            write_pack_config(args.stack, args.pack_config)
-            print(f"  wrote {args.pack_config}")
+        write_pack_config(args.stack, args.pack_config)
     except PlatformConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return status
+    print(f"  wrote {args.pack_config}")
+    return 0
 
 
 if __name__ == "__main__":
