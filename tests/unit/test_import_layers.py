@@ -1,5 +1,5 @@
-"""Imports go one way: components <- infra, components <- policies, and no cycle among the
-project's modules.
+"""Imports go one way: components <- infra, components <- policies <- infra, and no cycle among
+the project's modules.
 
 Every import counts, wherever it is written (module level, inside a function, under
 ``TYPE_CHECKING``): a lazy import is still a dependency, and a cycle hidden in a function is
@@ -16,6 +16,8 @@ PACKAGES = ("components", "infra", "policies")
 FORBIDDEN = {
     # importer package -> packages it must never import
     "components": ("infra", "policies"),
+    # the pack takes a stack's facts from its pack config (components/common/platform_facts.py)
+    "policies": ("infra",),
 }
 
 
