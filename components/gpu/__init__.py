@@ -10,6 +10,7 @@ from components.gpu.operator import GpuOperator, GpuOperatorArgs
 from components.gpu.dra import DraDriver, DraDriverArgs
 from components.gpu.sharing_config import GpuSharingConfig, GpuSharingConfigArgs
 from components.gpu.placement import PodPlacement, placement_for
+from components.gpu.pool_ref import GpuPoolRef
 from components.gpu.spec import GpuPoolSpec
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "GpuNodePoolArgs",
     "GpuOperator",
     "GpuOperatorArgs",
+    "GpuPoolRef",
     "GpuPoolSpec",
     "GpuSharingConfig",
     "GpuSharingConfigArgs",

@@ -43,8 +43,7 @@ def gpu_rules(gpu: GpuSpec, *, cluster_kind: str) -> list[tuple[str, str]]:
     """Every GPU-layer rule over the ``gpu`` section of a stack on a ``cluster_kind`` cluster."""
     issues: list[tuple[str, str]] = []
     for name, pool in gpu.pools.items():
-        issues += _pool_rules(name, pool)
-        issues += _karpenter_pool_rules(name, pool)
+        issues += pool_rules(name, pool, path=f"gpu.pools.{name}")
         if pool.provisioner == "karpenter" and overlay_capacity_or_none(pool) and not gpu.karpenter.node_overlay:
             issues.append((f"gpu.karpenter.nodeOverlay",
                            f"pool {name!r} advertises {sorted(overlay_capacity_or_none(pool))}, which Karpenter cannot see "
@@ -61,8 +60,15 @@ def gpu_rules(gpu: GpuSpec, *, cluster_kind: str) -> list[tuple[str, str]]:
     return issues
 
 
-def _pool_rules(name: str, pool: GpuPoolSpec) -> list[tuple[str, str]]:
-    path = f"gpu.pools.{name}"
+def pool_rules(name: str, pool: GpuPoolSpec, *, path: str) -> list[tuple[str, str]]:
+    """One pool's own rules (sharing vs accelerator, MIG layout, labels; Karpenter instance
+    families, AMI, durations) with paths under ``path``: ``gpu.pools.<name>`` from the stack
+    rules, ``pool`` from ``GpuNodePool``, which calls this before it creates anything."""
+    return _pool_rules(name, pool, path) + _karpenter_pool_rules(name, pool, path)
+
+
+def _pool_rules(name: str, pool: GpuPoolSpec, path: str | None = None) -> list[tuple[str, str]]:
+    path = path or f"gpu.pools.{name}"
     sharing = pool.sharing
     issues = []
     if not _LABEL_VALUE.match(name):
@@ -108,10 +114,10 @@ def _pool_rules(name: str, pool: GpuPoolSpec) -> list[tuple[str, str]]:
     return issues
 
 
-def _karpenter_pool_rules(name: str, pool: GpuPoolSpec) -> list[tuple[str, str]]:
+def _karpenter_pool_rules(name: str, pool: GpuPoolSpec, path: str | None = None) -> list[tuple[str, str]]:
     if pool.provisioner != "karpenter":
         return []
-    path = f"gpu.pools.{name}"
+    path = path or f"gpu.pools.{name}"
     issues = []
     if pool.accelerator == "nvidia":
         for i, family in enumerate(pool.instance_families):
@@ -243,4 +249,4 @@ def _claim_template_rules(gpu: GpuSpec) -> list[tuple[str, str]]:
     return issues
 
 
-__all__ = ["gpu_rules"]
+__all__ = ["gpu_rules", "pool_rules"]

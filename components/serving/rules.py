@@ -12,10 +12,24 @@ import re
 from typing import Mapping
 
 from components.gpu.spec import GpuPoolSpec
+from components.models.spec import EngineSpec
 from components.serving.multinode import nodes_for
 from components.serving.spec import ServingSpec
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+
+
+def parallelism_rules(engine: EngineSpec, pool_name: str, pool: GpuPoolSpec, *, path: str) -> list[tuple[str, str]]:
+    """Tensor x pipeline parallelism must lay out on the pool's nodes (tensor parallelism inside a
+    node). ``path`` is the service spec's path; the stack rules and the service components both
+    call this."""
+    tp, pp = engine.tensor_parallel, engine.pipeline_parallel
+    try:
+        nodes_for(tp, pp, pool.gpus_per_node)
+    except ValueError as exc:
+        return [(f"{path}.engine.tensorParallel",
+                 f"tensor {tp} x pipeline {pp} on pool {pool_name!r} ({pool.gpus_per_node} GPUs per node): {exc}")]
+    return []
 
 
 def serving_rules(serving: ServingSpec, pools: Mapping[str, GpuPoolSpec], *, cluster_kind: str) -> list[tuple[str, str]]:
@@ -30,12 +44,11 @@ def serving_rules(serving: ServingSpec, pools: Mapping[str, GpuPoolSpec], *, clu
         if pool is None:
             continue  # reported by the service rules
         tp, pp = svc.engine.tensor_parallel, svc.engine.pipeline_parallel
-        try:
-            nodes = nodes_for(tp, pp, pool.gpus_per_node)
-        except ValueError as exc:
-            issues.append((f"serving.services.{name}.engine.tensorParallel",
-                           f"tensor {tp} x pipeline {pp} on pool {svc.pool!r} ({pool.gpus_per_node} GPUs per node): {exc}"))
+        layout = parallelism_rules(svc.engine, svc.pool, pool, path=f"serving.services.{name}")
+        if layout:
+            issues += layout
             continue
+        nodes = nodes_for(tp, pp, pool.gpus_per_node)
         if nodes > 1:
             if not s.lws.install and cluster_kind != "render":
                 issues.append(("serving.lws.install",
