@@ -46,3 +46,31 @@ def test_the_project_is_installed_as_a_package(tmp_path):
     proc = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert Path(proc.stdout.strip()).resolve().is_relative_to(repo)
+
+
+def _dataclass_fields_without_docstring(cls) -> list[str]:
+    import ast
+    import textwrap
+
+    body = ast.parse(textwrap.dedent(inspect.getsource(cls))).body[0].body
+    missing = []
+    for i, statement in enumerate(body):
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            following = body[i + 1] if i + 1 < len(body) else None
+            if not (isinstance(following, ast.Expr) and isinstance(following.value, ast.Constant)
+                    and isinstance(following.value.value, str) and following.value.value.strip()):
+                missing.append(f"{cls.__module__}.{cls.__name__}.{statement.target.id}")
+    return missing
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_every_field_of_the_public_args_is_documented(layer):
+    """Like the config's specs (test_spec_docs): each field of an exported Args or reference type
+    carries a docstring saying what it does."""
+    import dataclasses
+
+    package = importlib.import_module(f"components.{layer}")
+    classes = [getattr(package, n) for n in package.__all__]
+    missing = [f for cls in classes if inspect.isclass(cls) and dataclasses.is_dataclass(cls)
+               for f in _dataclass_fields_without_docstring(cls)]
+    assert missing == []
