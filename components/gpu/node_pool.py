@@ -36,7 +36,7 @@ from components.common.labels import standard_labels
 from components.gpu.mig import INSTANCE_FAMILIES
 from components.gpu.placement import ACCELERATOR_RESOURCE, GPU_TAINT_KEY
 from components.gpu.pool_ref import GpuPoolRef
-from components.gpu.rules import pool_rules
+from components.gpu.rules import node_overlay_rules, pool_rules
 from components.gpu.sharing import node_labels, overlay_capacity
 from components.gpu.spec import GpuPoolSpec
 
@@ -169,11 +169,13 @@ def node_overlay_spec(pool_name: str, pool: GpuPoolSpec) -> dict | None:
 def problems(args: GpuNodePoolArgs) -> list[tuple[str, str]]:
     """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
     ``gpu.pools.<name>`` (``components.gpu.rules.pool_rules``): an instance family whose GPU is
-    not the pool's, an invalid MIG layout, an AMI alias, a duration ..."""
+    not the pool's, an invalid MIG layout, an AMI alias, a duration, MIG slices without the
+    NodeOverlay that lets Karpenter see them ..."""
     if args.pool.provisioner != "karpenter":
         return [("pool.provisioner", f"pool {args.pool_name!r} is {args.pool.provisioner!r}: only karpenter pools get a "
                                      f"NodePool; declare a static pool with GpuPoolRef({args.pool_name!r}, spec) instead")]
-    return pool_rules(args.pool_name, args.pool, path="pool")
+    return (pool_rules(args.pool_name, args.pool, path="pool")
+            + node_overlay_rules(args.pool_name, args.pool, args.node_overlay, path="nodeOverlay"))
 
 
 class GpuNodePool(pulumi.ComponentResource):

@@ -44,11 +44,7 @@ def gpu_rules(gpu: GpuSpec, *, cluster_kind: str) -> list[tuple[str, str]]:
     issues: list[tuple[str, str]] = []
     for name, pool in gpu.pools.items():
         issues += pool_rules(name, pool, path=f"gpu.pools.{name}")
-        if pool.provisioner == "karpenter" and overlay_capacity_or_none(pool) and not gpu.karpenter.node_overlay:
-            issues.append((f"gpu.karpenter.nodeOverlay",
-                           f"pool {name!r} advertises {sorted(overlay_capacity_or_none(pool))}, which Karpenter cannot see "
-                           f"without a NodeOverlay: it would never launch a node for those pods; enable nodeOverlay, or use "
-                           f"MIG strategy 'single' / renameByDefault false"))
+        issues += node_overlay_rules(name, pool, gpu.karpenter.node_overlay, path="gpu.karpenter.nodeOverlay")
         issues += _controller_needed(name, pool, gpu, cluster_kind)
     if gpu.karpenter.install and gpu.karpenter.crd_chart.version != gpu.karpenter.chart.version:
         issues.append(("gpu.karpenter.crdChart.version",
@@ -58,6 +54,16 @@ def gpu_rules(gpu: GpuSpec, *, cluster_kind: str) -> list[tuple[str, str]]:
     issues += _config_name_collisions(gpu)
     issues += _claim_template_rules(gpu)
     return issues
+
+
+def node_overlay_rules(name: str, pool: GpuPoolSpec, node_overlay: bool, *, path: str) -> list[tuple[str, str]]:
+    """A Karpenter pool advertising resources Karpenter cannot see needs its NodeOverlay.
+    ``path``: of the switch (``gpu.karpenter.nodeOverlay``, or ``nodeOverlay`` of ``GpuNodePoolArgs``)."""
+    if pool.provisioner == "karpenter" and overlay_capacity_or_none(pool) and not node_overlay:
+        return [(path, f"pool {name!r} advertises {sorted(overlay_capacity_or_none(pool))}, which Karpenter cannot see "
+                       f"without a NodeOverlay: it would never launch a node for those pods; enable nodeOverlay, or use "
+                       f"MIG strategy 'single' / renameByDefault false")]
+    return []
 
 
 def pool_rules(name: str, pool: GpuPoolSpec, *, path: str) -> list[tuple[str, str]]:
@@ -249,4 +255,4 @@ def _claim_template_rules(gpu: GpuSpec) -> list[tuple[str, str]]:
     return issues
 
 
-__all__ = ["gpu_rules", "pool_rules"]
+__all__ = ["gpu_rules", "node_overlay_rules", "pool_rules"]

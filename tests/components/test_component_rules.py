@@ -150,6 +150,15 @@ def test_pool_refuses_a_mig_layout_its_gpu_cannot_hold():
     assert "does not fit 'H100-80GB'" in paths(exc)["pool.sharing.layout"]
 
 
+def test_pool_refuses_mig_slices_without_the_node_overlay_karpenter_needs():
+    args = GpuNodePoolArgs(pool_name="h100-mig", pool=H100_MIG, cluster_name="llm-prod", node_role="r", node_overlay=False)
+    exc = refused(lambda: GpuNodePool("pool", args))
+    reason = paths(exc)["nodeOverlay"]
+    assert reason.startswith("pool 'h100-mig' advertises ['nvidia.com/mig-3g.40gb'], which Karpenter cannot see")
+    stack = stack_issues("prod", lambda s: s["gpu"]["karpenter"].update({"nodeOverlay": False}))
+    assert stack["gpu.karpenter.nodeOverlay"] == reason
+
+
 def test_pool_refuses_a_static_pool():
     exc = refused(lambda: GpuNodePool("pool", pool_args(L4, "workstation")))
     assert "declare a static pool with GpuPoolRef('workstation', spec)" in paths(exc)["pool.provisioner"]
