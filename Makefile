@@ -12,10 +12,13 @@ VENV_STAMP := $(VENV)/.installed-requirements
 
 .PHONY: up preview policy destroy synth synth-all plan test venv engine kube haproxy bench bench-lora bench-gate vllm clean
 
-$(VENV_STAMP): requirements.txt
+# The project itself is installed editable (pyproject.toml) without dependencies: requirements.txt
+# pins those; `import components` then works from any directory, the policy pack's included.
+$(VENV_STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip==24.3.1
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	@cp requirements.txt $(VENV_STAMP)
 
 venv: $(VENV_STAMP)

@@ -8,7 +8,6 @@ than one section, so a stack is refused before a single resource is registered.
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from typing import Literal
 
@@ -18,8 +17,11 @@ from components.airgap.spec import AirgapSpec
 from components.gate.rules import gate_rules, tenant_rules
 from components.gate.spec import GateSpec, NetworkSpec, TenantSpec
 from components.common.spec import RuleViolations, Spec
+from components.common.suggest import did_you_mean
+from components.gpu.pool_ref import GpuPoolRef
 from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
+from components.models.rules import service_pool_rules
 from components.models.spec import ModelsSpec, is_dns_label
 from components.observability.spec import ObservabilitySpec
 from components.serving.rules import serving_rules
@@ -100,7 +102,7 @@ class PlatformConfig(Spec):
             _service_rules,
             _adapter_rules,
             _airgap_rules,
-            serving_rules,
+            lambda c: serving_rules(c.serving, c.gpu.pools, cluster_kind=c.cluster.kind),
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
             lambda c: tenant_rules(c.tenants, c.served_models()),
             lambda c: gate_rules(c.gate, c.network),
@@ -135,9 +137,7 @@ class PlatformConfig(Spec):
 
 
 def _did_you_mean(word: str, options: list[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
-    return f"{hint} Known: {', '.join(sorted(options)) or '(none defined)'}"
+    return did_you_mean(word, options)
 
 
 def _cluster_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
@@ -233,37 +233,10 @@ def _service_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
 
 
 def _gpu_request_rules(cfg: PlatformConfig, service: str) -> list[tuple[str, str]]:
+    # The service component checks the same rule against its pool reference (VllmLoraService).
     svc = cfg.serving.services[service]
-    pool = cfg.gpu.pools[svc.pool]
-    path = f"serving.services.{service}.gpu"
-    req = svc.gpu
-    sharing = pool.sharing
-    issues = []
-    if req.mig_profile is not None:
-        if not isinstance(sharing, (MigSharing, HybridSharing)):
-            issues.append((f"{path}.migProfile", f"pool {svc.pool!r} shares GPUs by {sharing.mode!r}, not MIG; remove migProfile or use a MIG pool"))
-        elif req.mig_profile not in sharing.layout:
-            issues.append((f"{path}.migProfile",
-                           f"pool {svc.pool!r} ({pool.gpu}) is partitioned into {sorted(sharing.layout)}; {req.mig_profile!r} is not among them"))
-        elif isinstance(sharing, MigSharing) and sharing.strategy == "single" and req.count > 1:
-            pass  # single strategy advertises slices as nvidia.com/gpu; counts are slices
-    elif isinstance(sharing, (MigSharing, HybridSharing)) and not (isinstance(sharing, MigSharing) and sharing.strategy == "single"):
-        issues.append((f"{path}.migProfile", f"pool {svc.pool!r} is MIG-partitioned (mixed strategy); choose one of {sorted(sharing.layout)}"))
-    if req.dra_claim is not None:
-        if not isinstance(sharing, DraSharing):
-            issues.append((f"{path}.draClaim", f"pool {svc.pool!r} shares GPUs by {sharing.mode!r}; DRA claims need a pool with sharing.mode 'dra'"))
-        elif req.dra_claim not in cfg.gpu.dra.claim_templates:
-            issues.append((f"{path}.draClaim", f"unknown claim template {req.dra_claim!r}{_did_you_mean(req.dra_claim, list(cfg.gpu.dra.claim_templates))}"))
-    elif isinstance(sharing, DraSharing):
-        issues.append((f"{path}.draClaim", f"pool {svc.pool!r} allocates GPUs through DRA; name a claim template"))
-    if isinstance(sharing, (NoSharing, TimeSlicingSharing)) and req.count > pool.gpus_per_node * svc.engine.pipeline_parallel:
-        issues.append((f"{path}.count", f"{req.count} GPUs per pod exceeds the {pool.gpus_per_node} GPUs of a {svc.pool!r} node"))
-    if isinstance(sharing, TimeSlicingSharing) and sharing.fail_requests_greater_than_one and req.count > 1:
-        issues.append((f"{path}.count", f"pool {svc.pool!r} time-slices GPUs with failRequestsGreaterThanOne; a pod may request only 1"))
-    if isinstance(sharing, (NoSharing,)) and svc.engine.tensor_parallel > req.count:
-        issues.append((f"serving.services.{service}.engine.tensorParallel",
-                       f"tensor parallel {svc.engine.tensor_parallel} needs at least as many GPUs per pod (gpu.count is {req.count})"))
-    return issues
+    return service_pool_rules(svc, GpuPoolRef(svc.pool, cfg.gpu.pools[svc.pool]),
+                              claim_templates=list(cfg.gpu.dra.claim_templates), path=f"serving.services.{service}")
 
 
 def _adapter_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:

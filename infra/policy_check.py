@@ -1,14 +1,13 @@
 """The fast PR check: the CrossGuard pack's policies evaluated in-process over an offline synthesis.
 
-    python -m infra.synth --stack NAME --out DIR --policy        # synthesize, then check
-    python -m infra.policy_check --stack NAME [--pack-config F]  # check; optionally write the
-                                                                 # --policy-pack-config file
+    python -m infra.synth --stack NAME --out DIR --policy      # synthesize, then check
+    python -m infra.policy_check --stack NAME --pack-config F  # write the --policy-pack-config file
 
 Both this check and ``pulumi preview --policy-pack policies --policy-pack-config F`` run the
 same policy objects with the same configuration: :func:`pack_config` turns the stack's
 ``llm-platform:policy`` section (enforcement and per-policy overrides) and the stack's facts
-(``policies/llm_platform_policies/facts.py``) into the pack config file, and the in-process check
-reads its levels and facts from that very dict. Resources are handed to the policies the way the
+(``components/common/platform_facts.py``, derived by :func:`facts_for_config`) into the pack
+config file, and the in-process check reads its levels and facts from that very dict. Resources are handed to the policies the way the
 engine does: wire-named inputs wrapped in the SDK's read-only proxies (``unknown_checking_proxy``,
 a ``Mapping``/``Sequence``, never a dict or list), URN, name, ``protect`` in the options, parent
 and dependencies for stack policies. Secret inputs appear as ``[secret]`` here (the engine passes
@@ -39,7 +38,7 @@ from pulumi_policy.proxy import unknown_checking_proxy
 from infra.config import PlatformConfig
 from infra.mocks import Registration
 from policies.llm_platform_policies import ALL_POLICIES, POLICY_NAMES
-from policies.llm_platform_policies.facts import facts_for_config
+from components.common.platform_facts import PUBLIC_REGISTRIES, PlatformFacts, mig_resource_names
 
 LEVELS = ("advisory", "mandatory", "disabled")
 
@@ -58,6 +57,29 @@ class Violation:
     @property
     def resource_name(self) -> str:
         return self.resource.rsplit("::", 1)[-1]
+
+
+def _host(ref: str) -> str:
+    return ref.split("://", 1)[-1].split("/", 1)[0]
+
+
+def facts_for_config(cfg: PlatformConfig, stack: str) -> PlatformFacts:
+    """The policy facts of a validated config (every policy's ``platform`` config value)."""
+    a = cfg.airgap
+    internal = tuple(h for h in (_host(ref) for ref in (a.registry, a.chart_mirror) if ref) if h)
+    return PlatformFacts(
+        stack=stack,
+        airgap=a.enabled,
+        registry=a.registry if a.enabled else None,
+        chart_mirror=a.chart_mirror if a.enabled else None,
+        allowed_registries=(a.registry,) if a.enabled and a.registry else PUBLIC_REGISTRIES,
+        require_digests=a.enabled and a.require_digests,
+        ca_config_map=a.ca_bundle.config_map if a.enabled and a.ca_bundle else None,
+        internal_hosts=internal,
+        privileged_namespaces=tuple(sorted({cfg.gpu.operator.namespace, cfg.gpu.dra.namespace, "kube-system"})),
+        gpu_taint=any(p.taint for p in cfg.gpu.pools.values()) if cfg.gpu.pools else True,
+        mig_resources=mig_resource_names(),
+    )
 
 
 def policy_levels(cfg: PlatformConfig) -> dict[str, str]:
@@ -144,23 +166,23 @@ def report(synthesis) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Only writes the pack config: the check itself is `infra.synth --policy`, which imports this
+    # module, so this module never imports infra.synth (one direction, no cycle).
     from infra.config_loading import PlatformConfigError
-    from infra.synth import synthesize
 
-    parser = argparse.ArgumentParser(prog="python -m infra.policy_check", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m infra.policy_check", description=__doc__.split("\n\n")[0],
+                                     epilog="The in-process check: python -m infra.synth --stack NAME --out DIR --policy")
     parser.add_argument("--stack", required=True)
-    parser.add_argument("--pack-config", type=Path, help="write the --policy-pack-config JSON for this stack here")
-    parser.add_argument("--no-check", action="store_true", help="only write --pack-config; do not synthesize")
+    parser.add_argument("--pack-config", type=Path, required=True, help="write the --policy-pack-config JSON for this stack here")
+    parser.add_argument("--no-check", action="store_true", help="accepted for compatibility; this command never synthesizes")
     args = parser.parse_args(argv)
     try:
-        status = 0 if args.no_check else report(synthesize(args.stack))
-        if args.pack_config:
-            write_pack_config(args.stack, args.pack_config)
-            print(f"  wrote {args.pack_config}")
+        write_pack_config(args.stack, args.pack_config)
     except PlatformConfigError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return status
+    print(f"  wrote {args.pack_config}")
+    return 0
 
 
 if __name__ == "__main__":

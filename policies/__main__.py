@@ -2,14 +2,10 @@
 server and blocks, so nothing imports this module: the policies live in
 ``policies/llm_platform_policies`` and are tested there."""
 
-import sys
-from pathlib import Path
+# The pack runs from policies/ in the project's .venv, where `make venv` installed this project
+# (pyproject.toml): `policies` and the `components` it shares code with import from there.
+from pulumi_policy import EnforcementLevel, PolicyPack
 
-# The pack runs from policies/; its policies share code with the program (components/, infra/).
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
-
-from policies.llm_platform_policies import ALL_POLICIES, PACK_NAME  # noqa: E402
+from policies.llm_platform_policies import ALL_POLICIES, PACK_NAME
 
 PolicyPack(name=PACK_NAME, policies=ALL_POLICIES, enforcement_level=EnforcementLevel.ADVISORY)

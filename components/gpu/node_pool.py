@@ -31,9 +31,12 @@ from dataclasses import dataclass, field
 import pulumi
 from pulumi_kubernetes.apiextensions import CustomResource
 
+from components.common.input_errors import refuse_inputs
 from components.common.labels import standard_labels
 from components.gpu.mig import INSTANCE_FAMILIES
 from components.gpu.placement import ACCELERATOR_RESOURCE, GPU_TAINT_KEY
+from components.gpu.pool_ref import GpuPoolRef
+from components.gpu.rules import node_overlay_rules, pool_rules
 from components.gpu.sharing import node_labels, overlay_capacity
 from components.gpu.spec import GpuPoolSpec
 
@@ -163,8 +166,23 @@ def node_overlay_spec(pool_name: str, pool: GpuPoolSpec) -> dict | None:
     }
 
 
+def problems(args: GpuNodePoolArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``gpu.pools.<name>`` (``components.gpu.rules.pool_rules``): an instance family whose GPU is
+    not the pool's, an invalid MIG layout, an AMI alias, a duration, MIG slices without the
+    NodeOverlay that lets Karpenter see them ..."""
+    if args.pool.provisioner != "karpenter":
+        return [("pool.provisioner", f"pool {args.pool_name!r} is {args.pool.provisioner!r}: only karpenter pools get a "
+                                     f"NodePool; declare a static pool with GpuPoolRef({args.pool_name!r}, spec) instead")]
+    return (pool_rules(args.pool_name, args.pool, path="pool")
+            + node_overlay_rules(args.pool_name, args.pool, args.node_overlay, path="nodeOverlay"))
+
+
 class GpuNodePool(pulumi.ComponentResource):
-    """A Karpenter GPU pool: EC2NodeClass + NodePool (+ NodeOverlay for MIG slices)."""
+    """A Karpenter GPU pool: EC2NodeClass + NodePool (+ NodeOverlay for MIG slices).
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     node_pool_name: pulumi.Output[str]
     """Name of the NodePool (also the ``karpenter.sh/nodepool`` label of its nodes)."""
@@ -174,11 +192,13 @@ class GpuNodePool(pulumi.ComponentResource):
     """Name of the NodeOverlay, or None when the pool needs none."""
     node_labels: dict[str, str]
     """Labels every node of the pool carries (pool, sharing and user labels)."""
+    pool_ref: GpuPoolRef
+    """The pool as its workloads see it (labels, taint, GPUs per node, MIG layout, offered resources)."""
 
     def __init__(self, name: str, args: GpuNodePoolArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("GpuNodePool", name, problems(args))
         super().__init__("llmplatform:gpu:GpuNodePool", name, None, opts)
-        if args.pool.provisioner != "karpenter":
-            raise ValueError(f"pool {args.pool_name!r} is {args.pool.provisioner!r}: only karpenter pools get a NodePool")
+        self.pool_ref = GpuPoolRef(args.pool_name, args.pool)
         after = list(args.depends_on)
         child = pulumi.ResourceOptions(parent=self, depends_on=after)
         labels = standard_labels("gpu-node-pool", args.pool_name)

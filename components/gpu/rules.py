@@ -43,13 +43,8 @@ def gpu_rules(gpu: GpuSpec, *, cluster_kind: str) -> list[tuple[str, str]]:
     """Every GPU-layer rule over the ``gpu`` section of a stack on a ``cluster_kind`` cluster."""
     issues: list[tuple[str, str]] = []
     for name, pool in gpu.pools.items():
-        issues += _pool_rules(name, pool)
-        issues += _karpenter_pool_rules(name, pool)
-        if pool.provisioner == "karpenter" and overlay_capacity_or_none(pool) and not gpu.karpenter.node_overlay:
-            issues.append((f"gpu.karpenter.nodeOverlay",
-                           f"pool {name!r} advertises {sorted(overlay_capacity_or_none(pool))}, which Karpenter cannot see "
-                           f"without a NodeOverlay: it would never launch a node for those pods; enable nodeOverlay, or use "
-                           f"MIG strategy 'single' / renameByDefault false"))
+        issues += pool_rules(name, pool, path=f"gpu.pools.{name}")
+        issues += node_overlay_rules(name, pool, gpu.karpenter.node_overlay, path="gpu.karpenter.nodeOverlay")
         issues += _controller_needed(name, pool, gpu, cluster_kind)
     if gpu.karpenter.install and gpu.karpenter.crd_chart.version != gpu.karpenter.chart.version:
         issues.append(("gpu.karpenter.crdChart.version",
@@ -61,8 +56,25 @@ def gpu_rules(gpu: GpuSpec, *, cluster_kind: str) -> list[tuple[str, str]]:
     return issues
 
 
-def _pool_rules(name: str, pool: GpuPoolSpec) -> list[tuple[str, str]]:
-    path = f"gpu.pools.{name}"
+def node_overlay_rules(name: str, pool: GpuPoolSpec, node_overlay: bool, *, path: str) -> list[tuple[str, str]]:
+    """A Karpenter pool advertising resources Karpenter cannot see needs its NodeOverlay.
+    ``path``: of the switch (``gpu.karpenter.nodeOverlay``, or ``nodeOverlay`` of ``GpuNodePoolArgs``)."""
+    if pool.provisioner == "karpenter" and overlay_capacity_or_none(pool) and not node_overlay:
+        return [(path, f"pool {name!r} advertises {sorted(overlay_capacity_or_none(pool))}, which Karpenter cannot see "
+                       f"without a NodeOverlay: it would never launch a node for those pods; enable nodeOverlay, or use "
+                       f"MIG strategy 'single' / renameByDefault false")]
+    return []
+
+
+def pool_rules(name: str, pool: GpuPoolSpec, *, path: str) -> list[tuple[str, str]]:
+    """One pool's own rules (sharing vs accelerator, MIG layout, labels; Karpenter instance
+    families, AMI, durations) with paths under ``path``: ``gpu.pools.<name>`` from the stack
+    rules, ``pool`` from ``GpuNodePool``, which calls this before it creates anything."""
+    return _pool_rules(name, pool, path) + _karpenter_pool_rules(name, pool, path)
+
+
+def _pool_rules(name: str, pool: GpuPoolSpec, path: str | None = None) -> list[tuple[str, str]]:
+    path = path or f"gpu.pools.{name}"
     sharing = pool.sharing
     issues = []
     if not _LABEL_VALUE.match(name):
@@ -108,10 +120,10 @@ def _pool_rules(name: str, pool: GpuPoolSpec) -> list[tuple[str, str]]:
     return issues
 
 
-def _karpenter_pool_rules(name: str, pool: GpuPoolSpec) -> list[tuple[str, str]]:
+def _karpenter_pool_rules(name: str, pool: GpuPoolSpec, path: str | None = None) -> list[tuple[str, str]]:
     if pool.provisioner != "karpenter":
         return []
-    path = f"gpu.pools.{name}"
+    path = path or f"gpu.pools.{name}"
     issues = []
     if pool.accelerator == "nvidia":
         for i, family in enumerate(pool.instance_families):
@@ -243,4 +255,4 @@ def _claim_template_rules(gpu: GpuSpec) -> list[tuple[str, str]]:
     return issues
 
 
-__all__ = ["gpu_rules"]
+__all__ = ["gpu_rules", "node_overlay_rules", "pool_rules"]

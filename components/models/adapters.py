@@ -126,16 +126,11 @@ class AdapterVersionProvider(pulumi.dynamic.ResourceProvider):
     time), ``accessKey``/``secretKey`` (secret; never returned as outputs).
     """
 
-    def __reduce__(self):
-        # Pulumi pickles the provider (dill) into the state and unpickles it in a separate
-        # provider process whose sys.path does not hold this repository (the program directory
-        # is infra/, and only infra/__main__.py adds the root). A plain pickle would fail there
-        # with "No module named 'components'"; this one puts the root back first, then imports.
-        root = str(Path(__file__).resolve().parents[2])
-        expr = ("[__import__('sys').path.insert(0, p) for p in "
-                f"({root!r}, __import__('os').path.dirname(__import__('os').getcwd()), __import__('os').getcwd())] "
-                "and __import__('importlib').import_module('components.models.adapters').AdapterVersionProvider()")
-        return (eval, (expr,))
+    # Pulumi pickles the provider (dill) into the state and unpickles it in a separate provider
+    # process. The class is pickled by reference (``components.models.adapters``), which that
+    # process imports from the installed project (pyproject.toml, `make venv`): no sys.path edit
+    # and no eval in the pickle. States written before carry the older, self-locating pickle,
+    # which still loads; ``diff_inputs`` ignores ``__provider``, so the new one changes nothing.
 
     def _prepare(self, props: dict) -> PreparedAdapter:
         prepared = prepare_adapter(props["sourceDir"], int(props["rank"]), props["modelPath"],

@@ -80,22 +80,30 @@ def capacity_rules(cfg) -> list[tuple[str, str]]:
         pool = cfg.gpu.pools.get(svc.pool)
         if base is None or pool is None:
             continue
-        path = f"serving.services.{name}"
-        try:
-            budget = service_budget(svc, base.architecture, pool)
-        except KeyError as exc:
-            issues.append((f"models.baseModels.{svc.base_model}.architecture" if "architecture" in str(exc)
-                           else f"gpu.pools.{svc.pool}.gpu", str(exc).strip("'\"")))
-            continue
-        except (ValueError, Exception) as exc:  # MigLayoutError and planner input errors
-            issues.append((f"{path}.engine", str(exc)))
-            continue
-        if not budget.fits:
-            try:
-                capacity.refuse(budget)
-            except capacity.CapacityError as exc:
-                issues.append((f"{path}.engine.maxModelLen", f"{svc.engine.max_model_len} does not fit: {exc}"))
+        issues += service_capacity_rules(svc, base.architecture, pool, path=f"serving.services.{name}",
+                                         architecture_path=f"models.baseModels.{svc.base_model}.architecture",
+                                         gpu_path=f"gpu.pools.{svc.pool}.gpu")
     return issues
+
+
+def service_capacity_rules(svc: LoraServiceSpec, architecture: str, pool: GpuPoolSpec, *, path: str,
+                           architecture_path: str, gpu_path: str) -> list[tuple[str, str]]:
+    """One service's capacity check: refused when a replica cannot hold one full ``maxModelLen``
+    sequence. The stack rules and ``VllmLoraService`` both call it with their own paths: ``path``
+    of the service spec, ``architecture_path`` of the base model's architecture, ``gpu_path`` of
+    the pool's GPU."""
+    try:
+        budget = service_budget(svc, architecture, pool)
+    except KeyError as exc:
+        return [(architecture_path if "architecture" in str(exc) else gpu_path, str(exc).strip("'\""))]
+    except (ValueError, Exception) as exc:  # MigLayoutError and planner input errors
+        return [(f"{path}.engine", str(exc))]
+    if not budget.fits:
+        try:
+            capacity.refuse(budget)
+        except capacity.CapacityError as exc:
+            return [(f"{path}.engine.maxModelLen", f"{svc.engine.max_model_len} does not fit: {exc}")]
+    return []
 
 
 SHARED_GPU_BUDGET = 0.95

@@ -2,12 +2,55 @@
 
 Each returns ``[(dotted.path, message)]``; messages name the field, the bad value and what is
 allowed. ``models_rules`` runs after every other rule passed (the capacity planner needs
-valid pool and model references).
+valid pool and model references). :func:`service_pool_rules` checks one service against its
+pool reference; the stack rules and ``VllmLoraService`` both call it, each with its own path
+prefix (``serving.services.<name>`` and ``spec``), so the facts in the message are the same.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from components.common.suggest import did_you_mean
+from components.gpu.pool_ref import GpuPoolRef
+from components.gpu.spec import DraSharing, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
 from components.models.planning import capacity_rules, time_slicing_rules
+from components.models.spec import LoraServiceSpec
+
+
+def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_templates: Collection[str] | None,
+                       path: str) -> list[tuple[str, str]]:
+    """The service's GPU request against what its pool offers (MIG slices, DRA claims, GPUs per
+    node, tensor parallelism). ``claim_templates``: the DRA claim template names that exist, or
+    None when unknown (a component given a claim name cannot see the stack's templates)."""
+    pool, pool_name = pool_ref.spec, pool_ref.name
+    gpu_path = f"{path}.gpu"
+    req = svc.gpu
+    sharing = pool.sharing
+    issues = []
+    if req.mig_profile is not None:
+        if not isinstance(sharing, (MigSharing, HybridSharing)):
+            issues.append((f"{gpu_path}.migProfile", f"pool {pool_name!r} shares GPUs by {sharing.mode!r}, not MIG; remove migProfile or use a MIG pool"))
+        elif req.mig_profile not in sharing.layout:
+            issues.append((f"{gpu_path}.migProfile",
+                           f"pool {pool_name!r} ({pool.gpu}) is partitioned into {sorted(sharing.layout)}; {req.mig_profile!r} is not among them"))
+    elif isinstance(sharing, (MigSharing, HybridSharing)) and not (isinstance(sharing, MigSharing) and sharing.strategy == "single"):
+        issues.append((f"{gpu_path}.migProfile", f"pool {pool_name!r} is MIG-partitioned (mixed strategy); choose one of {sorted(sharing.layout)}"))
+    if req.dra_claim is not None:
+        if not isinstance(sharing, DraSharing):
+            issues.append((f"{gpu_path}.draClaim", f"pool {pool_name!r} shares GPUs by {sharing.mode!r}; DRA claims need a pool with sharing.mode 'dra'"))
+        elif claim_templates is not None and req.dra_claim not in claim_templates:
+            issues.append((f"{gpu_path}.draClaim", f"unknown claim template {req.dra_claim!r}{did_you_mean(req.dra_claim, list(claim_templates))}"))
+    elif isinstance(sharing, DraSharing):
+        issues.append((f"{gpu_path}.draClaim", f"pool {pool_name!r} allocates GPUs through DRA; name a claim template"))
+    if isinstance(sharing, (NoSharing, TimeSlicingSharing)) and req.count > pool.gpus_per_node * svc.engine.pipeline_parallel:
+        issues.append((f"{gpu_path}.count", f"{req.count} GPUs per pod exceeds the {pool.gpus_per_node} GPUs of a {pool_name!r} node"))
+    if isinstance(sharing, TimeSlicingSharing) and sharing.fail_requests_greater_than_one and req.count > 1:
+        issues.append((f"{gpu_path}.count", f"pool {pool_name!r} time-slices GPUs with failRequestsGreaterThanOne; a pod may request only 1"))
+    if isinstance(sharing, (NoSharing,)) and svc.engine.tensor_parallel > req.count:
+        issues.append((f"{path}.engine.tensorParallel",
+                       f"tensor parallel {svc.engine.tensor_parallel} needs at least as many GPUs per pod (gpu.count is {req.count})"))
+    return issues
 
 
 def mode_rules(cfg) -> list[tuple[str, str]]:

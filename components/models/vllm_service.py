@@ -41,13 +41,18 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.common.images import ImageRef
+from components.common.input_errors import refuse_inputs
 from components.common.labels import standard_labels
 from components.gpu.placement import placement_for
+from components.gpu.pool_ref import GpuPoolRef
 from components.gpu.spec import GpuPoolSpec
 from components.models.lora_server import (AdapterRegistry, AdapterStoreRef, PublishedAdapter, engine_options,
                                            lora_server_pod, static_lora_modules)
+from components.models.planning import service_capacity_rules
+from components.models.rules import service_pool_rules
 from components.models.spec import BaseModelSpec, LoraServiceSpec, PvcModelSource
 from components.models.vllm_args import check_args
+from components.serving.rules import parallelism_rules
 from components.serving.inference_service import AUTOSCALER_CLASS_ANNOTATION, inference_service
 from components.gate.gate import GateSidecar
 from components.serving.vllm_pod import ModelMount, VllmServerPod
@@ -152,9 +157,37 @@ class VllmLoraServiceArgs:
     metrics_port: int = HTTP_PORT
     """Port serving vLLM's ``/metrics`` to Prometheus (the gate's metrics port behind a gate)."""
 
+    @property
+    def pool_ref(self) -> GpuPoolRef:
+        """The pool the service runs on, as a typed reference (``GpuNodePool.pool_ref`` gives the same)."""
+        return GpuPoolRef(self.pool_name, self.pool)
+
+
+def problems(args: VllmLoraServiceArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the same rule functions the
+    stack applies to ``serving.services.<name>``: the GPU request against what the pool offers
+    (a MIG slice it does not have, more GPUs than a node, tensor parallelism above the GPU count),
+    the parallel layout on the pool's nodes, then the VRAM budget (a model that does not fit its
+    GPU), and the vLLM arguments against the pinned argument spec."""
+    spec = args.spec
+    issues = service_pool_rules(spec, args.pool_ref, claim_templates=None, path="spec")
+    issues += parallelism_rules(spec.engine, args.pool_name, args.pool, path="spec")
+    if issues:  # the planner needs a request that fits the pool
+        return issues
+    issues += service_capacity_rules(spec, args.model.architecture, args.pool, path="spec",
+                                     architecture_path="model.architecture", gpu_path="pool.gpu")
+    runtime_args, isvc_args = split_args(spec, args.served_name, sorted(args.adapters))
+    rejected = check_args(runtime_args + isvc_args)
+    if rejected:
+        issues.append(("spec.engine", f"vLLM arguments rejected by the pinned argument spec: {rejected}"))
+    return issues
+
 
 class VllmLoraService(pulumi.ComponentResource):
-    """A vLLM multi-LoRA service; see the module docstring."""
+    """A vLLM multi-LoRA service; see the module docstring.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     endpoint: str
     """In-cluster URL of the OpenAI API."""
@@ -170,6 +203,7 @@ class VllmLoraService(pulumi.ComponentResource):
     """Bearer token (secret output) when ``auth`` is on."""
 
     def __init__(self, name: str, args: VllmLoraServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("VllmLoraService", name, problems(args))
         super().__init__("llmplatform:models:VllmLoraService", name, None, opts)
         spec = args.spec
         svc = args.name
@@ -189,9 +223,6 @@ class VllmLoraService(pulumi.ComponentResource):
         self.api_key = support.api_key
 
         runtime_args, isvc_args = split_args(spec, args.served_name, self.adapter_names)
-        problems = check_args(runtime_args + isvc_args)
-        if problems:
-            raise ValueError(f"{svc}: vLLM arguments rejected by the pinned argument spec: {problems}")
 
         placement = placement_for(args.pool_name, args.pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile,
                                   dra_claim=spec.gpu.dra_claim)

@@ -1,46 +1,63 @@
 """Cross-field rules of the serving layer (called from ``PlatformConfig._cross_field_rules``).
 
-Pure functions over the validated config returning ``[(dotted.path, message)]``; each message
-names the field, the bad value and what is allowed.
+Pure functions over the validated sections returning ``[(dotted.path, message)]``; each message
+names the field, the bad value and what is allowed. They take the sections they read (serving,
+the GPU pools, the cluster kind), never the whole platform config, so the component layer does
+not depend on the program's config model.
 """
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Mapping
 
+from components.gpu.spec import GpuPoolSpec
+from components.models.spec import EngineSpec
 from components.serving.multinode import nodes_for
-
-if TYPE_CHECKING:
-    from infra.config import PlatformConfig
+from components.serving.spec import ServingSpec
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
 
 
-def serving_rules(cfg: "PlatformConfig") -> list[tuple[str, str]]:
-    """Multi-node layouts, llm-d gateway provider vs cluster, Knative domain."""
+def parallelism_rules(engine: EngineSpec, pool_name: str, pool: GpuPoolSpec, *, path: str) -> list[tuple[str, str]]:
+    """Tensor x pipeline parallelism must lay out on the pool's nodes (tensor parallelism inside a
+    node). ``path`` is the service spec's path; the stack rules and the service components both
+    call this."""
+    tp, pp = engine.tensor_parallel, engine.pipeline_parallel
+    try:
+        nodes_for(tp, pp, pool.gpus_per_node)
+    except ValueError as exc:
+        return [(f"{path}.engine.tensorParallel",
+                 f"tensor {tp} x pipeline {pp} on pool {pool_name!r} ({pool.gpus_per_node} GPUs per node): {exc}")]
+    return []
+
+
+def serving_rules(serving: ServingSpec, pools: Mapping[str, GpuPoolSpec], *, cluster_kind: str) -> list[tuple[str, str]]:
+    """Multi-node layouts, llm-d gateway provider vs cluster, Knative domain.
+
+    ``pools`` are the stack's GPU pools by name (``gpu.pools``); ``cluster_kind`` is ``cluster.kind``.
+    """
     issues: list[tuple[str, str]] = []
-    s = cfg.serving
+    s = serving
     for name, svc in sorted(s.services.items()):
-        pool = cfg.gpu.pools.get(svc.pool)
+        pool = pools.get(svc.pool)
         if pool is None:
             continue  # reported by the service rules
         tp, pp = svc.engine.tensor_parallel, svc.engine.pipeline_parallel
-        try:
-            nodes = nodes_for(tp, pp, pool.gpus_per_node)
-        except ValueError as exc:
-            issues.append((f"serving.services.{name}.engine.tensorParallel",
-                           f"tensor {tp} x pipeline {pp} on pool {svc.pool!r} ({pool.gpus_per_node} GPUs per node): {exc}"))
+        layout = parallelism_rules(svc.engine, svc.pool, pool, path=f"serving.services.{name}")
+        if layout:
+            issues += layout
             continue
+        nodes = nodes_for(tp, pp, pool.gpus_per_node)
         if nodes > 1:
-            if not s.lws.install and cfg.cluster.kind != "render":
+            if not s.lws.install and cluster_kind != "render":
                 issues.append(("serving.lws.install",
                                f"service {name!r} spans {nodes} nodes (tensor {tp} x pipeline {pp} > {pool.gpus_per_node} GPUs "
                                "per node) and runs on a LeaderWorkerSet; set serving.lws.install: true"))
             if svc.replicas.min == 0:
                 issues.append((f"serving.services.{name}.replicas.min",
                                f"a multi-node service ({nodes} nodes) cannot scale to zero; use min >= 1"))
-    if s.llmd.enabled and s.llmd.gateway_provider.startswith("gke-") and cfg.cluster.kind == "eks":
+    if s.llmd.enabled and s.llmd.gateway_provider.startswith("gke-") and cluster_kind == "eks":
         issues.append(("serving.llmd.gatewayProvider",
                        f"{s.llmd.gateway_provider!r} is a GKE-managed gateway class and does not exist on EKS; "
                        "use 'istio' or 'agentgateway'"))

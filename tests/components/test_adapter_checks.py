@@ -153,12 +153,16 @@ def test_diff_location_replaces_content_updates_credentials_ignored():
 
 def test_provider_unpickles_in_a_process_without_the_repository_on_sys_path(tmp_path):
     """Pulumi runs dynamic providers in their own process (program directory infra/); the
-    pickled provider must still find ``components`` there and publish (verify mode here)."""
+    pickled provider must still find ``components`` there (the installed project, ``-I``: no
+    PYTHONPATH, no sys.path edit) and publish (verify mode here). The pickle holds no code."""
+    import base64
+
     from pulumi.dynamic.dynamic import serialize_provider
 
     from components.models.adapters import AdapterVersionProvider
 
     blob = serialize_provider(AdapterVersionProvider())
+    assert b"eval" not in base64.b64decode(blob) and b"sys.path" not in base64.b64decode(blob)
     code = (
         "import base64, json, sys, dill\n"
         "p = dill.loads(base64.b64decode(sys.stdin.read()))\n"

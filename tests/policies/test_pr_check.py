@@ -117,14 +117,32 @@ def test_overrides_change_levels_and_unknown_names_are_refused(synth):
         policy_levels(bad.config)
 
 
-def test_without_pack_config_the_policies_derive_the_same_facts_from_the_urn(synth):
-    """What the engine does when run without --policy-pack-config: facts from the URN's stack."""
+def test_without_pack_config_the_policies_use_connected_defaults_never_the_stack_file(synth):
+    """The pack reads no stack file: without --policy-pack-config an air-gapped stack is checked as
+    a connected one (public registries allowed, no offline or CA requirement)."""
     result = broken_airgap(synth)
-    with_config = evaluate(result.registrations, pack_config(result.config, "airgap"))
-    bare = evaluate(result.registrations, {"all": "mandatory"})
-    # The stack file has requireDigests off; the broken copy turned it on, so only images-pinned differs.
-    key = lambda v: (v.policy, v.resource, v.message)  # noqa: E731
-    assert {key(v) for v in with_config if v.policy != "images-pinned"} == {key(v) for v in bare if v.policy != "images-pinned"}
+    with_config = {v.policy for v in evaluate(result.registrations, pack_config(result.config, "airgap"))}
+    bare = {v.policy for v in evaluate(result.registrations, {"all": "mandatory"})}
+    airgap_only = {"offline-env-on-model-servers", "trusted-ca-mounted", "charts-from-mirror"}
+    assert airgap_only <= with_config and not airgap_only & bare, (sorted(with_config), sorted(bare))
+    assert "mig-resources-in-catalog" in bare  # the MIG catalog is hardware, not stack config
+
+
+def test_the_pack_checks_another_projects_stack_from_its_pack_config(synth):
+    """Facts come from the pack config alone: the same resources under another project's and
+    stack's URNs (no stack file of that name exists) get the same violations."""
+    import dataclasses
+
+    result = broken_airgap(synth)
+    config = pack_config(result.config, "airgap")
+    foreign = [dataclasses.replace(r, urn=r.urn.replace("urn:pulumi:airgap::llm-platform::", "urn:pulumi:onprem-7::their-platform::"),
+                                   parent=r.parent and r.parent.replace("urn:pulumi:airgap::llm-platform::", "urn:pulumi:onprem-7::their-platform::"),
+                                   dependencies=[d.replace("urn:pulumi:airgap::llm-platform::", "urn:pulumi:onprem-7::their-platform::")
+                                                 for d in r.dependencies])
+               for r in result.registrations]
+    key = lambda v: (v.policy, v.resource_name, v.message)  # noqa: E731
+    ours = {key(v) for v in evaluate(result.registrations, config)}
+    assert ours and {key(v) for v in evaluate(foreign, config)} == ours
 
 
 def test_synth_policy_flag_prints_violations_and_exits_by_level(tmp_path):
