@@ -40,7 +40,8 @@ def test_lora_service_example_declares_only_the_multi_lora_service():
     components = {r.type for r in registrations if not r.custom}
     assert components == {"llmplatform:models:VllmLoraService", "llmplatform:models:AdapterRegistry"}
     kinds = sorted(o["kind"] for o in _objects(registrations))
-    assert kinds == ["ConfigMap", "ConfigMap", "InferenceService", "ServingRuntime"]
+    # registry + sidecar script ConfigMaps; the Role and RoleBinding that let the sidecar watch its registry
+    assert kinds == ["ConfigMap", "ConfigMap", "InferenceService", "Role", "RoleBinding", "ServingRuntime"]
     for obj in _objects(registrations):
         if has_crd(obj["apiVersion"], obj["kind"]):
             assert crd_errors(obj) == [], obj["kind"]
