@@ -68,7 +68,10 @@ def static_lora_modules(adapter_names: list[str]) -> tuple[LoraModule, ...]:
 
 
 def vllm_env(spec: LoraServiceSpec, api_key_secret: pulumi.Input[str] | None) -> list[dict[str, Any]]:
-    """Environment of the vLLM container (offline, writable dirs under /tmp, resolver in dynamic mode)."""
+    """Environment of the vLLM container (offline, writable dirs under /tmp, runtime LoRA
+    updating in dynamic mode). No plugin at all (``VLLM_PLUGINS`` empty): the sync sidecar
+    loads every adapter explicitly from its per-version path; the filesystem resolver would
+    resolve one path for every version (see ``lora_sync``)."""
     env: list[dict[str, Any]] = [
         {"name": "HOME", "value": "/tmp"},
         {"name": "HF_HOME", "value": "/tmp/hf_home"},
@@ -83,8 +86,7 @@ def vllm_env(spec: LoraServiceSpec, api_key_secret: pulumi.Input[str] | None) ->
     if spec.adapter_mode == "dynamic":
         env += [
             {"name": "VLLM_ALLOW_RUNTIME_LORA_UPDATING", "value": "True"},
-            {"name": "VLLM_PLUGINS", "value": "lora_filesystem_resolver"},
-            {"name": "VLLM_LORA_RESOLVER_CACHE_DIR", "value": CACHE_DIR},
+            {"name": "VLLM_PLUGINS", "value": ""},
         ]
     if api_key_secret is not None:
         env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": api_key_secret, "key": "VLLM_API_KEY"}}})
@@ -103,24 +105,41 @@ def store_env(store: "AdapterStoreRef") -> list[dict[str, Any]]:
     ]
 
 
+STATUS_PORT = 9400
+"""The sync sidecar's /ready and /metrics."""
+STATUS_PORT_NAME = "lora-sync"
+
+
 def sync_container(image: ImageRef, store: "AdapterStoreRef | None", interval_seconds: int, once: bool = False,
-                   vllm_port: int | None = None, api_key_secret: pulumi.Input[str] | None = None) -> dict[str, Any]:
+                   vllm_port: int | None = None, api_key_secret: pulumi.Input[str] | None = None,
+                   registry_configmap: str | None = None) -> dict[str, Any]:
     """The adapter sync sidecar (``once``: the static mode's init container, one strict pass).
 
-    ``vllm_port``: the pod's vLLM, which the sidecar asks to unload an adapter whose version
-    changed or which left the registry (with the API key when ``api_key_secret`` is set)."""
+    ``vllm_port``: the pod's vLLM, which the sidecar loads and unloads adapters on (with the
+    API key when ``api_key_secret`` is set). ``registry_configmap``: watched through the
+    Kubernetes API (the mounted file is the fallback). ``interval_seconds``: how often the
+    sidecar re-checks what vLLM really serves."""
     env = (store_env(store) if store is not None else []) + [
         {"name": "REGISTRY_FILE", "value": f"{REGISTRY_DIR}/{REGISTRY_KEY}"},
         {"name": "CACHE_DIR", "value": CACHE_DIR},
         {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
     ]
-    env.append({"name": "SYNC_ONCE", "value": "1"} if once else {"name": "SYNC_INTERVAL_SECONDS", "value": str(interval_seconds)})
+    if once:
+        env.append({"name": "SYNC_ONCE", "value": "1"})
+    else:
+        env += [{"name": "RESYNC_SECONDS", "value": str(interval_seconds)},
+                {"name": "STATUS_PORT", "value": str(STATUS_PORT)}]
+        if registry_configmap is not None:
+            env += [{"name": "REGISTRY_SOURCE", "value": "kube"},
+                    {"name": "REGISTRY_CONFIGMAP", "value": registry_configmap},
+                    {"name": "REGISTRY_KEY", "value": REGISTRY_KEY},
+                    {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}]
     if vllm_port is not None and not once:
         env.append({"name": "VLLM_URL", "value": f"http://localhost:{vllm_port}"})
         if api_key_secret is not None:
             env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": api_key_secret, "key": "VLLM_API_KEY"}}})
     limits = {"cpu": "1", "memory": "512Mi"} if once else {"cpu": "500m", "memory": "256Mi"}
-    return {
+    container: dict[str, Any] = {
         "name": "lora-fetch" if once else "lora-sync",
         "image": image.ref,
         "command": ["python3", f"{SYNC_DIR}/lora_sync.py"],
@@ -133,6 +152,12 @@ def sync_container(image: ImageRef, store: "AdapterStoreRef | None", interval_se
             {"name": "lora-sync", "mountPath": SYNC_DIR, "readOnly": True},
         ],
     }
+    if not once:
+        container["ports"] = [{"name": STATUS_PORT_NAME, "containerPort": STATUS_PORT, "protocol": "TCP"}]
+        # The pod is Ready only when every registry entry is live in its vLLM at the pinned version.
+        container["readinessProbe"] = {"httpGet": {"path": "/ready", "port": STATUS_PORT},
+                                       "periodSeconds": 2, "failureThreshold": 1}
+    return container
 
 
 def adapter_volumes(registry_name: pulumi.Input[str], sync_name: pulumi.Input[str], cache_gib: int) -> list[dict[str, Any]]:
@@ -143,6 +168,22 @@ def adapter_volumes(registry_name: pulumi.Input[str], sync_name: pulumi.Input[st
         {"name": "lora-registry", "configMap": {"name": registry_name}},
         {"name": "lora-sync", "configMap": {"name": sync_name}},
     ]
+
+
+def registry_reader_rules(registry_name: str) -> list[dict[str, Any]]:
+    """RBAC rules of the model-server pods: read and watch their registry ConfigMap, nothing else."""
+    return [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [registry_name],
+             "verbs": ["get", "list", "watch"]}]
+
+
+@dataclass(frozen=True)
+class PublishedAdapter:
+    """One adapter version as the registry pins it."""
+
+    prefix: pulumi.Input[str]
+    """Object prefix (``adapters/<base>/<adapter>/<version>/``; resolves after the upload)."""
+    files: dict[str, str]
+    """File name -> SHA-256 of the published bytes (the publisher computes them)."""
 
 
 @dataclass(frozen=True)
@@ -180,16 +221,21 @@ class AdapterRegistry(pulumi.ComponentResource):
     """Bearer token (secret output) when ``auth`` is on."""
     api_key_secret_name: pulumi.Output[str] | None
     """Secret holding ``VLLM_API_KEY`` when ``auth`` is on."""
+    service_account_name: pulumi.Input[str]
+    """ServiceAccount of the model-server pods: the only subject allowed to read and watch the
+    registry ConfigMap (``reader_service_account`` when given, else ``<svc>-model-server``)."""
 
-    def __init__(self, name: str, service: str, namespace: pulumi.Input[str], adapters: dict[str, pulumi.Input[str]],
-                 auth: bool, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, service: str, namespace: pulumi.Input[str], adapters: dict[str, "PublishedAdapter"],
+                 auth: bool, reader_service_account: pulumi.Input[str] | None = None,
+                 opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmplatform:models:AdapterRegistry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        entries = {n: adapters[n] for n in sorted(adapters)}
+        prefixes = {n: adapters[n].prefix for n in sorted(adapters)}
+        files = {n: dict(sorted(adapters[n].files.items())) for n in sorted(adapters)}
         # Keys sorted: equal registries, equal bytes (no spurious updates).
-        registry_json = pulumi.Output.all(**entries).apply(
-            lambda e: json.dumps(dict(sorted(e.items())), indent=2, sort_keys=True) + "\n") if entries \
-            else pulumi.Output.from_input("{}\n")
+        registry_json = pulumi.Output.all(**prefixes).apply(
+            lambda p: json.dumps({n: {"prefix": p[n], "files": files[n]} for n in sorted(p)}, indent=2, sort_keys=True)
+            + "\n") if prefixes else pulumi.Output.from_input("{}\n")
         k8s.core.v1.ConfigMap(
             f"{name}-registry",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-registry", namespace=namespace,
@@ -206,6 +252,29 @@ class AdapterRegistry(pulumi.ComponentResource):
         )
         self.registry_name = f"{service}-lora-registry"
         self.sync_name = f"{service}-lora-sync"
+        if reader_service_account is None:
+            sa = k8s.core.v1.ServiceAccount(
+                f"{name}-sa", metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=f"{service}-model-server", namespace=namespace, labels=standard_labels("model-server", service)),
+                opts=child)
+            reader_service_account = sa.metadata.name
+        self.service_account_name = reader_service_account
+        # The sidecar watches the registry through the API: get/list/watch of that one object.
+        role = k8s.rbac.v1.Role(
+            f"{name}-registry-reader",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-registry-reader", namespace=namespace,
+                                                labels=standard_labels("lora-registry", service)),
+            rules=[k8s.rbac.v1.PolicyRuleArgs(api_groups=r["apiGroups"], resources=r["resources"],
+                                              resource_names=r["resourceNames"], verbs=r["verbs"])
+                   for r in registry_reader_rules(self.registry_name)],
+            opts=child)
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-registry-reader",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-registry-reader", namespace=namespace,
+                                                labels=standard_labels("lora-registry", service)),
+            role_ref=k8s.rbac.v1.RoleRefArgs(api_group="rbac.authorization.k8s.io", kind="Role", name=role.metadata.name),
+            subjects=[k8s.rbac.v1.SubjectArgs(kind="ServiceAccount", name=reader_service_account, namespace=namespace)],
+            opts=child)
         self.api_key = None
         self.api_key_secret_name = None
         if auth:
@@ -228,7 +297,7 @@ def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image
                     placement: PodPlacement, registry: AdapterRegistry, store: AdapterStoreRef | None,
                     adapter_names: list[str], sync_interval_seconds: int, cache_gib: int,
                     shm_size: str = "16Gi", static_modules_in_args: bool = True,
-                    service_account: str | None = None, gate: GateSidecar | None = None) -> VllmServerPod:
+                    gate: GateSidecar | None = None) -> VllmServerPod:
     """The multi-LoRA model-server pod of one service.
 
     Dynamic mode: the sync sidecar runs beside vLLM and materialises the registry into the
@@ -247,7 +316,8 @@ def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image
     init: tuple[dict[str, Any], ...] = ()
     if spec.adapter_mode == "dynamic":
         sidecars = (sync_container(image, store, sync_interval_seconds, vllm_port=engine_port,
-                                   api_key_secret=registry.api_key_secret_name),)
+                                   api_key_secret=registry.api_key_secret_name,
+                                   registry_configmap=registry.registry_name),)
     elif adapter_names:
         init = (sync_container(image, store, sync_interval_seconds, once=True),)
     return VllmServerPod(
@@ -266,6 +336,6 @@ def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image
         volumes=tuple(adapter_volumes(registry.registry_name, registry.sync_name, cache_gib))
         + (tuple(gate.volumes) if gate is not None else ()),
         vllm_mounts=(CACHE_MOUNT,),
-        service_account=service_account,
+        service_account=registry.service_account_name,
         engine_port=gate.vllm_port if gate is not None else None,
     )

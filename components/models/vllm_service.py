@@ -13,18 +13,19 @@ Objects (all in the serving namespace, all with fixed names):
   the GPU request and placement of the pool's sharing mode (whole GPU, MIG slice, time-sliced
   GPU or DRA claim), KEDA autoscaling on vLLM's queue metrics in Standard mode.
 * ``ConfigMap <svc>-lora-registry`` -- served name (``<base>:<adapter>``) -> pinned object prefix
-  (``adapters/<base>/<adapter>/<version>/``). The **only** object that changes when adapters
-  are added, bumped or removed.
+  (``adapters/<base>/<adapter>/<version>/``) and the sha256 of every file. The **only** object
+  that changes when adapters are added, bumped or removed; a Role lets the pods' ServiceAccount
+  get/list/watch it and nothing else.
 * ``ConfigMap <svc>-lora-sync`` -- the sync sidecar's script; its content never depends on
   the adapters.
 * ``Secret <svc>-api-key`` when ``auth`` is on (vLLM reads ``VLLM_API_KEY``; never an argument).
 
-Dynamic mode (default): vLLM runs with ``--enable-lora``, ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``
-and the ``lora_filesystem_resolver`` plugin over ``/mnt/lora-cache``. The registry is mounted
-as a *volume* (no ``subPath``, no env: both would freeze it at pod start), the sidecar
-materialises each entry atomically at ``/mnt/lora-cache/<served name>/``, and the first request
-naming an adapter makes vLLM load it. Publishing adapters sets ``base_model_name_or_path`` to
-``/mnt/models``, the value the resolver compares against.
+Dynamic mode (default): vLLM runs with ``--enable-lora`` and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``
+and no plugin; the sync sidecar (``components.models.lora_sync``) watches the registry through
+the Kubernetes API (the mounted ConfigMap is its fallback), verifies each version's files
+against their pinned digests and loads it into the pod's vLLM from a per-version path. The
+pod is Ready only when every registry entry is live. See ``components.models.lora_server``
+for the pod every frontend renders.
 
 Static mode (for comparison): an init container downloads every registry entry once and vLLM
 gets ``--lora-modules name=path`` for each, on the InferenceService -- so every adapter change
@@ -43,8 +44,8 @@ from components.common.images import ImageRef
 from components.common.labels import standard_labels
 from components.gpu.placement import placement_for
 from components.gpu.spec import GpuPoolSpec
-from components.models.lora_server import (AdapterRegistry, AdapterStoreRef, engine_options, lora_server_pod,
-                                           static_lora_modules)
+from components.models.lora_server import (AdapterRegistry, AdapterStoreRef, PublishedAdapter, engine_options,
+                                           lora_server_pod, static_lora_modules)
 from components.models.spec import BaseModelSpec, LoraServiceSpec, PvcModelSource
 from components.models.vllm_args import check_args
 from components.serving.inference_service import AUTOSCALER_CLASS_ANNOTATION, inference_service
@@ -132,8 +133,8 @@ class VllmLoraServiceArgs:
     """GPU pool key."""
     pool: GpuPoolSpec
     """GPU pool."""
-    adapters: dict[str, pulumi.Input[str]]
-    """Adapter served name -> published object prefix."""
+    adapters: dict[str, PublishedAdapter]
+    """Adapter served name -> published version (prefix and pinned digests)."""
     store: AdapterStoreRef | None
     """Adapter store; None when the stack has no adapters."""
     image: ImageRef
@@ -183,7 +184,8 @@ class VllmLoraService(pulumi.ComponentResource):
         # Knative Service's cluster-local address in Knative mode): status.address.url.
         self.endpoint = f"http://{svc}-predictor.{args.namespace_name}.svc.cluster.local"
 
-        support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth, child)
+        support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth,
+                                  args.store.service_account_name if args.store is not None else None, child)
         self.api_key = support.api_key
 
         runtime_args, isvc_args = split_args(spec, args.served_name, self.adapter_names)
@@ -197,8 +199,7 @@ class VllmLoraService(pulumi.ComponentResource):
             spec=spec, served_name=args.served_name, port=HTTP_PORT, image=args.image,
             model=ModelMount(uri=storage_uri(args.model)), placement=placement, registry=support, store=args.store,
             adapter_names=self.adapter_names, sync_interval_seconds=args.sync_interval_seconds,
-            cache_gib=args.lora_cache_gib, shm_size="8Gi", static_modules_in_args=False,
-            service_account=args.store.service_account_name if args.store is not None else None, gate=args.gate)
+            cache_gib=args.lora_cache_gib, shm_size="8Gi", static_modules_in_args=False, gate=args.gate)
         # KServe's storage initializer puts the model at /mnt/models from storageUri; the
         # runtime carries everything else of the pod, the InferenceService the placement.
         runtime_name = f"{svc}-vllm"
@@ -211,7 +212,7 @@ class VllmLoraService(pulumi.ComponentResource):
                 "annotations": {"prometheus.kserve.io/port": str(args.metrics_port), "prometheus.kserve.io/path": "/metrics"},
                 "supportedModelFormats": [{"name": MODEL_FORMAT, "version": "1", "autoSelect": False}],
                 "multiModel": False,
-                "containers": [self._runtime_container(pod), *pod.companions(api=True)],
+                "containers": [self._runtime_container(pod), *self._companions(pod, knative=args.mode == "Knative")],
                 "volumes": pod.pod_volumes(with_model=False),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[support] + list(args.depends_on)),
@@ -237,6 +238,16 @@ class VllmLoraService(pulumi.ComponentResource):
             "adapterNames": self.adapter_names,
             "registryName": self.registry_name,
         })
+
+    @staticmethod
+    def _companions(pod: VllmServerPod, knative: bool) -> list[dict[str, Any]]:
+        """Knative admits one container with ports and probes (the serving one): companions
+        lose theirs there, so the sync sidecar neither gates readiness nor is scraped in
+        Knative mode (Standard mode has both)."""
+        if not knative:
+            return pod.companions(api=True)
+        return [{k: v for k, v in c.items() if k not in ("ports", "readinessProbe", "livenessProbe", "startupProbe")}
+                for c in pod.companions(api=True)]
 
     @staticmethod
     def _runtime_container(pod: VllmServerPod) -> dict[str, Any]:

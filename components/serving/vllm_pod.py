@@ -23,6 +23,8 @@ Everywhere else both kinds are plain containers of every model-server pod.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import pulumi
 from typing import Any, Sequence
 
 from components.common.images import ImageRef
@@ -131,7 +133,7 @@ class VllmServerPod:
     """Pod volumes besides shm, tmp and the model."""
     vllm_mounts: tuple[dict[str, Any], ...] = ()
     """vLLM container mounts besides shm, tmp and the model."""
-    service_account: str | None = None
+    service_account: "pulumi.Input[str] | None" = None
     """ServiceAccount of the pods; None: the frontend's default."""
     run_as: int = RUN_AS
     """uid/gid of every container (the vLLM image would otherwise run as root)."""

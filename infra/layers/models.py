@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
-from components.models.lora_server import AdapterRegistry, AdapterStoreRef, lora_server_pod, store_env
+from components.models.lora_server import AdapterRegistry, AdapterStoreRef, PublishedAdapter, lora_server_pod, store_env
 from components.models.vllm_service import VllmLoraService, VllmLoraServiceArgs, adapter_served_name, storage_uri
 from components.serving.vllm_pod import ModelMount
 from components.gate.network import GatedService
+from components.models.lora_server import STATUS_PORT
 from components.models.weights import ModelWeights, ModelWeightsArgs
 from components.platform.namespaces import NamespaceSpec
 from components.storage.interface import ObjectStoreOutputs
@@ -58,6 +59,8 @@ class ServedService:
     """Name of the pod's API port (the target Prometheus discovers)."""
     scrape_port: int | None = None
     """The tenant gate's metrics port, where ``/metrics`` is actually served."""
+    adapter_sync_port: str | None = None
+    """Name of the adapter sync sidecar's status port (dynamic mode; none on Knative)."""
 
 
 @dataclass
@@ -116,6 +119,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             ready=store.ready,
         ),
         root=ctx.path("."),
+        architectures={name: base.architecture for name, base in cfg.models.base_models.items()},
     ))
     ctx.exports["objectStoreEndpoint"] = store.endpoint
     ctx.exports["buckets"] = {"adapters": store.adapters_bucket, "models": store.models_bucket}
@@ -137,7 +141,8 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     for svc_name, spec in sorted(cfg.serving.services.items()):
         base = cfg.models.base_models[spec.base_model]
         served_name = cfg.served_name(svc_name)
-        adapters = {adapter_served_name(served_name, a.name): catalog.object_paths[(a.base_model, a.name)]
+        adapters = {adapter_served_name(served_name, a.name): PublishedAdapter(
+                        prefix=catalog.object_paths[(a.base_model, a.name)], files=catalog.digests[(a.base_model, a.name)])
                     for a in cfg.adapters_for(svc_name)}
         pool = cfg.gpu.pools[spec.pool]
         if spec.frontend == "llm-d" and serving.llmd is None:
@@ -155,14 +160,14 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             endpoints[svc_name] = svc["endpoint"]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
-                pod_labels=svc["pod_labels"], metrics_port=svc["metrics_port"], scrape_port=cfg.gate.metrics_port)
+                pod_labels=svc["pod_labels"], metrics_port=svc["metrics_port"], adapter_sync_port=_sync_port(spec, None), scrape_port=cfg.gate.metrics_port)
         elif _nodes(spec, pool) > 1:
             svc = _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref,
                                      vllm_image, serving, weights, gate)
             endpoints[svc_name] = svc["endpoint"]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
-                pod_labels=svc["pod_labels"], metrics_port="http", scrape_port=cfg.gate.metrics_port)
+                pod_labels=svc["pod_labels"], metrics_port="http", adapter_sync_port=_sync_port(spec, None), scrape_port=cfg.gate.metrics_port)
         else:
             svc = VllmLoraService(svc_name, VllmLoraServiceArgs(
                 name=svc_name, namespace=serving_ns, namespace_name=serving_ns_name, mode=serving.mode, spec=spec,
@@ -175,7 +180,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             endpoints[svc_name] = svc.endpoint
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(svc.adapter_names),
-                pod_labels=svc.pod_labels, metrics_port="http1", scrape_port=cfg.gate.metrics_port)
+                pod_labels=svc.pod_labels, metrics_port="http1", adapter_sync_port=_sync_port(spec, serving.mode), scrape_port=cfg.gate.metrics_port)
             if svc.api_key is not None:
                 ctx.exports.setdefault("apiKeys", {})[svc_name] = svc.api_key  # type: ignore[index]
         served[svc_name] = [served_name] + sorted(adapters)
@@ -184,12 +189,20 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                 name=svc_name, pod_labels=layer.services[svc_name].pod_labels, client_port=_entry_port(spec, pool),
                 metrics_port=cfg.gate.metrics_port,
                 knative=spec.frontend == "kserve" and serving.mode == "Knative" and _nodes(spec, pool) == 1,
-                multinode=spec.frontend == "kserve" and _nodes(spec, pool) > 1))
+                multinode=spec.frontend == "kserve" and _nodes(spec, pool) > 1,
+                sidecar_metrics_ports=(STATUS_PORT,) if layer.services[svc_name].adapter_sync_port else ()))
     gate_layer.network_policies(ctx, gates, minio_spec.namespace if cfg.storage.kind == "minio" else None,
                                 {"app.kubernetes.io/component": "object-store-setup", "app.kubernetes.io/instance": "minio"})
     ctx.exports["modelEndpoints"] = endpoints
     ctx.exports["servedModels"] = served
     return layer
+
+
+def _sync_port(spec, kserve_mode: str | None) -> str | None:
+    """The sync sidecar's status port name, where it has one (Knative admits one port per pod)."""
+    from components.models.lora_server import STATUS_PORT_NAME
+
+    return STATUS_PORT_NAME if spec.adapter_mode == "dynamic" and kserve_mode != "Knative" else None
 
 
 def _model_mount(cfg: PlatformConfig, base, store, store_ref) -> ModelMount:
@@ -218,7 +231,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
     from components.serving.llmd import METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
 
     ns = ctx.namespace(ctx.cfg.serving.namespace)
-    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, ctx.k8s_opts())
+    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, opts=ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
     scaling = None
@@ -279,7 +292,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
 
     cfg = ctx.cfg
     ns = ctx.namespace(cfg.serving.namespace)
-    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, ctx.k8s_opts())
+    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, opts=ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
     nodes = _nodes(spec, pool)

@@ -8,6 +8,7 @@ custom resource validates strictly against the upstream CRDs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from components.models.vllm_args import check_args
 from infra.mocks import SECRET_MASK
 from tests.support.schemas import core_errors, crd_errors, has_crd
+
+REPO = Path(__file__).resolve().parents[2]
 
 STACKS = ["local", "dev", "staging", "prod", "airgap"]
 ADAPTER_TYPE = "pulumi-python:dynamic/models:AdapterVersion"
@@ -68,7 +71,10 @@ def test_dynamic_adding_an_adapter_changes_only_the_adapter_and_the_registry(syn
     assert _types(after, changed) == {"kubernetes:core/v1:ConfigMap"}
     assert _names(after, changed) == {"qwen-7b-lora-registry"}
     registry = next(m for m in after.objects("ConfigMap") if m["metadata"]["name"] == "qwen-7b-lora-registry")
-    assert json.loads(registry["data"]["registry.json"])["qwen2.5-7b:sql-v2"] == "adapters/qwen2.5-7b/sql-v2/v2026-12-01/"
+    entry = json.loads(registry["data"]["registry.json"])["qwen2.5-7b:sql-v2"]
+    assert entry["prefix"] == "adapters/qwen2.5-7b/sql-v2/v2026-12-01/"
+    assert set(entry["files"]) == {"adapter_config.json", "adapter_model.safetensors"}, "content pinned by digest"
+    assert all(len(d) == 64 for d in entry["files"].values())
     assert not _types(after, changed | added) & set(POD_SPEC_TYPES)
 
 
@@ -196,14 +202,27 @@ def _runtime(synthesis, name):
     return next(m for m in synthesis.objects("ServingRuntime") if m["metadata"]["name"] == f"{name}-vllm")
 
 
-def test_dynamic_resolver_wiring(synthesized):
-    rt = _runtime(synthesized("local"), "qwen-7b")["spec"]
+def test_dynamic_loading_wiring(synthesized):
+    s = synthesized("local")
+    rt = _runtime(s, "qwen-7b")["spec"]
     main, sync, gate = rt["containers"]
     assert gate["name"] == "gate"
     env = {e["name"]: e.get("value") for e in main["env"]}
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
-    assert env["VLLM_PLUGINS"] == "lora_filesystem_resolver"
-    assert env["VLLM_LORA_RESOLVER_CACHE_DIR"] == "/mnt/lora-cache"
+    assert env["VLLM_PLUGINS"] == "", "no resolver: the sidecar loads each version from its own path"
+    assert "VLLM_LORA_RESOLVER_CACHE_DIR" not in env
+    # The sidecar watches its registry through the API, gates readiness and serves metrics.
+    sync_env = {e["name"]: e for e in sync["env"]}
+    assert sync_env["REGISTRY_SOURCE"]["value"] == "kube" and sync_env["REGISTRY_CONFIGMAP"]["value"] == "qwen-7b-lora-registry"
+    assert sync_env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert sync["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 9400}
+    assert sync["ports"] == [{"name": "lora-sync", "containerPort": 9400, "protocol": "TCP"}]
+    (role,) = [r for r in s.objects("Role") if r["metadata"]["name"] == "qwen-7b-lora-registry-reader"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["qwen-7b-lora-registry"],
+                              "verbs": ["get", "list", "watch"]}]
+    (binding,) = [b for b in s.objects("RoleBinding") if b["metadata"]["name"] == "qwen-7b-lora-registry-reader"]
+    predictor = _isvc(s, "qwen-7b")["spec"]["predictor"]
+    assert binding["subjects"][0]["name"] == predictor["serviceAccountName"]
     assert env["HF_HUB_OFFLINE"] == "1"
     assert "--model=/mnt/models" in main["args"] and "--enable-lora" in main["args"]
     assert main["args"][main["args"].index("--served-model-name") + 1] == "qwen2.5-7b"
@@ -394,12 +413,23 @@ def test_exports_name_endpoints_models_and_buckets():
     assert captured["buckets"] == {"adapters": "adapters", "models": "models"}
 
 
-def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar_on_every_pod(synth):
+def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar_on_every_pod(synth, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_test_adapters", REPO / "tools" / "make_test_adapters.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    gen.DIMENSIONS["llama-3.1-405b"] = {"q_proj": (16384, 16384), "v_proj": (16384, 1024)}
+    legal = tmp_path / "legal"
+    legal.mkdir()
+    for name, data in gen.fixture_files("llama-3.1-405b", "legal", 16, "meta-llama/Llama-3.1-405B").items():
+        (legal / name).write_bytes(data)
+
     def add_405b(s):
         s["models"]["baseModels"]["llama-3.1-405b"] = {
             "architecture": "Llama-3.1-405B", "source": {"kind": "s3", "uri": "s3://models/meta-llama/Llama-3.1-405B-FP8"}}
         s["models"]["adapters"].append({"name": "legal", "baseModel": "llama-3.1-405b", "version": "v2026-11-01",
-                                        "sourceDir": "adapters/llama-3.1-8b/sql/v2026-11-01", "rank": 16})
+                                        "sourceDir": str(legal), "rank": 16})
         s["serving"]["services"]["llama-405b"] = {
             "baseModel": "llama-3.1-405b", "pool": "h100-full", "gpu": {"count": 16}, "auth": True,
             "engine": {"quantization": "fp8", "tensorParallel": 8, "pipelineParallel": 2, "maxLoras": 2,
@@ -424,6 +454,8 @@ def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar
     assert check_args(serve, allow_duplicates=False) == []
     registry = next(m for m in s.objects("ConfigMap") if m["metadata"]["name"] == "llama-405b-lora-registry")
     assert "llama-3.1-405b:legal" in json.loads(registry["data"]["registry.json"])
+    for role in ("leaderTemplate", "workerTemplate"):
+        assert template[role]["spec"]["serviceAccountName"] == "llama-405b-model-server"
 
 
 def test_knative_predictor_keeps_to_the_pod_fields_knative_accepts(synthesized):
@@ -446,9 +478,11 @@ def test_knative_predictor_keeps_to_the_pod_fields_knative_accepts(synthesized):
 ])
 def test_zero_restart_rollout_on_every_frontend(synth, synthesized, stack, base, registry):
     before = synthesized(stack)
+    # A fixture at this base's dimensions (publishing checks tensor shapes against the base).
+    source, rank = {"llama-3.1-70b": ("adapters/llama-3.1-70b/contracts/v2026-10-20", 32),
+                    "llama-3.1-8b": ("adapters/llama-3.1-8b/sql/v2026-11-01", 16)}[base]
     after = synth(stack, lambda s: s["models"]["adapters"].append({
-        "name": "new-one", "baseModel": base, "version": "v2026-12-01",
-        "sourceDir": "adapters/llama-3.1-70b/contracts/v2026-10-20", "rank": 32}))
+        "name": "new-one", "baseModel": base, "version": "v2026-12-01", "sourceDir": source, "rank": rank}))
     added, removed, changed = _changes(before, after)
     assert not removed and _types(after, added) == {ADAPTER_TYPE}
     # The registry, and the gate's grant and model-list maps where a tenant's grant covers it.
