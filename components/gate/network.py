@@ -9,8 +9,8 @@ Serving namespace:
   the client namespaces (ingress, gateway, Knative) and from pods of the serving namespace (the
   llm-d gateway proxy and endpoint picker run there). On Knative, the queue-proxy's port instead
   (it forwards to the gate inside the pod).
-* ``<svc>-gate-metrics``: the same pods, on the gate's metrics port (and the queue-proxy's
-  metrics ports on Knative), from the monitoring namespace only.
+* ``<svc>-gate-metrics``: the same pods, on the gate's metrics port and the sync sidecar's status
+  port (the queue-proxy's metrics ports on Knative), from the monitoring namespace only.
 * ``<svc>-multinode``: a LeaderWorkerSet's pods from each other (pipeline stages).
 
 Object-store namespace (MinIO):
@@ -63,6 +63,8 @@ class GatedService:
     """Pods run under Knative (traffic enters through queue-proxy)."""
     multinode: bool = False
     """Pods are a LeaderWorkerSet group that talk to each other."""
+    sidecar_metrics_ports: tuple[int, ...] = ()
+    """Other ports Prometheus scrapes in these pods (the adapter sync sidecar's status port)."""
 
 
 def client_policy(svc: GatedService, namespace: str, client_namespaces: Sequence[str]) -> dict[str, Any]:
@@ -78,7 +80,7 @@ def client_policy(svc: GatedService, namespace: str, client_namespaces: Sequence
 
 
 def metrics_policy(svc: GatedService, monitoring_namespace: str) -> dict[str, Any]:
-    ports = [svc.metrics_port, *(KNATIVE_QUEUE_METRICS_PORTS if svc.knative else ())]
+    ports = [svc.metrics_port, *svc.sidecar_metrics_ports, *(KNATIVE_QUEUE_METRICS_PORTS if svc.knative else ())]
     return {
         "podSelector": {"matchLabels": dict(svc.pod_labels)},
         "policyTypes": ["Ingress"],

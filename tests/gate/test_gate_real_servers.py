@@ -14,6 +14,8 @@ from components.gate.haproxy import FAIRNESS_HEADER, key_hash
 from tests.gate.conftest import RATE_WINDOW, SERVED, GateEnv
 from tests.support.real_servers import http, json_body, runtime_api
 
+pytestmark = pytest.mark.realvllm
+
 CHAT = [{"role": "user", "content": "Say something about SQL."}]
 
 
