@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import os
 import runpy
+import shlex
 import subprocess
 import sys
 import time
@@ -180,6 +181,27 @@ def config_copy(stack: str, state_dir: Path, out: Path | None = None) -> Path:
 
 # ------------------------------------------------------------------ running
 
+POLICY_LAUNCHERS = ROOT / ".tools" / "engine" / "policy-packs"
+
+
+def policy_pack_launcher(pack: Path) -> Path:
+    """An executable that runs the Python policy pack in ``pack`` with this interpreter.
+
+    The CLI runs a policy pack *directory* through the Python language host, which is not built
+    here (its module is not served); given an *executable*, it starts that as the analyzer
+    plugin with the engine's address, which is all ``python -m pulumi.policy`` needs."""
+    pack = pack.resolve()
+    if not (pack / "PulumiPolicy.yaml").exists():
+        raise EngineError(f"{pack} is not a policy pack (no PulumiPolicy.yaml)")
+    launcher = POLICY_LAUNCHERS / pack.name / "run-policy-pack"
+    launcher.parent.mkdir(parents=True, exist_ok=True)
+    launcher.write_text(f'#!/bin/sh\ncd {shlex.quote(str(pack))} && exec {shlex.quote(sys.executable)} -u -m pulumi.policy "$1" .\n')
+    launcher.chmod(0o755)
+    # Name, version and description for the engine's report come from the pack's own file.
+    (launcher.parent / "PulumiPolicy.yaml").write_text((pack / "PulumiPolicy.yaml").read_text())
+    return launcher
+
+
 
 def _program() -> None:
     """The project's program, exactly as the Python language host would run it."""
@@ -250,7 +272,7 @@ def run(
     if policy_packs:
         if operation == "destroy":
             raise EngineError("policy packs apply to up and preview, not destroy")
-        kwargs["policy_packs"] = [str(Path(p).resolve()) for p in policy_packs]
+        kwargs["policy_packs"] = [str(policy_pack_launcher(Path(p))) for p in policy_packs]
         if policy_pack_configs:
             if len(policy_pack_configs) != len(policy_packs):
                 raise EngineError("give one --policy-pack-config per --policy-pack, in the same order")

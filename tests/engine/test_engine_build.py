@@ -48,12 +48,11 @@ def test_registered_providers_are_the_versions_the_sdks_request(engine):
     assert ("resource", "random", _plugin_version("pulumi_random")) in installed
 
 
-def test_python_plugin_shims_are_next_to_the_cli(engine):
-    """Dynamic providers and policy packs run with the program's Python; no language host is
-    needed for inline programs (and its module is not served)."""
-    for name in ("pulumi-resource-pulumi-python", "pulumi-analyzer-policy-python"):
-        path = BIN / name
-        assert path.exists() and path.stat().st_mode & 0o111, f"{name} missing or not executable"
+def test_dynamic_provider_shim_is_next_to_the_cli(engine):
+    """Dynamic providers (the adapter publisher) run with the program's Python through this
+    bundled plugin; inline programs need no language host (and its module is not served)."""
+    path = BIN / "pulumi-resource-pulumi-python"
+    assert path.exists() and path.stat().st_mode & 0o111, f"{path} missing or not executable"
 
 
 def test_second_build_is_a_no_op(engine):

@@ -7,7 +7,6 @@
 # Produces (all under the git-ignored .tools/):
 #   .tools/engine/bin/pulumi                          CLI, version stamped = PULUMI_VERSION
 #   .tools/engine/bin/pulumi-resource-pulumi-python   dynamic-provider shim (from sdk/v3)
-#   .tools/engine/bin/pulumi-analyzer-policy-python   policy-pack shim (tools/engine/)
 #   .tools/engine/bin/pulumi-resource-kubernetes      provider, version = KUBERNETES_VERSION
 #   .tools/engine/bin/pulumi-resource-random          this project's bridge (tools/engine/random)
 #   .tools/pulumi-home/plugins/...                    providers registered with `pulumi plugin install --file`
@@ -101,8 +100,7 @@ RANDOM_KEY=$({
 		"$TERRAFORM_PLUGIN_SDK_FORK_VERSION"
 	(cd "$HERE/random" && find . -name '*.go' | LC_ALL=C sort | xargs sha256sum)
 } | key_of)
-TOOLS_KEY=$(sha256sum "$HERE/pulumi-analyzer-policy-python" | key_of)
-KEY=$(printf '%s\n' "$CLI_KEY" "$K8S_KEY" "$RANDOM_KEY" "$TOOLS_KEY" | key_of)
+KEY=$(printf '%s\n' "$CLI_KEY" "$K8S_KEY" "$RANDOM_KEY" | key_of)
 
 CACHE_ROOT=${LLM_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-platform}
 OUT=$ROOT/.tools/engine
@@ -111,7 +109,7 @@ PULUMI_HOME_DIR=$ROOT/.tools/pulumi-home
 WORK=$ROOT/.tools/engine-work
 mkdir -p "$OUT" "$CACHE_ROOT"
 
-BINARIES="pulumi pulumi-resource-pulumi-python pulumi-analyzer-policy-python pulumi-resource-kubernetes pulumi-resource-random"
+BINARIES="pulumi pulumi-resource-pulumi-python pulumi-resource-kubernetes pulumi-resource-random"
 
 # One build at a time per checkout (make up and pytest may both call this).
 exec 9>"$OUT/.lock"
@@ -317,7 +315,6 @@ for name in cli:$CLI_KEY kubernetes:$K8S_KEY random:$RANDOM_KEY; do
 		cp -l "$f" "$BIN.new/" 2>/dev/null || cp -p "$f" "$BIN.new/"
 	done
 done
-install -m 0755 "$HERE/pulumi-analyzer-policy-python" "$BIN.new/"
 rm -rf "$BIN" && mv "$BIN.new" "$BIN"
 
 step "register plugins in PULUMI_HOME=.tools/pulumi-home"
@@ -326,9 +323,7 @@ rm -rf "$PULUMI_HOME_DIR/plugins"
 mkdir -p "$PULUMI_HOME_DIR"
 "$BIN/pulumi" plugin install resource kubernetes "$KUBERNETES_VERSION" --file "$BIN/pulumi-resource-kubernetes" >/dev/null
 "$BIN/pulumi" plugin install resource random "$RANDOM_VERSION" --file "$BIN/pulumi-resource-random" >/dev/null
-# Without a Python language host (its module is not served) the engine runs Python policy
-# packs through this analyzer shim (sdk/go/common/resource/plugin/analyzer_plugin.go fallback).
-"$BIN/pulumi" plugin install analyzer policy-python "$PULUMI_VERSION" --file "$BIN/pulumi-analyzer-policy-python" >/dev/null
+# Python policy packs run without a language host through infra.engine.policy_pack_launcher.
 "$BIN/pulumi" plugin ls | sed 's/^/  /'
 
 echo "$KEY" >"$OUT/stamp"
