@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from components.gpu.spec import GpuPoolSpec, HybridSharing, MigSharing, TimeSlicingSharing
 from components.models import capacity
+from components.models.shape import ShapeError, model_arch
 from components.models.spec import LoraServiceSpec
 
 _GPU_ALIASES = {"L4": "l4", "L40S": "l40s", "A10G": "a10g", "H200-141GB": "h200", "B200-180GB": "b200",
@@ -52,7 +53,7 @@ def service_device(pool: GpuPoolSpec, mig_profile: str | None) -> capacity.Devic
     return gpu
 
 
-def service_budget(spec: LoraServiceSpec, architecture: str, pool: GpuPoolSpec) -> capacity.VramBudget:
+def service_budget(spec: LoraServiceSpec, architecture: capacity.ModelArch | str, pool: GpuPoolSpec) -> capacity.VramBudget:
     """The per-GPU VRAM budget of one replica of ``spec``."""
     e = spec.engine
     return capacity.plan_vram(
@@ -82,10 +83,13 @@ def capacity_rules(cfg) -> list[tuple[str, str]]:
             continue
         path = f"serving.services.{name}"
         try:
-            budget = service_budget(svc, base.architecture, pool)
+            arch = model_arch(svc.base_model, base)
+        except ShapeError:
+            continue  # reported by architecture_rules with every other error
+        try:
+            budget = service_budget(svc, arch, pool)
         except KeyError as exc:
-            issues.append((f"models.baseModels.{svc.base_model}.architecture" if "architecture" in str(exc)
-                           else f"gpu.pools.{svc.pool}.gpu", str(exc).strip("'\"")))
+            issues.append((f"gpu.pools.{svc.pool}.gpu", str(exc).strip("'\"")))
             continue
         except (ValueError, Exception) as exc:  # MigLayoutError and planner input errors
             issues.append((f"{path}.engine", str(exc)))
@@ -95,6 +99,26 @@ def capacity_rules(cfg) -> list[tuple[str, str]]:
                 capacity.refuse(budget)
             except capacity.CapacityError as exc:
                 issues.append((f"{path}.engine.maxModelLen", f"{svc.engine.max_model_len} does not fit: {exc}"))
+    return issues
+
+
+def architecture_rules(cfg) -> list[tuple[str, str]]:
+    """Every base model resolves to dimensions, and no service asks for a longer ``maxModelLen``
+    than its model's context (vLLM refuses to start). Independent of every other rule, so its
+    errors come with the rest."""
+    issues = []
+    archs: dict[str, capacity.ModelArch] = {}
+    for name, base in sorted(cfg.models.base_models.items()):
+        try:
+            archs[name] = model_arch(name, base)
+        except ShapeError as exc:
+            issues.append((f"models.baseModels.{name}.{exc.field}", str(exc)))
+    for name, svc in sorted(cfg.serving.services.items()):
+        arch = archs.get(svc.base_model)
+        if arch is not None and arch.max_context is not None and svc.engine.max_model_len > arch.max_context:
+            issues.append((f"serving.services.{name}.engine.maxModelLen",
+                           f"{svc.engine.max_model_len} exceeds the maximum context of {svc.base_model!r} "
+                           f"({arch.max_context} tokens, max_position_embeddings); vLLM refuses to start"))
     return issues
 
 
@@ -165,15 +189,15 @@ def plan_services(cfg) -> list[ServicePlan]:
     """Budgets of every service of a validated config."""
     plans = []
     for name, svc in sorted(cfg.serving.services.items()):
-        base = cfg.models.base_models[svc.base_model]
+        arch = model_arch(svc.base_model, cfg.models.base_models[svc.base_model])
         pool = cfg.gpu.pools[svc.pool]
-        budget = service_budget(svc, base.architecture, pool)
+        budget = service_budget(svc, arch, pool)
         adapters = len(cfg.adapters_for(name))
         comparison = None
         if adapters:
             e = svc.engine
             comparison = capacity.compare_multi_lora(
-                base.architecture, budget.device, adapters, max_model_len=e.max_model_len, max_loras=e.max_loras,
+                arch, budget.device, adapters, max_model_len=e.max_model_len, max_loras=e.max_loras,
                 max_lora_rank=e.max_lora_rank, weights=budget.weights_format, kv_cache_dtype=e.kv_cache_dtype,
                 gpu_memory_utilization=e.gpu_memory_utilization)
         plans.append(ServicePlan(name=name, budget=budget, gpus_per_replica=budget.gpus,

@@ -44,12 +44,13 @@ import pulumi_random as random
 
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
-from components.common.pod_security import container_security_context, pod_security_context
+from components.common.pod_security import RUN_AS, RunAs, container_security_context, pod_security_context
 from components.gpu.placement import PodPlacement, placement_for
 from components.gpu.spec import GpuPoolSpec
 from components.models.adapter_checks import KSERVE_MODEL_PATH
 from components.models.spec import BaseModelSpec, LoraServiceSpec, PvcModelSource
 from components.models.vllm_args import LoraModule, VllmEngineOptions, check_args
+from components.openshift.dashboard import RhoaiPresentation
 from components.serving.inference_service import AUTOSCALER_CLASS_ANNOTATION, inference_service
 
 HTTP_PORT = 8080
@@ -180,11 +181,14 @@ def store_env(store: "AdapterStoreRef") -> list[dict[str, Any]]:
 
 
 def sync_container(image: ImageRef, store: "AdapterStoreRef | None", interval_seconds: int, once: bool = False,
-                   vllm_port: int | None = None, api_key_secret: pulumi.Input[str] | None = None) -> dict[str, Any]:
+                   vllm_port: int | None = None, api_key_secret: pulumi.Input[str] | None = None,
+                   run_as: RunAs = RUN_AS) -> dict[str, Any]:
     """The adapter sync sidecar (``once``: the static mode's init container, one strict pass).
 
     ``vllm_port``: the pod's vLLM, which the sidecar asks to unload an adapter whose version
-    changed or which left the registry (with the API key when ``api_key_secret`` is set)."""
+    changed or which left the registry (with the API key when ``api_key_secret`` is set).
+    ``run_as``: the uid it shares with vLLM (None where the cluster assigns it), so vLLM reads
+    what it writes."""
     env = (store_env(store) if store is not None else []) + [
         {"name": "REGISTRY_FILE", "value": f"{REGISTRY_DIR}/{REGISTRY_KEY}"},
         {"name": "CACHE_DIR", "value": CACHE_DIR},
@@ -202,7 +206,7 @@ def sync_container(image: ImageRef, store: "AdapterStoreRef | None", interval_se
         "command": ["python3", f"{SYNC_DIR}/lora_sync.py"],
         "env": env,
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": limits},
-        "securityContext": container_security_context(read_only_root=True),
+        "securityContext": container_security_context(run_as, read_only_root=True),
         "volumeMounts": [
             {"name": "lora-cache", "mountPath": CACHE_DIR},
             {"name": "lora-registry", "mountPath": REGISTRY_DIR, "readOnly": True},
@@ -338,6 +342,11 @@ class VllmLoraServiceArgs:
     """emptyDir size limit of the adapter cache."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """Serving controllers that must exist first (KServe CRDs and webhook)."""
+    run_as: RunAs = RUN_AS
+    """uid/gid of every container; None where the cluster assigns it (OpenShift)."""
+    rhoai: RhoaiPresentation | None = None
+    """How OpenShift AI shows and exposes the service (dashboard metadata, Route, auth proxy);
+    None elsewhere."""
 
 
 class VllmLoraService(pulumi.ComponentResource):
@@ -371,7 +380,8 @@ class VllmLoraService(pulumi.ComponentResource):
         # Knative Service's cluster-local address in Knative mode): status.address.url.
         self.endpoint = f"http://{svc}-predictor.{args.namespace_name}.svc.cluster.local"
 
-        support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth, child)
+        # Under OpenShift AI the auth proxy in front of vLLM checks the caller (see RhoaiPresentation).
+        support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth and args.rhoai is None, child)
         self.api_key = support.api_key
         api_key_secret = support.api_key_secret_name
 
@@ -381,7 +391,7 @@ class VllmLoraService(pulumi.ComponentResource):
             raise ValueError(f"{svc}: vLLM arguments rejected by the pinned argument spec: {problems}")
 
         sync = sync_container(args.image, args.store, args.sync_interval_seconds, vllm_port=HTTP_PORT,
-                              api_key_secret=api_key_secret)
+                              api_key_secret=api_key_secret, run_as=args.run_as)
         probe = {"httpGet": {"path": "/health", "port": HTTP_PORT}}
         vllm_container: dict[str, Any] = {
             "name": "kserve-container",
@@ -394,7 +404,7 @@ class VllmLoraService(pulumi.ComponentResource):
             "startupProbe": probe | {"periodSeconds": 10, "failureThreshold": 180},
             "readinessProbe": probe | {"periodSeconds": 10, "failureThreshold": 3},
             "livenessProbe": probe | {"periodSeconds": 20, "failureThreshold": 6},
-            "securityContext": container_security_context(),
+            "securityContext": container_security_context(args.run_as),
             "volumeMounts": [
                 {"name": "devshm", "mountPath": "/dev/shm"},
                 {"name": "tmp", "mountPath": "/tmp"},
@@ -407,13 +417,21 @@ class VllmLoraService(pulumi.ComponentResource):
             {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
         ] + adapter_volumes(support.registry_name, support.sync_name, args.lora_cache_gib)
         runtime_name = f"{svc}-vllm"
+        placement = placement_for(args.pool_name, args.pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile,
+                                  dra_claim=spec.gpu.dra_claim)
+        runtime_meta: dict[str, Any] = {"name": runtime_name, "namespace": ns, "labels": labels}
+        pod_annotations = {"prometheus.kserve.io/port": str(HTTP_PORT), "prometheus.kserve.io/path": "/metrics"}
+        if args.rhoai is not None:
+            runtime_meta["labels"] = labels | args.rhoai.runtime_labels()
+            runtime_meta["annotations"] = args.rhoai.runtime_annotations(sorted(placement.resources))
+            pod_annotations |= args.rhoai.runtime_pod_annotations()
         runtime = k8s.apiextensions.CustomResource(
             f"{name}-runtime",
             api_version="serving.kserve.io/v1alpha1",
             kind="ServingRuntime",
-            metadata={"name": runtime_name, "namespace": ns, "labels": labels},
+            metadata=runtime_meta,
             spec={
-                "annotations": {"prometheus.kserve.io/port": str(HTTP_PORT), "prometheus.kserve.io/path": "/metrics"},
+                "annotations": pod_annotations,
                 "supportedModelFormats": [{"name": MODEL_FORMAT, "version": "1", "autoSelect": False}],
                 "multiModel": False,
                 "containers": containers,
@@ -422,19 +440,21 @@ class VllmLoraService(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[support] + list(args.depends_on)),
         )
 
-        placement = placement_for(args.pool_name, args.pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile,
-                                  dra_claim=spec.gpu.dra_claim)
         predictor = self._predictor(args, runtime_name, isvc_args, placement)
         annotations = {}
+        isvc_labels = labels
         if args.mode == "Standard" and spec.autoscaling.enabled:
             annotations[AUTOSCALER_CLASS_ANNOTATION] = "keda"
+        if args.rhoai is not None:
+            isvc_labels = labels | args.rhoai.isvc_labels()
+            annotations |= args.rhoai.isvc_annotations()
         self.inference_service = inference_service(
             f"{name}-isvc",
             name=svc,
             namespace=ns,
             mode=args.mode,
             spec={"predictor": predictor},
-            labels=labels,
+            labels=isvc_labels,
             annotations=annotations,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, support] + list(args.depends_on)),
         )
@@ -467,7 +487,7 @@ class VllmLoraService(pulumi.ComponentResource):
             "minReplicas": spec.replicas.min,
             "maxReplicas": spec.replicas.max,
             "model": model,
-            "securityContext": pod_security_context(knative=args.mode == "Knative"),
+            "securityContext": pod_security_context(args.run_as, knative=args.mode == "Knative"),
             "nodeSelector": dict(placement.node_selector),
         }
         if placement.tolerations:
@@ -487,5 +507,6 @@ class VllmLoraService(pulumi.ComponentResource):
             }]}
         if spec.adapter_mode == "static" and args.adapters:
             # Download every registry entry once, before vLLM starts (same script, one strict pass).
-            predictor["initContainers"] = [sync_container(args.image, args.store, args.sync_interval_seconds, once=True)]
+            predictor["initContainers"] = [sync_container(args.image, args.store, args.sync_interval_seconds, once=True,
+                                                          run_as=args.run_as)]
         return predictor

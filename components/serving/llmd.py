@@ -55,7 +55,7 @@ from components.common.helm import ChartRef, helm_release
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
 from components.gpu.placement import PodPlacement
-from components.common.pod_security import RUN_AS, container_security_context, pod_security_context
+from components.common.pod_security import RUN_AS, RunAs, container_security_context, pod_security_context
 
 MODEL_DIR = "/mnt/models"
 """Where every llm-d model server finds its base model (vLLM ``--model``)."""
@@ -239,8 +239,9 @@ class LlmdModelServiceArgs:
     """Existing ServiceAccount of the model-server pods; default: the chart's own."""
     image_pull_secrets: Sequence[str] = ()
     """Pull secrets for the images, in addition to ``platform.image_pull_secrets``."""
-    run_as: int = RUN_AS
-    """uid/gid of the model-server containers (the vLLM image would otherwise run as root)."""
+    run_as: RunAs = RUN_AS
+    """uid/gid of the model-server containers (the vLLM image would otherwise run as root); None
+    where the cluster assigns one (OpenShift)."""
 
     @property
     def downloader(self) -> ImageRef | None:

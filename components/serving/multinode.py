@@ -38,7 +38,7 @@ import pulumi_kubernetes as k8s
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
 from components.gpu.placement import PodPlacement
-from components.common.pod_security import RUN_AS, container_security_context, pod_security_context
+from components.common.pod_security import RUN_AS, RunAs, container_security_context, pod_security_context
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
@@ -119,8 +119,9 @@ class MultiNodeArgs:
     """ServiceAccount of the pods; default: the namespace's default."""
     image_pull_secrets: Sequence[str] = ()
     """Pull secrets."""
-    run_as: int = RUN_AS
-    """uid/gid of the containers (the vLLM image would otherwise run as root)."""
+    run_as: RunAs = RUN_AS
+    """uid/gid of the containers (the vLLM image would otherwise run as root); None where the
+    cluster assigns one (OpenShift)."""
 
     def problems(self) -> list[str]:
         """Everything wrong with these args (empty when fine)."""

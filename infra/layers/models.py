@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
+from components.common.pod_security import run_as_for
+from components.openshift.access import ModelAccess, ModelAccessArgs
+from components.openshift.dashboard import RhoaiPresentation
 from components.models.vllm_service import (
     CACHE_DIR,
+    HTTP_PORT,
     AdapterStoreRef,
     store_env,
     VllmLoraService,
@@ -79,6 +83,17 @@ def _image(cfg: PlatformConfig, ref):
     return image(cfg, ref)
 
 
+def _presentation(cfg: PlatformConfig, service: str, served_name: str, image) -> RhoaiPresentation | None:
+    """How OpenShift AI shows and exposes ``service`` (None off OpenShift)."""
+    o = cfg.rhoai
+    if o is None:
+        return None
+    svc = cfg.serving.services[service]
+    return RhoaiPresentation(
+        display_name=service, description=f"{served_name} with its LoRA adapters (<base>:<adapter>), vLLM multi-LoRA",
+        expose=o.expose, auth=svc.auth, route_timeout_seconds=o.route_timeout_seconds, runtime_version=image.tag)
+
+
 def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     cfg = ctx.cfg
     layer = ModelsLayer()
@@ -86,6 +101,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
         return layer
     serving_ns_name = cfg.serving.namespace
     serving_ns = ctx.namespace(serving_ns_name) if cfg.serving.services else None
+    run_as = run_as_for(cfg.cluster.kind)
 
     minio_spec = cfg.storage.minio
     store: ObjectStoreOutputs  # everything below depends on the backend-neutral outputs only
@@ -106,6 +122,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             adapters_bucket=cfg.storage.adapters_bucket,
             models_bucket=cfg.storage.models_bucket,
             region=cfg.storage.region,
+            run_as=run_as,
         ), ctx.k8s_opts())
         publish_endpoint, verify_ssl = minio_spec.publish_endpoint, minio_spec.publish_verify_ssl
     catalog = AdapterCatalog("adapters", AdapterCatalogArgs(
@@ -167,8 +184,15 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                 store=store_ref, image=vllm_image, prometheus_url=serving.prometheus_url or cfg.observability.prometheus_url,
                 sync_interval_seconds=cfg.models.lora_sync_interval_seconds, lora_cache_gib=cfg.models.lora_cache_gib,
                 depends_on=list(serving.ready) + list(gpu.readiness) + ([weights] if weights is not None else []),
+                run_as=run_as, rhoai=_presentation(cfg, svc_name, served_name, vllm_image),
             ), ctx.k8s_opts())
             endpoints[svc_name] = svc.endpoint
+            if cfg.rhoai is not None:
+                access = ModelAccess(f"{svc_name}-access", ModelAccessArgs(
+                    service=svc_name, namespace=serving_ns, pod_labels=svc.pod_labels, vllm_port=HTTP_PORT,
+                    auth=spec.auth), ctx.k8s_opts())
+                if access.token_secret_name is not None:
+                    ctx.exports.setdefault("callerTokenSecrets", {})[svc_name] = access.token_secret_name  # type: ignore[index]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(svc.adapter_names),
                 pod_labels=svc.pod_labels, metrics_port="http1")
@@ -205,7 +229,8 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
         env=vllm_env(spec, support.api_key_secret_name), replicas=spec.replicas.min,
         tensor_parallel=spec.engine.tensor_parallel, cpu=spec.cpu, memory=f"{spec.memory_gib}Gi",
         sidecars=[sync_container(vllm_image, store_ref, ctx.cfg.models.lora_sync_interval_seconds, vllm_port=vllm_port(),
-                                 api_key_secret=support.api_key_secret_name)] if spec.adapter_mode == "dynamic" else [],
+                                 api_key_secret=support.api_key_secret_name,
+                                 run_as=run_as_for(ctx.cfg.cluster.kind))] if spec.adapter_mode == "dynamic" else [],
         volumes=adapter_volumes(support.registry_name, support.sync_name, ctx.cfg.models.lora_cache_gib),
         volume_mounts=[{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}],
         storage_env=credentials + [
@@ -214,7 +239,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
             {"name": "S3_USE_HTTPS", "value": "1" if store.use_https else "0"},
             {"name": "S3_VERIFY_SSL", "value": "1" if store.use_https else "0"},
         ],
-        scaling=scaling,
+        scaling=scaling, run_as=run_as_for(ctx.cfg.cluster.kind),
     ), ctx.k8s_opts(depends_on=[support]))
     gateway = serving.llmd.service_url(svc_name) + "/"
     return {"endpoint": gateway, "pod_labels": model.pod_labels, "metrics_port": METRICS_PORT_NAME}
@@ -237,12 +262,14 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
     from dataclasses import replace
 
     from components.gpu.placement import placement_for
+    from components.common.pod_security import container_security_context
     from components.models.vllm_service import AdapterRegistry, adapter_volumes, sync_container
     from components.serving.multinode import MultiNodeArgs, MultiNodeVllm
     from infra.layers.serving import image
 
     cfg = ctx.cfg
     ns = ctx.namespace(cfg.serving.namespace)
+    run_as = run_as_for(cfg.cluster.kind)
     support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
@@ -274,22 +301,22 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
                             {"name": "S3_USE_HTTPS", "value": "1" if store.use_https else "0"}],
             "volumeMounts": [{"name": "model", "mountPath": "/mnt/models"}],
             "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
-            "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+            "securityContext": container_security_context(run_as),
         })
     if spec.adapter_mode == "dynamic":
         # Only the leader serves the API (port 8000); workers' sidecars find nothing to unload there.
         init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds, vllm_port=8000,
-                                   api_key_secret=support.api_key_secret_name) | {"restartPolicy": "Always"})
+                                   api_key_secret=support.api_key_secret_name, run_as=run_as) | {"restartPolicy": "Always"})
     elif adapters:
         from components.models.vllm_service import static_lora_modules
 
-        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds, once=True))
+        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds, once=True, run_as=run_as))
         vllm_args = [a for a in engine_options(spec, served_name, static_lora_modules(list(adapters))).to_args()
                      if not a.startswith("--port=")]
     group = MultiNodeVllm(f"{svc_name}-multinode", MultiNodeArgs(
         service=svc_name, namespace=ns, image=vllm_image, vllm_args=vllm_args, nodes=nodes, placement=placement,
         replicas=spec.replicas.min, env=vllm_env(spec, support.api_key_secret_name), cpu=spec.cpu,
-        memory=f"{spec.memory_gib}Gi", volumes=volumes, volume_mounts=mounts, init_containers=init,
+        memory=f"{spec.memory_gib}Gi", volumes=volumes, volume_mounts=mounts, init_containers=init, run_as=run_as,
     ), ctx.k8s_opts(depends_on=[support, *serving.lws_ready] + ([weights] if weights is not None else [])))
     endpoint = f"http://{group.service_name}.{cfg.serving.namespace}.svc.cluster.local:8000"
     return {"endpoint": endpoint, "pod_labels": group.pod_labels}

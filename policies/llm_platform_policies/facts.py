@@ -42,6 +42,11 @@ class PlatformFacts:
     """Every image must carry a digest."""
     ca_config_map: str | None = None
     """CA bundle ConfigMap every pod must mount (air-gapped stacks)."""
+    ca_for_storage_initializer: bool = True
+    """KServe's S3 credentials must name that ConfigMap (false where OpenShift AI configures the
+    storage initializer's CA itself)."""
+    ca_created_by_stack: bool = True
+    """The stack creates that ConfigMap in its namespaces (false for OpenShift AI's own bundle)."""
     internal_hosts: tuple[str, ...] = ()
     """Extra hosts that are internal (registry, chart mirror, custom endpoints)."""
     privileged_namespaces: tuple[str, ...] = ("gpu-operator", "dra-driver-nvidia-gpu", "kube-system")
@@ -88,7 +93,9 @@ def facts_for_config(cfg, stack: str) -> PlatformFacts:
         chart_mirror=a.chart_mirror if a.enabled else None,
         allowed_registries=(a.registry,) if a.enabled and a.registry else PUBLIC_REGISTRIES,
         require_digests=a.enabled and a.require_digests,
-        ca_config_map=a.ca_bundle.config_map if a.enabled and a.ca_bundle else None,
+        ca_config_map=a.ca_bundle.bundle_config_map if a.enabled and a.ca_bundle else None,
+        ca_for_storage_initializer=not (a.enabled and a.ca_bundle and a.ca_bundle.source != "file"),
+        ca_created_by_stack=not (a.enabled and a.ca_bundle and a.ca_bundle.source == "rhoai"),
         internal_hosts=internal,
         privileged_namespaces=tuple(sorted({cfg.gpu.operator.namespace, cfg.gpu.dra.namespace, "kube-system"})),
         gpu_taint=any(p.taint for p in cfg.gpu.pools.values()) if cfg.gpu.pools else True,
