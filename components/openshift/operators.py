@@ -47,6 +47,11 @@ def cluster_policy_spec(values: dict[str, Any]) -> dict[str, Any]:
     }
     for key, value in values.items():
         spec[key] = (spec.get(key, {}) | value) if isinstance(value, dict) else value
+    for component in ("migManager", "devicePlugin"):
+        config = spec.get(component, {}).get("config")
+        if config is not None:
+            # ``create`` tells the chart whether to render the ConfigMap; the ClusterPolicy only names it.
+            spec[component] = spec[component] | {"config": {k: v for k, v in config.items() if k != "create"}}
     return spec
 
 
