@@ -325,6 +325,11 @@ def _openshift_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     if ca is not None and ca.source == "file":
         issues.append(("airgap.caBundle.source", "on cluster.kind 'openshift' mount the cluster's trusted bundle: "
                                                  "'openshift-injected' or 'rhoai', not 'file'"))
+    for name, svc in sorted(cfg.serving.services.items()):
+        if svc.frontend != "kserve":
+            issues.append((f"serving.services.{name}.frontend", f"{svc.frontend!r} is not shown or exposed by OpenShift AI "
+                                                                "here; use 'kserve' (OpenShift AI's llm-d path is its "
+                                                                "LLMInferenceService)"))
     if cfg.rhoai.expose:
         for name, svc in sorted(cfg.serving.services.items()):
             if not svc.auth:

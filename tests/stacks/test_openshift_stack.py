@@ -225,3 +225,14 @@ def test_every_object_validates_strictly(openshift):
     masked = "stringData: '[secret]' is not of type 'object', 'null'"  # secret inputs are masked whole in synthesis
     errors = {f"{m['kind']}/{m['metadata']['name']}": [e for e in object_errors(m) if e != masked] for m in openshift.manifests}
     assert {k: v for k, v in errors.items() if v} == {}
+
+
+def test_rhoai_bundle_is_mounted_and_never_created(synth):
+    result = synth(STACK, lambda s: s["airgap"].update(caBundle={"source": "rhoai"}))
+    assert not [c for c in result.objects("ConfigMap") if "trusted-ca" in c["metadata"]["name"]
+                or c["metadata"]["name"] == "odh-kserve-custom-ca-bundle"]
+    for where, pod in stack_pods(result):
+        assert any((v.get("configMap") or {}).get("name") == "odh-kserve-custom-ca-bundle" for v in pod["volumes"]), where
+        for c in pod["containers"]:
+            env = {e["name"]: e.get("value") for e in c.get("env", [])}
+            assert env["SSL_CERT_FILE"] == "/etc/llm-platform/ca/cabundle.crt", (where, c["name"])

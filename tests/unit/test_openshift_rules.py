@@ -80,3 +80,8 @@ def test_the_removed_fs_group_knob_is_an_unknown_key():
     sections, _ = read_stack_file("airgap")
     errs = errors_for(lambda s: s["airgap"].update(fsGroup=1000), base=copy.deepcopy(sections))
     assert errs[0][0] == "airgap.fsGroup" and "unknown key" in errs[0][1]
+
+
+def test_llm_d_frontend_is_not_the_openshift_ai_path():
+    errs = dict(errors_for(lambda s: s["serving"]["services"]["tsuzumi"].update(frontend="llm-d")))
+    assert "use 'kserve'" in errs["serving.services.tsuzumi.frontend"]
