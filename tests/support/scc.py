@@ -168,19 +168,30 @@ def admit(pod: dict[str, Any], scc: dict[str, Any], namespace_annotations: dict[
     return spec, problems
 
 
+def _merge_by(key: str, base: list, overrides: list) -> list:
+    """A strategic-merge list: entries of ``overrides`` replace those of ``base`` with the same key."""
+    merged = {item[key]: item for item in base}
+    for item in overrides:
+        merged[item[key]] = {**merged.get(item[key], {}), **item}
+    return list(merged.values())
+
+
 def kserve_predictor_pod(runtime: dict, isvc: dict) -> dict:
     """The predictor pod spec KServe builds from a ServingRuntime and an InferenceService: the
-    runtime's containers and volumes, the model's resources/args/env on ``kserve-container``, the
-    predictor's pod fields and init containers. (KServe's injected storage initializer and, with
-    ``enable-auth``, kube-rbac-proxy are OpenShift AI's containers, not the program's.)"""
+    runtime's containers and volumes strategic-merged with the predictor's (KServe
+    ``MergePodSpec``/``MergeRuntimeContainers``: volumes and env by name, mounts by path, args
+    concatenated), the model's resources on ``kserve-container``, the predictor's pod fields and
+    init containers. (KServe's injected storage initializer and, with ``enable-auth``,
+    kube-rbac-proxy are OpenShift AI's containers, not the program's.)"""
     predictor = isvc["spec"]["predictor"]
     containers = copy.deepcopy(runtime["spec"]["containers"])
     model = predictor.get("model", {})
     main = next(c for c in containers if c["name"] == "kserve-container")
     main["resources"] = copy.deepcopy(model.get("resources", {}))
     main["args"] = list(main.get("args", [])) + list(model.get("args", []))
-    main["env"] = list(main.get("env", [])) + list(model.get("env", []))
+    main["env"] = _merge_by("name", main.get("env", []), copy.deepcopy(model.get("env", [])))
+    main["volumeMounts"] = _merge_by("mountPath", main.get("volumeMounts", []), copy.deepcopy(model.get("volumeMounts", [])))
     spec = {k: copy.deepcopy(v) for k, v in predictor.items() if k not in ("model", "minReplicas", "maxReplicas", "autoScaling")}
     spec["containers"] = containers
-    spec["volumes"] = copy.deepcopy(runtime["spec"].get("volumes", [])) + spec.get("volumes", [])
+    spec["volumes"] = _merge_by("name", copy.deepcopy(runtime["spec"].get("volumes", [])), spec.get("volumes", []))
     return spec
