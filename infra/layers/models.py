@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
+from components.common.images import ImageRef
 from components.common.pod_security import run_as_for
-from components.openshift.access import ModelAccess, ModelAccessArgs
-from components.openshift.dashboard import RhoaiPresentation
+from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
 from components.models.vllm_service import (
     CACHE_DIR,
     HTTP_PORT,
@@ -30,6 +29,8 @@ from components.models.vllm_service import (
     vllm_env,
 )
 from components.models.weights import ModelWeights, ModelWeightsArgs
+from components.openshift.access import ModelAccess, ModelAccessArgs
+from components.openshift.dashboard import RhoaiPresentation
 from components.platform.namespaces import NamespaceSpec
 from components.storage.interface import ObjectStoreOutputs
 from components.storage.minio import ObjectStore, ObjectStoreArgs
@@ -83,7 +84,7 @@ def _image(cfg: PlatformConfig, ref):
     return image(cfg, ref)
 
 
-def _presentation(cfg: PlatformConfig, service: str, served_name: str, image) -> RhoaiPresentation | None:
+def _presentation(cfg: PlatformConfig, service: str, served_name: str, image: ImageRef) -> RhoaiPresentation | None:
     """How OpenShift AI shows and exposes ``service`` (None off OpenShift)."""
     o = cfg.rhoai
     if o is None:
@@ -261,8 +262,8 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
     """
     from dataclasses import replace
 
-    from components.gpu.placement import placement_for
     from components.common.pod_security import container_security_context
+    from components.gpu.placement import placement_for
     from components.models.vllm_service import AdapterRegistry, adapter_volumes, sync_container
     from components.serving.multinode import MultiNodeArgs, MultiNodeVllm
     from infra.layers.serving import image
