@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from components.airgap.spec import AirgapSpec
+from components.gate.rules import gate_rules, tenant_rules
+from components.gate.spec import GateSpec, NetworkSpec, TenantSpec
 from components.common.spec import RuleViolations, Spec
 from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
@@ -88,6 +90,14 @@ class PlatformConfig(Spec):
     OpenShift AI shows and exposes the services. Default: OpenShiftSpec's defaults there."""
     policy: PolicySpec = Field(default_factory=PolicySpec)
     """Policy enforcement."""
+    tenants: dict[str, TenantSpec] = Field(default_factory=dict)
+    """Who may call which model, by tenant name: API keys, granted ``<base>:<adapter>`` patterns
+    and limits, enforced by the gate in front of every vLLM. Default: none (every gate refuses
+    every key)."""
+    gate: GateSpec = Field(default_factory=GateSpec)
+    """The gate (HAProxy) in every model-server pod."""
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    """NetworkPolicies of the serving and object-store namespaces."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> "PlatformConfig":
@@ -102,6 +112,8 @@ class PlatformConfig(Spec):
             architecture_rules,
             serving_rules,
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
+            lambda c: tenant_rules(c.tenants, c.served_models()),
+            lambda c: gate_rules(c.gate, c.network),
         ):
             issues.extend(rule(self))
         if not issues:  # the capacity planner needs valid pool/model references
@@ -128,6 +140,11 @@ class PlatformConfig(Spec):
             return svc.served_name
         base = self.models.base_models[svc.base_model]
         return base.served_name or svc.base_model
+
+    def served_models(self) -> dict[str, list[str]]:
+        """Every service's base served name -> its adapters' served names (``<base>:<adapter>``)."""
+        return {self.served_name(name): [f"{self.served_name(name)}:{a.name}" for a in self.adapters_for(name)]
+                for name, svc in self.serving.services.items() if svc.base_model in self.models.base_models}
 
     def adapters_for(self, service: str) -> list:
         """Adapters a service serves: every adapter of its base model."""

@@ -48,6 +48,11 @@ def stack_file(stack: str) -> Path:
     return STACKS_DIR / f"Pulumi.{stack}.yaml"
 
 
+def _shown(path: Path) -> str:
+    """``path`` as messages show it: relative to the project when inside it."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def list_stacks() -> list[str]:
     return sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS_DIR.glob("Pulumi.*.yaml"))
 
@@ -68,7 +73,7 @@ def read_stack_file(stack: str) -> tuple[dict[str, Any], dict[str, Any]]:
     path = stack_file(stack)
     if not path.exists():
         known = ", ".join(list_stacks())
-        raise PlatformConfigError(stack, [ConfigIssue("stack", f"no stack file {path.relative_to(REPO_ROOT)}; known stacks: {known}")])
+        raise PlatformConfigError(stack, [ConfigIssue("stack", f"no stack file {_shown(path)}; known stacks: {known}")])
     doc = yaml.safe_load(path.read_text()) or {}
     config = doc.get("config") or {}
     project: dict[str, Any] = {}
@@ -112,7 +117,7 @@ def load_platform_config(stack: str, sections: dict[str, Any], source: str | Non
 def load_stack(stack: str) -> PlatformConfig:
     """Read and validate ``stacks/Pulumi.<stack>.yaml``."""
     sections, _ = read_stack_file(stack)
-    return load_platform_config(stack, sections, str(stack_file(stack).relative_to(REPO_ROOT)))
+    return load_platform_config(stack, sections, _shown(stack_file(stack)))
 
 
 # --- error formatting ---------------------------------------------------------------------

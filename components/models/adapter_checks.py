@@ -11,6 +11,10 @@ rewritten so the resolver accepts it:
   ``lora_alpha`` and a non-empty ``target_modules`` must be present;
   ``use_dora`` must be false or absent; ``modules_to_save`` must be null or absent;
 * exactly one weights file (``adapter_model.safetensors``, ``.bin`` or ``.pt``);
+* with the base model's architecture: every tensor in the safetensors header is a LoRA A/B
+  pair of a module that exists in the base architecture and is listed in ``target_modules``,
+  with shapes ``A: [r, in]``, ``B: [out, r]`` for the declared rank and the base dimensions
+  (what vLLM would otherwise refuse, or crash on, at the first request);
 * ``base_model_name_or_path`` is rewritten to the serving ``--model`` value (``/mnt/models``
   under KServe), whatever the training run recorded.
 
@@ -22,8 +26,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_model.pt")
@@ -111,8 +118,87 @@ def rewrite_config(config: dict, model_path: str = KSERVE_MODEL_PATH) -> bytes:
     return (json.dumps(rewritten, indent=2, sort_keys=True) + "\n").encode()
 
 
-def prepare_adapter(source_dir: Path | str, declared_rank: int, model_path: str = KSERVE_MODEL_PATH) -> PreparedAdapter:
-    """Check the adapter in ``source_dir`` and return the files to upload; raise AdapterCheckError."""
+SAFETENSORS_FILE = "adapter_model.safetensors"
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+# PEFT's tensor names for a Llama/Qwen-style causal LM: base_model.model.model.layers.<i>.<block>.<module>.lora_<A|B>.weight
+LORA_TENSOR = re.compile(r"^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.([A-Za-z0-9_]+)\.lora_([AB])\.weight$")
+
+
+class BaseDimensions(Protocol):
+    """What the tensor checks need of the base model (``capacity.ModelArch`` has it)."""
+
+    name: str
+    layers: int
+
+    def lora_modules(self) -> dict[str, tuple[int, int, str]]: ...
+
+
+def safetensors_header(data: bytes) -> dict:
+    """The JSON header of a safetensors file (ValueError when it is not one)."""
+    if len(data) < 8:
+        raise ValueError("shorter than the 8-byte header length")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > min(MAX_HEADER_BYTES, len(data) - 8):
+        raise ValueError(f"header length {n} exceeds the file")
+    header = json.loads(data[8:8 + n])
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    return header
+
+
+def tensor_problems(header: dict, config: dict, base: BaseDimensions) -> list[str]:
+    """Why vLLM would fail to load these LoRA tensors onto ``base`` (empty when they fit).
+
+    Each ``lora_A`` must be ``[r, in]`` and each ``lora_B`` ``[out, r]`` with ``r`` the declared
+    rank (or its ``rank_pattern`` override) and ``in``/``out`` the base module's dimensions;
+    every module must exist in the base architecture and be listed in ``target_modules``;
+    layer indices must exist; A and B come in pairs."""
+    modules = base.lora_modules()
+    targets = config.get("target_modules")
+    targets = set(targets) if isinstance(targets, list) else None  # a regex string: checked per tensor below
+    rank_pattern = config.get("rank_pattern") or {}
+    problems: list[str] = []
+    pairs: dict[tuple[int, str], set[str]] = {}
+    for name, info in sorted(header.items()):
+        if name == "__metadata__":
+            continue
+        m = LORA_TENSOR.match(name)
+        if not m:
+            problems.append(f"tensor {name!r} is not a PEFT LoRA A/B weight of a decoder layer")
+            continue
+        layer, module, ab = int(m.group(1)), m.group(3), m.group(4)
+        pairs.setdefault((layer, module), set()).add(ab)
+        if module not in modules:
+            problems.append(f"tensor {name!r}: {base.name} has no module {module!r} (it has {', '.join(sorted(modules))})")
+            continue
+        if targets is not None and module not in targets:
+            problems.append(f"tensor {name!r}: module {module!r} is not in target_modules {sorted(targets)}")
+        if layer >= base.layers:
+            problems.append(f"tensor {name!r}: layer {layer} does not exist ({base.name} has {base.layers} layers)")
+        rank = next((int(r) for pat, r in rank_pattern.items() if re.search(pat, name)), config.get("r"))
+        fan_in, fan_out, _ = modules[module]
+        want = [rank, fan_in] if ab == "A" else [fan_out, rank]
+        shape = info.get("shape") if isinstance(info, dict) else None
+        if shape != want:
+            problems.append(f"tensor {name!r} has shape {shape}; rank {rank} on {base.name}'s {module} "
+                            f"({fan_in} -> {fan_out}) needs {want}")
+    for (layer, module), found in sorted(pairs.items()):
+        if found != {"A", "B"}:
+            problems.append(f"layer {layer} {module}: lora_{'B' if 'A' in found else 'A'} is missing")
+    if isinstance(config.get("target_modules"), list):
+        for module in sorted(set(config["target_modules"]) - set(modules)):
+            problems.append(f"target module {module!r} does not exist in {base.name} (it has {', '.join(sorted(modules))})")
+    if not pairs:
+        problems.append("no LoRA tensors in the weights file")
+    return problems
+
+
+def prepare_adapter(source_dir: Path | str, declared_rank: int, model_path: str = KSERVE_MODEL_PATH,
+                    base: BaseDimensions | None = None) -> PreparedAdapter:
+    """Check the adapter in ``source_dir`` and return the files to upload; raise AdapterCheckError.
+
+    ``base``: the base model's architecture; the safetensors header's shapes and module names
+    are then checked against it (``tensor_problems``)."""
     source = Path(source_dir)
     if not source.is_dir():
         raise AdapterCheckError(str(source), ["directory does not exist"])
@@ -139,6 +225,13 @@ def prepare_adapter(source_dir: Path | str, declared_rank: int, model_path: str 
             problems.append(f"{name} is empty")
         elif size > MAX_FILE_BYTES:
             problems.append(f"{name} is {size} bytes, above the {MAX_FILE_BYTES}-byte single-upload limit")
+    if not problems and base is not None and SAFETENSORS_FILE in weights:
+        try:
+            header = safetensors_header((source / SAFETENSORS_FILE).read_bytes())
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append(f"{SAFETENSORS_FILE} is not a safetensors file ({exc})")
+        else:
+            problems.extend(tensor_problems(header, config, base))
     if problems:
         raise AdapterCheckError(str(source), problems)
     assert isinstance(config, dict)
@@ -158,8 +251,21 @@ class PublishPlan:
     """Files already stored with the same SHA-256."""
 
 
-def plan_publish(wanted: dict[str, str], stored: dict[str, str | None]) -> PublishPlan:
-    """Compare wanted file digests with what the store holds (name -> stored SHA-256 or None)."""
+class ImmutableVersionError(ValueError):
+    """A published version already holds other content: versions are immutable."""
+
+
+def plan_publish(wanted: dict[str, str], stored: dict[str, str | None], prefix: str = "") -> PublishPlan:
+    """Compare wanted file digests with what the store holds (name -> stored SHA-256 or None).
+
+    A file already stored with a *different* digest is refused: registries pin a version's
+    content, so new content must be published under a new version."""
+    clashes = sorted(n for n, d in wanted.items() if stored.get(n) not in (None, d))
+    if clashes:
+        raise ImmutableVersionError(
+            f"published version {prefix or '(this prefix)'} is immutable: "
+            + "; ".join(f"{n} is stored with sha256 {stored[n]}, the source has {wanted[n]}" for n in clashes)
+            + "; publish the new content under a new version")
     upload = tuple(sorted(n for n, d in wanted.items() if stored.get(n) != d))
     unchanged = tuple(sorted(n for n, d in wanted.items() if stored.get(n) == d))
     return PublishPlan(upload=upload, unchanged=unchanged)

@@ -8,10 +8,11 @@
   ``kubernetes.io/service-account-token`` Secret ``<isvc>-sa-token`` the token controller fills.
   The token never leaves the cluster through the program: clients read it with
   ``oc -n <ns> extract secret/<isvc>-sa-token --keys=token``.
-* **Network** (one NetworkPolicy per service): with auth, the proxy port 8443 is open (every
-  caller is checked there) and vLLM's own port only to OpenShift's user-workload Prometheus,
-  so nothing reaches vLLM around the proxy; without auth (then not exposed) vLLM's port is open
-  to the project's own pods and Prometheus. The router's namespaces are selected by
+* **Network** (one NetworkPolicy per service, beside the gate's, ``components.gate.network``):
+  with auth, the proxy port 8443 is open (every caller is checked there) and the gate's metrics
+  port only to OpenShift's user-workload Prometheus, so nothing reaches the gate's API port
+  around the proxy (the proxy forwards to it inside the pod); without auth (then not exposed)
+  the gate's API port is open to the project's own pods, its metrics port to Prometheus. The router's namespaces are selected by
   ``policy-group.network.openshift.io/ingress`` (CNO ``pkg/names/names.go``).
 """
 
@@ -38,21 +39,24 @@ class ModelAccessArgs:
     """Its namespace (the data science project)."""
     pod_labels: dict[str, str]
     """Labels selecting its predictor pods."""
-    vllm_port: int
-    """vLLM's container port (OpenAI API and /metrics)."""
+    api_port: int
+    """The pod's OpenAI API port (the tenant gate's; kube-rbac-proxy forwards there)."""
+    metrics_port: int
+    """The gate's metrics port (vLLM's /metrics through it)."""
     auth: bool
-    """kube-rbac-proxy in front of vLLM."""
+    """kube-rbac-proxy in front of the gate."""
 
 
-def ingress_rules(vllm_port: int, auth: bool) -> list[dict[str, Any]]:
+def ingress_rules(api_port: int, metrics_port: int, auth: bool) -> list[dict[str, Any]]:
     """NetworkPolicy ingress rules of a predictor (see the module docstring)."""
     monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": USER_WORKLOAD_MONITORING_NAMESPACE}}}
     if auth:
         return [
             {"ports": [{"protocol": "TCP", "port": AUTH_PROXY_PORT}]},
-            {"from": [monitoring], "ports": [{"protocol": "TCP", "port": vllm_port}]},
+            {"from": [monitoring], "ports": [{"protocol": "TCP", "port": metrics_port}]},
         ]
-    return [{"from": [{"podSelector": {}}, monitoring], "ports": [{"protocol": "TCP", "port": vllm_port}]}]
+    return [{"from": [{"podSelector": {}}], "ports": [{"protocol": "TCP", "port": api_port}]},
+            {"from": [monitoring], "ports": [{"protocol": "TCP", "port": metrics_port}]}]
 
 
 class ModelAccess(pulumi.ComponentResource):
@@ -70,7 +74,7 @@ class ModelAccess(pulumi.ComponentResource):
             f"{name}-ingress",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{svc}-predictor", namespace=ns, labels=labels),
             spec={"podSelector": {"matchLabels": dict(args.pod_labels)}, "policyTypes": ["Ingress"],
-                  "ingress": ingress_rules(args.vllm_port, args.auth)},
+                  "ingress": ingress_rules(args.api_port, args.metrics_port, args.auth)},
             opts=child,
         )
         self.token_secret_name = None

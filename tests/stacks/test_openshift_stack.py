@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from components.airgap.workloads import pod_specs
+from components.gate.spec import GateSpec
 from components.openshift.dashboard import AUTH_PROXY_PORT
 from tests.support.scc import NAMESPACE_ANNOTATIONS, RESTRICTED_V2, admit, kserve_predictor_pod
 from tests.support.schemas import crd_errors
@@ -73,6 +74,20 @@ def test_the_assigned_identity_is_the_namespace_block(openshift):
     assert problems == []
     assert mutated["securityContext"]["fsGroup"] == 1000620000
     assert {c["securityContext"]["runAsUser"] for c in mutated["containers"]} == {1000620000}
+    # The tenant gate and the sync sidecar are in the admitted pod, with vLLM, under the same identity.
+    assert {c["name"] for c in mutated["containers"]} == {"kserve-container", "gate", "lora-sync"}
+
+
+def test_the_gate_reads_tenant_keys_from_their_own_header(openshift):
+    """Authorization carries the caller's OpenShift token to kube-rbac-proxy; the gate takes the
+    tenant key from X-Tenant-Key, drops both before vLLM, and presents no vLLM key (vLLM has none)."""
+    cfg = next(c for c in openshift.objects("ConfigMap") if c["metadata"]["name"] == "tsuzumi-gate")["data"]["haproxy.cfg"]
+    assert "req.hdr(x-tenant-key)" in cfg and "req.hdr(authorization)" not in cfg
+    assert "http-request del-header x-tenant-key" in cfg and "http-request del-header authorization" in cfg
+    gate = next(c for c in openshift.objects("ServingRuntime")[0]["spec"]["containers"] if c["name"] == "gate")
+    assert "VLLM_API_KEY" not in {e["name"] for e in gate["env"]}
+    clients = next(p for p in openshift.objects("NetworkPolicy") if p["metadata"]["name"] == "tsuzumi-gate-clients")
+    assert [p["port"] for r in clients["spec"]["ingress"] for p in r["ports"]] == [AUTH_PROXY_PORT]
 
 
 @pytest.mark.parametrize("stack", ["airgap", "prod"])
@@ -207,8 +222,9 @@ def test_callers_go_through_the_auth_proxy(openshift, synth):
     rules = policy["spec"]["ingress"]
     open_ports = [r["ports"][0]["port"] for r in rules if "from" not in r]
     assert open_ports == [AUTH_PROXY_PORT], "only the proxy is reachable from anywhere"
-    vllm = next(r for r in rules if r["ports"][0]["port"] == 8080)
-    assert vllm["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-user-workload-monitoring"}}}]
+    assert 8080 not in [r["ports"][0]["port"] for r in rules], "the gate's API port only through the proxy"
+    metrics = next(r for r in rules if r["ports"][0]["port"] == GateSpec().metrics_port)
+    assert metrics["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "openshift-user-workload-monitoring"}}}]
 
 
 def test_exposing_without_auth_is_refused(synth):
