@@ -48,6 +48,7 @@ def _namespaces(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
                 spec = spec.model_copy(update={
                     "holds_data": spec.holds_data or previous.holds_data,
                     "enforce": max(spec.enforce, previous.enforce, key=order.index),
+                    "labels": previous.labels | spec.labels,
                 })
             wanted[name] = spec
     return wanted

@@ -21,9 +21,11 @@ from components.common.suggest import did_you_mean
 from components.gpu.pool_ref import GpuPoolRef
 from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
+from components.models.planning import architecture_rules
 from components.models.rules import service_pool_rules
 from components.models.spec import ModelsSpec, is_dns_label
 from components.observability.spec import ObservabilitySpec
+from components.openshift.spec import OpenShiftSpec
 from components.serving.rules import serving_rules
 from components.serving.spec import ServingSpec
 from components.storage.spec import StorageSpec
@@ -34,10 +36,13 @@ PROJECT = "llm-platform"
 class ClusterSpec(Spec):
     """Which cluster the stack targets and how the program reaches it."""
 
-    kind: Literal["render", "eks", "kubeconfig"]
+    kind: Literal["render", "eks", "kubeconfig", "openshift"]
     """``render``: no cluster, the Kubernetes provider writes manifests to ``renderDir``;
     ``eks``: an existing EKS cluster (Karpenter, IAM and SQS through pulumi-aws);
-    ``kubeconfig``: any existing cluster reached through a kubeconfig (on-prem, air-gapped)."""
+    ``kubeconfig``: any existing cluster reached through a kubeconfig (on-prem, air-gapped);
+    ``openshift``: an existing OpenShift cluster running OpenShift AI, reached through a
+    kubeconfig: KServe is OpenShift AI's, pods get their uid from the namespace
+    (``restricted-v2``), see ``llm-platform:openshift``."""
     name: str | None = None
     """Cluster name (EKS cluster name; Karpenter discovery tag). Default: the stack name."""
     render_dir: str | None = None
@@ -82,6 +87,9 @@ class PlatformConfig(Spec):
     """Metrics, alerts, dashboards."""
     airgap: AirgapSpec = Field(default_factory=AirgapSpec)
     """Air-gap readiness."""
+    openshift: OpenShiftSpec | None = None
+    """``cluster.kind: openshift`` only: operators through OLM or as prerequisites, and how
+    OpenShift AI shows and exposes the services. Default: OpenShiftSpec's defaults there."""
     policy: PolicySpec = Field(default_factory=PolicySpec)
     """Policy enforcement."""
     tenants: dict[str, TenantSpec] = Field(default_factory=dict)
@@ -102,6 +110,8 @@ class PlatformConfig(Spec):
             _service_rules,
             _adapter_rules,
             _airgap_rules,
+            _openshift_rules,
+            architecture_rules,
             lambda c: serving_rules(c.serving, c.gpu.pools, cluster_kind=c.cluster.kind),
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
             lambda c: tenant_rules(c.tenants, c.served_models()),
@@ -117,6 +127,14 @@ class PlatformConfig(Spec):
         return self
 
     # Derived views used by components: one place computes them.
+    @property
+    def rhoai(self) -> OpenShiftSpec | None:
+        """The OpenShift AI settings on an ``openshift`` stack (defaults when the section is
+        absent), else None."""
+        if self.cluster.kind != "openshift":
+            return None
+        return self.openshift or OpenShiftSpec()
+
     def served_name(self, service: str) -> str:
         """OpenAI ``model`` name of a service's base model."""
         svc = self.serving.services[service]
@@ -269,4 +287,43 @@ def _airgap_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
         issues.append(("airgap.chartMirror", "required when airgap.enabled and any controller is installed: charts come from the mirror"))
     if a.ca_bundle is None:
         issues.append(("airgap.caBundle", "required when airgap.enabled: internal endpoints use the internal CA"))
+    return issues
+
+
+def _openshift_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    """What OpenShift AI already provides must not be installed again; what it needs is there."""
+    kind = cfg.cluster.kind
+    ca = cfg.airgap.ca_bundle if cfg.airgap.enabled else None
+    if kind != "openshift":
+        issues = []
+        if cfg.openshift is not None:
+            issues.append(("openshift", f"only applies to cluster.kind 'openshift', not {kind!r}; remove the section"))
+        if ca is not None and ca.source != "file":
+            issues.append(("airgap.caBundle.source", f"{ca.source!r} needs cluster.kind 'openshift'; use 'file' on {kind!r}"))
+        return issues
+    issues = []
+    k = cfg.serving.kserve
+    if k.install:
+        issues.append(("serving.kserve.install", "OpenShift AI installs and manages KServe (DataScienceCluster "
+                                                 "spec.components.kserve.managementState: Managed); set it to false"))
+    if k.mode != "Standard":
+        issues.append(("serving.kserve.mode", f"OpenShift AI 3.x serves InferenceServices in Standard (RawDeployment) "
+                                              f"mode only, not {k.mode!r}"))
+    if cfg.gpu.operator.install:
+        issues.append(("gpu.operator.install", "on OpenShift the GPU Operator comes from OLM: set it to false and "
+                                               "openshift.operators to 'olm' (the program subscribes) or 'prerequisites'"))
+    if ca is not None and ca.source == "file":
+        issues.append(("airgap.caBundle.source", "on cluster.kind 'openshift' mount the cluster's trusted bundle: "
+                                                 "'openshift-injected' or 'rhoai', not 'file'"))
+    for name, svc in sorted(cfg.serving.services.items()):
+        if svc.frontend != "kserve":
+            issues.append((f"serving.services.{name}.frontend", f"{svc.frontend!r} is not shown or exposed by OpenShift AI "
+                                                                "here; use 'kserve' (OpenShift AI's llm-d path is its "
+                                                                "LLMInferenceService)"))
+    if cfg.rhoai.expose:
+        for name, svc in sorted(cfg.serving.services.items()):
+            if not svc.auth:
+                issues.append((f"serving.services.{name}.auth", "openshift.expose publishes every service through a "
+                                                                "Route; set auth: true so the auth proxy checks callers "
+                                                                "(or openshift.expose: false)"))
     return issues

@@ -1,6 +1,6 @@
 """The air-gap transform as a component: one place where every later resource of the stack is
 rewritten for the internal mirror, offline mode and the trusted CA, plus the CA bundle
-ConfigMaps the rewritten pods mount.
+ConfigMaps the rewritten pods mount (filled from a PEM file, or left to OpenShift to inject).
 
 Mechanism: ``pulumi.runtime.register_stack_transformation`` (the SDK-side "transformations" API).
 It runs inside the Python program for every resource registered after it, before the resource
@@ -23,6 +23,7 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.airgap.spec import OPENSHIFT_INJECT_LABEL
 from components.airgap.transforms import AirgapSettings, CaBundle, airgap_props
 from components.common.labels import standard_labels
 
@@ -34,9 +35,11 @@ class AirgapArgs:
     """What the transform applies."""
 
     settings: AirgapSettings
-    """Registry, chart mirror, digests, pull secrets, CA bundle, fsGroup."""
+    """Registry, chart mirror, digests, pull secrets, CA bundle."""
     ca_pem: str | None = None
     """PEM text of the CA bundle (read from ``airgap.caBundle.file``), or None."""
+    ca_injected: bool = False
+    """The CA ConfigMaps are created empty with OpenShift's inject label (the cluster fills them)."""
 
 
 class AirgapTransforms(pulumi.ComponentResource):
@@ -65,19 +68,21 @@ class AirgapTransforms(pulumi.ComponentResource):
     def add_ca_bundles(self, namespaces: dict[str, pulumi.Input[str]]) -> None:
         """The CA bundle ConfigMap in every namespace of ``namespaces`` (name -> created name)."""
         ca = self._args.settings.ca
-        if ca is None or self._args.ca_pem is None:
-            return
+        if ca is None or (self._args.ca_pem is None and not self._args.ca_injected):
+            return  # the cluster provides the ConfigMap (OpenShift AI's bundle)
+        labels_extra = {OPENSHIFT_INJECT_LABEL: "true"} if self._args.ca_injected else {}
         for ns, ns_output in sorted(namespaces.items()):
             if ns in self.ca_config_maps:
                 continue
+            # Injected: no data at all, so server-side apply never owns (or clears) the key OpenShift writes.
             cm = k8s.core.v1.ConfigMap(
                 f"{self._name}-ca-{ns}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=ca.config_map,
                     namespace=ns_output,
-                    labels=standard_labels("trusted-ca-bundle", ns),
+                    labels=standard_labels("trusted-ca-bundle", ns) | labels_extra,
                 ),
-                data={ca.key: self._args.ca_pem},
+                data=None if self._args.ca_injected else {ca.key: self._args.ca_pem},
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.ca_config_maps[ns] = cm.metadata.name
@@ -87,15 +92,20 @@ def settings_from_spec(spec, root: Path) -> AirgapArgs:
     """``AirgapArgs`` for a validated, enabled ``AirgapSpec`` (PEM read relative to ``root``)."""
     ca = None
     pem = None
+    injected = False
     if spec.ca_bundle is not None:
-        ca = CaBundle(config_map=spec.ca_bundle.config_map, key=spec.ca_bundle.key, mount_path=spec.ca_bundle.mount_path)
-        pem = (root / spec.ca_bundle.file).read_text()
+        b = spec.ca_bundle
+        # On OpenShift AI the storage initializer already reads RHOAI's bundle (its inferenceservice-config).
+        ca = CaBundle(config_map=b.bundle_config_map, key=b.bundle_key, mount_path=b.mount_path,
+                      annotate_storage_initializer=b.source == "file")
+        if b.source == "file":
+            pem = (root / b.file).read_text()
+        injected = b.source == "openshift-injected"
     settings = AirgapSettings(
         registry=spec.registry,
         chart_mirror=spec.chart_mirror,
         digests=dict(spec.image_digests),
         pull_secrets=tuple(spec.image_pull_secrets),
         ca=ca,
-        fs_group=spec.fs_group,
     )
-    return AirgapArgs(settings=settings, ca_pem=pem)
+    return AirgapArgs(settings=settings, ca_pem=pem, ca_injected=injected)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,17 +17,42 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 KSERVE_CA_BUNDLE_KEY = "cabundle.crt"
 
 
+CaSource = Literal["file", "openshift-injected", "rhoai"]
+
+OPENSHIFT_INJECT_LABEL = "config.openshift.io/inject-trusted-cabundle"
+"""ConfigMaps with this label set to "true" get the cluster's trusted bundle (system trust store
+plus ``Proxy/cluster`` ``spec.trustedCA``) written into key ``ca-bundle.crt`` by the
+cluster-network-operator, and rewritten when it changes (CNO ``configmap_ca_injector``)."""
+OPENSHIFT_INJECTED_KEY = "ca-bundle.crt"
+RHOAI_CA_CONFIG_MAP = "odh-kserve-custom-ca-bundle"
+"""odh-model-controller's per-namespace bundle (key ``cabundle.crt``): the injected cluster bundle,
+``DSCInitialization.spec.trustedCABundle.customCABundle`` and the service CA, concatenated; the
+same file RHOAI's storage initializer reads (OMC ``configmap_controller.go``)."""
+_DEFAULT_CONFIG_MAP = {"file": "trusted-ca-bundle", "openshift-injected": "llm-platform-trusted-ca"}
+
+
 class CaBundleSpec(Spec):
     """A trusted CA bundle for TLS to internal endpoints (registry, MinIO, proxies)."""
 
-    file: str
-    """PEM file (relative to the project root) with every CA certificate workloads must trust;
-    it replaces the image's system trust store for Python, Go and AWS SDK clients."""
-    config_map: str = "trusted-ca-bundle"
-    """ConfigMap created in every platform namespace and mounted into every pod. Default: trusted-ca-bundle."""
+    source: CaSource = "file"
+    """Where the bundle comes from. ``file``: a PEM file of this project, put into a ConfigMap the
+    program creates in every platform namespace. ``openshift-injected`` (cluster.kind openshift):
+    the cluster's trusted bundle, injected by OpenShift into a ConfigMap the program creates
+    empty with the ``config.openshift.io/inject-trusted-cabundle`` label. ``rhoai`` (cluster.kind
+    openshift): OpenShift AI's ``odh-kserve-custom-ca-bundle`` in each namespace (needs
+    ``DSCInitialization.spec.trustedCABundle.managementState: Managed``), which adds the DSCI's
+    ``customCABundle``; the program creates nothing. Default: file."""
+    file: str | None = None
+    """``file`` only: PEM file (relative to the project root) with every CA certificate workloads
+    must trust; it replaces the image's system trust store for Python, Go and AWS SDK clients.
+    Default: none (required for source file)."""
+    config_map: str | None = None
+    """ConfigMap created in every platform namespace and mounted into every pod. Default:
+    trusted-ca-bundle (file), llm-platform-trusted-ca (openshift-injected); for rhoai it is always
+    odh-kserve-custom-ca-bundle."""
     key: str = KSERVE_CA_BUNDLE_KEY
-    """Key of the bundle in the ConfigMap; KServe's storage initializer only reads ``cabundle.crt``.
-    Default: cabundle.crt."""
+    """``file`` only: key of the bundle in the ConfigMap; KServe's storage initializer only reads
+    ``cabundle.crt``. Default: cabundle.crt. (openshift-injected: ca-bundle.crt; rhoai: cabundle.crt.)"""
     mount_path: str = "/etc/llm-platform/ca"
     """Directory the ConfigMap is mounted at (read-only) in every container; ``SSL_CERT_FILE``,
     ``REQUESTS_CA_BUNDLE`` and ``AWS_CA_BUNDLE`` point at ``<mountPath>/<key>``.
@@ -45,6 +71,30 @@ class CaBundleSpec(Spec):
         if not path.startswith("/") or path.rstrip("/") in ("", "/etc/ssl", "/etc/ssl/certs"):
             raise ValueError(f"mountPath {path!r} must be an absolute directory that does not shadow the image's trust store")
         return path.rstrip("/")
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> "CaBundleSpec":
+        check_rules(
+            ("file", "required when source is 'file' (a PEM file relative to the project root)")
+            if self.source == "file" and not self.file else None,
+            ("file", f"only applies to source 'file'; source {self.source!r} takes the bundle from the cluster")
+            if self.source != "file" and self.file else None,
+            ("configMap", f"source 'rhoai' always mounts {RHOAI_CA_CONFIG_MAP!r}; remove configMap")
+            if self.source == "rhoai" and self.config_map else None,
+        )
+        return self
+
+    @property
+    def bundle_config_map(self) -> str:
+        """The ConfigMap mounted into every pod."""
+        if self.source == "rhoai":
+            return RHOAI_CA_CONFIG_MAP
+        return self.config_map or _DEFAULT_CONFIG_MAP[self.source]
+
+    @property
+    def bundle_key(self) -> str:
+        """The key of the bundle file in that ConfigMap."""
+        return OPENSHIFT_INJECTED_KEY if self.source == "openshift-injected" else self.key
 
 
 class AirgapSpec(Spec):
@@ -69,9 +119,6 @@ class AirgapSpec(Spec):
     """Existing pull secrets for the internal registry added to every pod. Default: none."""
     ca_bundle: CaBundleSpec | None = None
     """Internal CA bundle. Default: none (required when enabled)."""
-    fs_group: int = Field(default=1000, ge=0)
-    """``fsGroup`` set on pods that mount volumes and set none themselves, so a non-root server can
-    read model files on PVCs. Default: 1000."""
 
     @field_validator("image_digests")
     @classmethod

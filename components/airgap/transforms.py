@@ -1,5 +1,5 @@
 """The air-gap rewrite of one resource's inputs: images to the mirror (digest-pinned where known),
-pull secrets, offline environment, the trusted CA bundle mounted and wired, ``fsGroup``, KServe's
+pull secrets, offline environment, the trusted CA bundle mounted and wired, KServe's
 storage-initializer CA annotation, and Helm chart sources and image values pointed at the mirror.
 
 The functions take a resource's inputs as the Python SDK hands them to a transformation:
@@ -43,6 +43,9 @@ class CaBundle:
     """Key of the bundle (``cabundle.crt``)."""
     mount_path: str
     """Directory the ConfigMap is mounted at."""
+    annotate_storage_initializer: bool = True
+    """Point KServe's storage initializer at this ConfigMap (S3 credential annotations and
+    ``storage-config``); off where the serving platform already does (OpenShift AI)."""
 
     @property
     def file(self) -> str:
@@ -63,8 +66,6 @@ class AirgapSettings:
     """Pull secrets added to every pod."""
     ca: CaBundle | None = None
     """Trusted CA bundle, or None."""
-    fs_group: int | None = 1000
-    """fsGroup set on pods that set none, or None to leave it."""
 
     def env(self) -> dict[str, str]:
         """Environment every container gets (existing entries of these names are replaced)."""
@@ -166,7 +167,7 @@ def airgap_container(container: dict, s: AirgapSettings, style: str) -> dict:
 
 
 def airgap_pod(pod: dict, loc: PodLocation, s: AirgapSettings, style: str) -> dict:
-    """One pod spec: its containers, pull secrets, the CA volume and ``fsGroup`` where accepted."""
+    """One pod spec: its containers, pull secrets and the CA volume."""
     p = plain(pod)
     k = Keys(p, style)
     # Nested dicts without a telling key follow their parent's style: once a level is written in
@@ -190,17 +191,6 @@ def airgap_pod(pod: dict, loc: PodLocation, s: AirgapSettings, style: str) -> di
             return entries + [k.new(name=CA_VOLUME, configMap=Keys({}, k.style).new(name=s.ca.config_map))]
 
         k.set("volumes", lift(k.get("volumes"), lambda v: volumes(v or [])))
-    if loc.security_context and s.fs_group is not None:
-        def security(ctx: Any) -> dict:
-            sc = plain(ctx) if ctx is not None else {}
-            sk = Keys(sc, k.style)
-            if sk.get("fsGroup") is None:
-                sk.set("fsGroup", s.fs_group)
-                if sk.get("fsGroupChangePolicy") is None:
-                    sk.set("fsGroupChangePolicy", "OnRootMismatch")
-            return sc
-
-        k.set("securityContext", lift(k.get("securityContext"), security))
     return p
 
 
@@ -332,7 +322,7 @@ def airgap_props(type_token: str, props: dict, s: AirgapSettings, style: str) ->
         return props
     for loc in pod_locations(type_token):
         props = _at_path(props, loc.path, lambda pod, st, loc=loc: airgap_pod(pod, loc, s, st), style)
-    if s.ca is not None and type_token in ("kubernetes:core/v1:Secret", "kubernetes:core/v1:ServiceAccount"):
+    if s.ca is not None and s.ca.annotate_storage_initializer and type_token in ("kubernetes:core/v1:Secret", "kubernetes:core/v1:ServiceAccount"):
         props = _annotate_kserve_s3(props, s, style)
         if type_token == "kubernetes:core/v1:Secret":
             props = _storage_config(props, s, style)

@@ -39,6 +39,11 @@ class PlatformFacts:
     """Every image must carry a digest."""
     ca_config_map: str | None = None
     """CA bundle ConfigMap every pod must mount (air-gapped stacks)."""
+    ca_for_storage_initializer: bool = True
+    """KServe's S3 credentials must name that ConfigMap (false where OpenShift AI configures the
+    storage initializer's CA itself)."""
+    ca_created_by_stack: bool = True
+    """The stack creates that ConfigMap in its namespaces (false for OpenShift AI's own bundle)."""
     internal_hosts: tuple[str, ...] = ()
     """Extra hosts that are internal (registry, chart mirror, custom endpoints)."""
     privileged_namespaces: tuple[str, ...] = ("gpu-operator", "dra-driver-nvidia-gpu", "kube-system")

@@ -26,6 +26,7 @@ import pulumi_random as random
 from components.common.labels import standard_labels
 from components.common.pod_security import container_security_context
 from components.gate.haproxy import (
+    AUTHORIZATION_HEADER,
     KEYS_MAP,
     VLLM_KEY_ENV,
     GatePaths,
@@ -101,6 +102,8 @@ class ServiceGateArgs:
     metrics_on_client_port: bool = False
     """Also pass ``GET /metrics`` on the client port (llm-d: the endpoint picker scrapes the pool's
     target port; its HTTPRoute only routes ``/<service>/v1/``, so clients outside never reach it)."""
+    key_header: str = AUTHORIZATION_HEADER
+    """Request header holding the tenant key (``haproxy.key_header_for``)."""
 
 
 class ServiceGate(pulumi.ComponentResource):
@@ -118,7 +121,7 @@ class ServiceGate(pulumi.ComponentResource):
         labels = standard_labels(GATE_COMPONENT, args.service)
         files = gate_files(args.spec, args.tenants, {}, args.served, listen_port=args.listen_port,
                            vllm_key=args.vllm_key_secret is not None, paths=PATHS,
-                           metrics_on_client_port=args.metrics_on_client_port)
+                           metrics_on_client_port=args.metrics_on_client_port, key_header=args.key_header)
         self.config_map_name = f"{args.service}-gate"
         self.secret_name = f"{args.service}-gate-keys"
         k8s.core.v1.ConfigMap(

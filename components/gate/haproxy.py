@@ -8,13 +8,14 @@ Per request on the client port, in order:
 2. Anything but ``POST /v1/chat/completions``, ``POST /v1/completions`` and ``GET /v1/models``
    is refused with 403: adapter loading/unloading, ``/invocations``, ``/adapters``, cache
    resets, sleep/wake, RPC, tokenizer and every other vLLM route never reach vLLM.
-3. ``Authorization: Bearer <key>``: the key's SHA-256 is looked up in ``keys.map`` (the cluster
-   holds hashes only); no or an unknown key is 401.
+3. ``Authorization: Bearer <key>`` (behind an auth proxy that takes ``Authorization`` for
+   itself, OpenShift AI's: ``X-Tenant-Key: <key>``, see ``key_header_for``): the key's SHA-256
+   is looked up in ``keys.map`` (the cluster holds hashes only); no or an unknown key is 401.
 4. Per-tenant rate and concurrency limits (stick tables keyed by tenant): 429.
 5. ``GET /v1/models`` is answered by the gate from ``models.map``: the tenant's own models only.
 6. The body's top-level ``model`` (``json_query('$.model')``; a body with two is refused) must
    be granted: ``grants.map`` holds ``<tenant>|<model>``; otherwise 403.
-7. The client's ``Authorization`` and fairness headers are dropped; the gate sets
+7. The client's ``Authorization``, tenant key and fairness headers are dropped; the gate sets
    ``x-llm-d-inference-fairness-id`` to the tenant (llm-d's flow control) and, when the service
    has its own vLLM key, vLLM's bearer token from the environment.
 """
@@ -43,6 +44,19 @@ KEYS_MAP = "keys.map"
 PLAIN_MAPS = ("grants.map", "models.map", "rate.map", "concurrency.map")
 """Maps in the gate's ConfigMap, next to haproxy.cfg and gate.lua."""
 MAP_FILES = (KEYS_MAP, *PLAIN_MAPS)
+AUTHORIZATION_HEADER = "authorization"
+"""Where clients send their tenant key (``Bearer <key>``) when nothing in front of the gate reads it."""
+PROXIED_KEY_HEADER = "x-tenant-key"
+"""Where clients send their tenant key when an auth proxy in front of the pod consumes
+``Authorization`` (OpenShift AI's ``security.opendatahub.io/enable-auth``: the caller's
+OpenShift token goes there)."""
+
+
+def key_header_for(cluster_kind: str) -> str:
+    """The request header carrying the tenant key on a ``cluster_kind`` cluster."""
+    return PROXIED_KEY_HEADER if cluster_kind == "openshift" else AUTHORIZATION_HEADER
+
+
 VLLM_KEY_ENV = "VLLM_API_KEY"
 """Environment variable holding vLLM's own bearer token, when the service has one."""
 
@@ -146,11 +160,13 @@ def models_body(allowed: Sequence[str], served: Mapping[str, Sequence[str]]) -> 
 
 
 def render_config(spec: GateSpec, *, listen_port: int, vllm_key: bool, paths: GatePaths = GatePaths(),
-                  bind: str = "0.0.0.0", metrics_on_client_port: bool = False) -> str:
+                  bind: str = "0.0.0.0", metrics_on_client_port: bool = False,
+                  key_header: str = AUTHORIZATION_HEADER) -> str:
     """haproxy.cfg of a gate. ``listen_port``: the port the frontend routes to; ``vllm_key``: vLLM itself wants a bearer token (read from the
     ``VLLM_API_KEY`` environment variable by HAProxy when it parses the file, so it is in no
     ConfigMap); ``bind``: listen address (tests bind 127.0.0.1); ``metrics_on_client_port``: also
-    pass ``GET /metrics`` on the client port without a key (llm-d's endpoint picker scrapes there)."""
+    pass ``GET /metrics`` on the client port without a key (llm-d's endpoint picker scrapes there);
+    ``key_header``: the request header holding the tenant key (``key_header_for``)."""
     m = paths.map
     bufsize = spec.max_body_kib * 1024 + 16384  # the whole body plus headers
     window = spec.rate_window_seconds
@@ -158,6 +174,8 @@ def render_config(spec: GateSpec, *, listen_port: int, vllm_key: bool, paths: Ga
     metrics_rule = "    http-request allow if { path /metrics } METH_GET\n" if metrics_on_client_port else ""
     backend_auth = (f'    http-request set-header authorization "Bearer ${{{VLLM_KEY_ENV}}}"\n' if vllm_key
                     else "    http-request del-header authorization\n")
+    if key_header != AUTHORIZATION_HEADER:
+        backend_auth = f"    http-request del-header {key_header}\n" + backend_auth
     return f"""\
 # Rendered by components/gate/haproxy.py; do not edit. See that module for the rules.
 global
@@ -192,8 +210,8 @@ frontend gate
     http-request allow if health METH_GET
 {metrics_rule}    # 2. everything else vLLM serves stays out of reach
     http-request return status 403 content-type application/json string '{{"error":"path not offered by the gate"}}' unless inference METH_POST || listing METH_GET
-    # 3. authentication: the SHA-256 of the bearer token names the tenant
-    http-request set-var(txn.tenant) req.hdr(authorization),regsub("^Bearer +",""),sha2(256),hex,lower,map({m("keys.map")})
+    # 3. authentication: the SHA-256 of the tenant key names the tenant
+    http-request set-var(txn.tenant) req.hdr({key_header}),regsub("^Bearer +",""),sha2(256),hex,lower,map({m("keys.map")})
     http-request return status 401 content-type application/json string '{{"error":"missing or unknown API key"}}' hdr www-authenticate Bearer unless {{ var(txn.tenant) -m found }}
     # 4. limits per tenant (0: none)
     http-request set-var(txn.rate_limit) var(txn.tenant),map({m("rate.map")},0)
@@ -250,14 +268,15 @@ class GateFiles:
 
 def gate_files(spec: GateSpec, tenants: Mapping[str, TenantSpec], key_hashes: Mapping[str, Sequence[str]],
                served: Mapping[str, Sequence[str]], *, listen_port: int, vllm_key: bool,
-               paths: GatePaths = GatePaths(), bind: str = "0.0.0.0", metrics_on_client_port: bool = False) -> GateFiles:
+               paths: GatePaths = GatePaths(), bind: str = "0.0.0.0", metrics_on_client_port: bool = False,
+               key_header: str = AUTHORIZATION_HEADER) -> GateFiles:
     """The gate's files for one service (the component mounts them; the tests run them)."""
     maps = render_maps(tenants, key_hashes, served)
     grants = {t: {"grants": list(tenants[t].grants), "maxRequestsPerWindow": tenants[t].max_requests_per_window,
                   "maxConcurrent": tenants[t].max_concurrent} for t in sorted(tenants)}
     config_map = {
         "haproxy.cfg": render_config(spec, listen_port=listen_port, vllm_key=vllm_key, paths=paths, bind=bind,
-                                     metrics_on_client_port=metrics_on_client_port),
+                                     metrics_on_client_port=metrics_on_client_port, key_header=key_header),
         "gate.lua": LUA_SOURCE.read_text(),
         "tenants.json": json.dumps(grants, indent=2, sort_keys=True) + "\n",
         **{name: maps[name] for name in PLAIN_MAPS},

@@ -185,7 +185,8 @@ def _family_matches_gpu(info, gpu: str) -> bool:
 
 
 def _controller_needed(name: str, pool: GpuPoolSpec, gpu: GpuSpec, cluster_kind: str) -> list[tuple[str, str]]:
-    if cluster_kind == "render" or isinstance(pool.sharing, (NoSharing, DraSharing)) or pool.accelerator != "nvidia":
+    # OpenShift: the operator comes from OLM (openshift.operators), never from gpu.operator.install.
+    if cluster_kind in ("render", "openshift") or isinstance(pool.sharing, (NoSharing, DraSharing)) or pool.accelerator != "nvidia":
         return []
     if not gpu.operator.install:
         return [(f"gpu.pools.{name}.sharing.mode",

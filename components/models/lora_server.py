@@ -20,7 +20,7 @@ import pulumi_random as random
 
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
-from components.common.pod_security import container_security_context
+from components.common.pod_security import RUN_AS, RunAs, container_security_context
 from components.gpu.placement import PodPlacement
 from components.models.spec import LoraServiceSpec
 from components.models.vllm_args import LoraModule, VllmEngineOptions
@@ -297,7 +297,7 @@ def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image
                     placement: PodPlacement, registry: AdapterRegistry, store: AdapterStoreRef | None,
                     adapter_names: list[str], sync_interval_seconds: int, cache_gib: int,
                     shm_size: str = "16Gi", static_modules_in_args: bool = True,
-                    gate: GateSidecar | None = None) -> VllmServerPod:
+                    gate: GateSidecar | None = None, run_as: RunAs = RUN_AS) -> VllmServerPod:
     """The multi-LoRA model-server pod of one service.
 
     Dynamic mode: the sync sidecar runs beside vLLM and materialises the registry into the
@@ -307,7 +307,9 @@ def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image
     changes it visibly).
 
     ``gate``: the tenant gate takes ``port`` (what the frontend routes to and probes hit) and
-    vLLM moves to 127.0.0.1:``gate.vllm_port``, reachable only by the gate and the sync sidecar."""
+    vLLM moves to 127.0.0.1:``gate.vllm_port``, reachable only by the gate and the sync sidecar.
+    ``run_as``: the uid of every container of the pod (None: assigned by the cluster, OpenShift);
+    the pod value applies it to the companions built here."""
     modules = static_lora_modules(adapter_names) if spec.adapter_mode == "static" and static_modules_in_args else ()
     engine_port = gate.vllm_port if gate is not None else port
     args = tuple(engine_options(spec, served_name, engine_port, modules,
@@ -338,4 +340,5 @@ def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image
         vllm_mounts=(CACHE_MOUNT,),
         service_account=registry.service_account_name,
         engine_port=gate.vllm_port if gate is not None else None,
+        run_as=run_as,
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from components.gpu.spec import GpuPoolSpec, HybridSharing, MigSharing, TimeSlicingSharing
 from components.models import capacity
+from components.models.shape import ShapeError, model_arch
 from components.models.spec import LoraServiceSpec
 
 _GPU_ALIASES = {"L4": "l4", "L40S": "l40s", "A10G": "a10g", "H200-141GB": "h200", "B200-180GB": "b200",
@@ -52,7 +53,7 @@ def service_device(pool: GpuPoolSpec, mig_profile: str | None) -> capacity.Devic
     return gpu
 
 
-def service_budget(spec: LoraServiceSpec, architecture: str, pool: GpuPoolSpec) -> capacity.VramBudget:
+def service_budget(spec: LoraServiceSpec, architecture: capacity.ModelArch | str, pool: GpuPoolSpec) -> capacity.VramBudget:
     """The per-GPU VRAM budget of one replica of ``spec``."""
     e = spec.engine
     return capacity.plan_vram(
@@ -80,14 +81,18 @@ def capacity_rules(cfg) -> list[tuple[str, str]]:
         pool = cfg.gpu.pools.get(svc.pool)
         if base is None or pool is None:
             continue
-        issues += service_capacity_rules(svc, base.architecture, pool, path=f"serving.services.{name}",
+        try:
+            arch = model_arch(svc.base_model, base)
+        except ShapeError:
+            continue  # reported by architecture_rules with every other error
+        issues += service_capacity_rules(svc, arch, pool, path=f"serving.services.{name}",
                                          architecture_path=f"models.baseModels.{svc.base_model}.architecture",
                                          gpu_path=f"gpu.pools.{svc.pool}.gpu")
     return issues
 
 
-def service_capacity_rules(svc: LoraServiceSpec, architecture: str, pool: GpuPoolSpec, *, path: str,
-                           architecture_path: str, gpu_path: str) -> list[tuple[str, str]]:
+def service_capacity_rules(svc: LoraServiceSpec, architecture: capacity.ModelArch | str, pool: GpuPoolSpec, *,
+                           path: str, architecture_path: str, gpu_path: str) -> list[tuple[str, str]]:
     """One service's capacity check: refused when a replica cannot hold one full ``maxModelLen``
     sequence. The stack rules and ``VllmLoraService`` both call it with their own paths: ``path``
     of the service spec, ``architecture_path`` of the base model's architecture, ``gpu_path`` of
@@ -104,6 +109,26 @@ def service_capacity_rules(svc: LoraServiceSpec, architecture: str, pool: GpuPoo
         except capacity.CapacityError as exc:
             return [(f"{path}.engine.maxModelLen", f"{svc.engine.max_model_len} does not fit: {exc}")]
     return []
+
+
+def architecture_rules(cfg) -> list[tuple[str, str]]:
+    """Every base model resolves to dimensions, and no service asks for a longer ``maxModelLen``
+    than its model's context (vLLM refuses to start). Independent of every other rule, so its
+    errors come with the rest."""
+    issues = []
+    archs: dict[str, capacity.ModelArch] = {}
+    for name, base in sorted(cfg.models.base_models.items()):
+        try:
+            archs[name] = model_arch(name, base)
+        except ShapeError as exc:
+            issues.append((f"models.baseModels.{name}.{exc.field}", str(exc)))
+    for name, svc in sorted(cfg.serving.services.items()):
+        arch = archs.get(svc.base_model)
+        if arch is not None and arch.max_context is not None and svc.engine.max_model_len > arch.max_context:
+            issues.append((f"serving.services.{name}.engine.maxModelLen",
+                           f"{svc.engine.max_model_len} exceeds the maximum context of {svc.base_model!r} "
+                           f"({arch.max_context} tokens, max_position_embeddings); vLLM refuses to start"))
+    return issues
 
 
 SHARED_GPU_BUDGET = 0.95
@@ -173,15 +198,15 @@ def plan_services(cfg) -> list[ServicePlan]:
     """Budgets of every service of a validated config."""
     plans = []
     for name, svc in sorted(cfg.serving.services.items()):
-        base = cfg.models.base_models[svc.base_model]
+        arch = model_arch(svc.base_model, cfg.models.base_models[svc.base_model])
         pool = cfg.gpu.pools[svc.pool]
-        budget = service_budget(svc, base.architecture, pool)
+        budget = service_budget(svc, arch, pool)
         adapters = len(cfg.adapters_for(name))
         comparison = None
         if adapters:
             e = svc.engine
             comparison = capacity.compare_multi_lora(
-                base.architecture, budget.device, adapters, max_model_len=e.max_model_len, max_loras=e.max_loras,
+                arch, budget.device, adapters, max_model_len=e.max_model_len, max_loras=e.max_loras,
                 max_lora_rank=e.max_lora_rank, weights=budget.weights_format, kv_cache_dtype=e.kv_cache_dtype,
                 gpu_memory_utilization=e.gpu_memory_utilization)
         plans.append(ServicePlan(name=name, budget=budget, gpus_per_replica=budget.gpus,

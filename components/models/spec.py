@@ -51,16 +51,76 @@ class S3ModelSource(Spec):
         return uri
 
 
-class BaseModelSpec(Spec):
-    """A base model shared by many adapters."""
+class ModelShapeSpec(Spec):
+    """The dimensions of a dense decoder-only transformer (Llama-style: gated MLP, grouped-query
+    attention), as its ``config.json`` states them; the capacity planner sizes weights, LoRA
+    slots and the KV cache from them."""
 
-    architecture: str
-    """Architecture in the capacity planner's catalog, e.g. ``Llama-3.1-8B``; decides the VRAM budget."""
+    layers: PositiveInt
+    """``num_hidden_layers``."""
+    hidden_size: PositiveInt
+    """``hidden_size``."""
+    attention_heads: PositiveInt
+    """``num_attention_heads``."""
+    kv_heads: PositiveInt
+    """``num_key_value_heads`` (equal to attentionHeads without grouped-query attention)."""
+    head_dim: PositiveInt | None = None
+    """``head_dim``. Default: hiddenSize / attentionHeads."""
+    intermediate_size: PositiveInt
+    """``intermediate_size`` (the MLP width)."""
+    vocab_size: PositiveInt
+    """``vocab_size``."""
+    max_context: PositiveInt
+    """``max_position_embeddings``: the longest sequence the model was built for; maxModelLen may
+    not exceed it."""
+    tie_word_embeddings: bool = False
+    """``tie_word_embeddings``. Default: false."""
+    qkv_bias: bool = False
+    """Biases on the q/k/v projections (``attention_bias``; Qwen2-style models). Default: false."""
+    parameters: PositiveInt | None = None
+    """Exact parameter count. Default: computed from the dimensions."""
+
+    @model_validator(mode="after")
+    def _heads(self) -> "ModelShapeSpec":
+        check_rules(
+            ("kvHeads", f"{self.kv_heads} must divide attentionHeads ({self.attention_heads})")
+            if self.attention_heads % self.kv_heads else None,
+            ("headDim", f"required: hiddenSize {self.hidden_size} is not a multiple of attentionHeads {self.attention_heads}")
+            if self.head_dim is None and self.hidden_size % self.attention_heads else None,
+        )
+        return self
+
+
+class BaseModelSpec(Spec):
+    """A base model shared by many adapters. Exactly one of ``architecture``, ``shape`` and
+    ``configFile`` says what it is."""
+
+    architecture: str | None = None
+    """Architecture in the capacity planner's catalog, e.g. ``Llama-3.1-8B``; decides the VRAM
+    budget. Default: none (then shape or configFile)."""
+    shape: ModelShapeSpec | None = None
+    """The model's dimensions, for a model the catalog does not know. Default: none."""
+    config_file: str | None = None
+    """The model's own ``config.json`` (relative to the project root), read for its dimensions
+    when the files are at hand. Default: none."""
     source: Annotated[PvcModelSource | S3ModelSource, Field(discriminator="kind")]
     """Where the weights are."""
     served_name: str | None = None
     """OpenAI ``model`` name of the base model and prefix of its adapters' names
     (``<servedName>:<adapter>``). Default: the base model's key."""
+
+    @model_validator(mode="after")
+    def _one_description(self) -> "BaseModelSpec":
+        given = [k for k, v in (("architecture", self.architecture), ("shape", self.shape),
+                                ("configFile", self.config_file)) if v is not None]
+        check_rules(
+            ("architecture", "say what the model is: an architecture of the capacity catalog, its shape "
+                             "(layers, hiddenSize, attentionHeads, kvHeads, intermediateSize, vocabSize, maxContext) "
+                             "or its configFile (config.json)") if not given else None,
+            (given[1], f"give only one of architecture, shape and configFile; got {', '.join(given)}")
+            if len(given) > 1 else None,
+        )
+        return self
 
 
 class AdapterSpec(Spec):

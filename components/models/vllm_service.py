@@ -52,6 +52,9 @@ from components.models.planning import service_capacity_rules
 from components.models.rules import service_pool_rules
 from components.models.spec import BaseModelSpec, LoraServiceSpec, PvcModelSource
 from components.models.vllm_args import check_args
+from components.common.pod_security import RUN_AS, RunAs
+from components.models.shape import ShapeError, model_arch
+from components.openshift.dashboard import RhoaiPresentation
 from components.serving.rules import parallelism_rules
 from components.serving.inference_service import AUTOSCALER_CLASS_ANNOTATION, inference_service
 from components.gate.gate import GateSidecar
@@ -156,6 +159,11 @@ class VllmLoraServiceArgs:
     """The tenant gate in front of vLLM (it takes ``HTTP_PORT``; vLLM moves to 127.0.0.1)."""
     metrics_port: int = HTTP_PORT
     """Port serving vLLM's ``/metrics`` to Prometheus (the gate's metrics port behind a gate)."""
+    run_as: RunAs = RUN_AS
+    """uid/gid of every container; None where the cluster assigns it (OpenShift)."""
+    rhoai: RhoaiPresentation | None = None
+    """How OpenShift AI shows and exposes the service (dashboard metadata, Route, auth proxy);
+    None elsewhere."""
 
     @property
     def pool_ref(self) -> GpuPoolRef:
@@ -174,7 +182,11 @@ def problems(args: VllmLoraServiceArgs) -> list[tuple[str, str]]:
     issues += parallelism_rules(spec.engine, args.pool_name, args.pool, path="spec")
     if issues:  # the planner needs a request that fits the pool
         return issues
-    issues += service_capacity_rules(spec, args.model.architecture, args.pool, path="spec",
+    try:
+        arch = model_arch(spec.base_model, args.model)
+    except ShapeError as exc:
+        return issues + [(f"model.{exc.field}", str(exc))]
+    issues += service_capacity_rules(spec, arch, args.pool, path="spec",
                                      architecture_path="model.architecture", gpu_path="pool.gpu")
     runtime_args, isvc_args = split_args(spec, args.served_name, sorted(args.adapters))
     rejected = check_args(runtime_args + isvc_args)
@@ -218,7 +230,8 @@ class VllmLoraService(pulumi.ComponentResource):
         # Knative Service's cluster-local address in Knative mode): status.address.url.
         self.endpoint = f"http://{svc}-predictor.{args.namespace_name}.svc.cluster.local"
 
-        support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth,
+        # Under OpenShift AI the auth proxy in front of the pod checks the caller (see RhoaiPresentation).
+        support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth and args.rhoai is None,
                                   args.store.service_account_name if args.store is not None else None, child)
         self.api_key = support.api_key
 
@@ -230,17 +243,24 @@ class VllmLoraService(pulumi.ComponentResource):
             spec=spec, served_name=args.served_name, port=HTTP_PORT, image=args.image,
             model=ModelMount(uri=storage_uri(args.model)), placement=placement, registry=support, store=args.store,
             adapter_names=self.adapter_names, sync_interval_seconds=args.sync_interval_seconds,
-            cache_gib=args.lora_cache_gib, shm_size="8Gi", static_modules_in_args=False, gate=args.gate)
+            cache_gib=args.lora_cache_gib, shm_size="8Gi", static_modules_in_args=False, gate=args.gate,
+            run_as=args.run_as)
         # KServe's storage initializer puts the model at /mnt/models from storageUri; the
         # runtime carries everything else of the pod, the InferenceService the placement.
         runtime_name = f"{svc}-vllm"
+        runtime_meta: dict[str, Any] = {"name": runtime_name, "namespace": ns, "labels": labels}
+        pod_annotations = {"prometheus.kserve.io/port": str(args.metrics_port), "prometheus.kserve.io/path": "/metrics"}
+        if args.rhoai is not None:
+            runtime_meta["labels"] = labels | args.rhoai.runtime_labels()
+            runtime_meta["annotations"] = args.rhoai.runtime_annotations(sorted(placement.resources))
+            pod_annotations |= args.rhoai.runtime_pod_annotations()
         runtime = k8s.apiextensions.CustomResource(
             f"{name}-runtime",
             api_version="serving.kserve.io/v1alpha1",
             kind="ServingRuntime",
-            metadata={"name": runtime_name, "namespace": ns, "labels": labels},
+            metadata=runtime_meta,
             spec={
-                "annotations": {"prometheus.kserve.io/port": str(args.metrics_port), "prometheus.kserve.io/path": "/metrics"},
+                "annotations": pod_annotations,
                 "supportedModelFormats": [{"name": MODEL_FORMAT, "version": "1", "autoSelect": False}],
                 "multiModel": False,
                 "containers": [self._runtime_container(pod), *self._companions(pod, knative=args.mode == "Knative")],
@@ -253,13 +273,17 @@ class VllmLoraService(pulumi.ComponentResource):
         annotations = {}
         if args.mode == "Standard" and spec.autoscaling.enabled:
             annotations[AUTOSCALER_CLASS_ANNOTATION] = "keda"
+        isvc_labels = labels
+        if args.rhoai is not None:
+            isvc_labels = labels | args.rhoai.isvc_labels()
+            annotations |= args.rhoai.isvc_annotations()
         self.inference_service = inference_service(
             f"{name}-isvc",
             name=svc,
             namespace=ns,
             mode=args.mode,
             spec={"predictor": predictor},
-            labels=labels,
+            labels=isvc_labels,
             annotations=annotations,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[runtime, support] + list(args.depends_on)),
         )
@@ -318,5 +342,5 @@ class VllmLoraService(pulumi.ComponentResource):
             }]}
         if pod.init_containers:
             # Static mode: every registry entry downloaded once, before vLLM starts.
-            predictor["initContainers"] = list(pod.init_containers)
+            predictor["initContainers"] = pod.pod_init_containers(with_model=False)
         return predictor

@@ -24,6 +24,9 @@ class NamespaceSpec(Spec):
     """Pod Security level warned about. Default: restricted."""
     holds_data: bool = False
     """Contains protected data (PVCs); deleting the namespace would delete them, so it is protected too."""
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Further labels the platform relies on (OpenShift AI's data science project labels,
+    cluster monitoring). Default: none."""
 
 
 class NamespacesArgs(Spec):
@@ -49,7 +52,7 @@ class PlatformNamespaces(pulumi.ComponentResource):
                 f"{name}-{ns_name}",
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=ns_name,
-                    labels=standard_labels("namespace", ns_name) | {
+                    labels=standard_labels("namespace", ns_name) | dict(spec.labels) | {
                         "pod-security.kubernetes.io/enforce": spec.enforce,
                         "pod-security.kubernetes.io/warn": spec.warn,
                         "pod-security.kubernetes.io/audit": spec.warn,

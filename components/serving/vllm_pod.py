@@ -28,7 +28,7 @@ import pulumi
 from typing import Any, Sequence
 
 from components.common.images import ImageRef
-from components.common.pod_security import RUN_AS, container_security_context, pod_security_context
+from components.common.pod_security import RUN_AS, RunAs, container_security_context, pod_security_context
 from components.gpu.placement import PodPlacement
 
 MODEL_DIR = "/mnt/models"
@@ -81,7 +81,7 @@ class ModelMount:
             mount["subPath"] = sub_path
         return mount
 
-    def init_containers(self, run_as: int) -> list[dict[str, Any]]:
+    def init_containers(self, run_as: RunAs) -> list[dict[str, Any]]:
         if self.scheme != "s3":
             return []
         assert self.downloader is not None, "checked by problems()"
@@ -135,8 +135,11 @@ class VllmServerPod:
     """vLLM container mounts besides shm, tmp and the model."""
     service_account: "pulumi.Input[str] | None" = None
     """ServiceAccount of the pods; None: the frontend's default."""
-    run_as: int = RUN_AS
-    """uid/gid of every container (the vLLM image would otherwise run as root)."""
+    run_as: RunAs = RUN_AS
+    """uid/gid of every container (the vLLM image would otherwise run as root); None where the
+    cluster assigns one per namespace (OpenShift ``restricted-v2``). The pod applies it to vLLM,
+    the storage initializer and every companion and init container (``with_identity``), so a
+    container builder never decides it."""
     engine_port: int | None = None
     """Port vLLM listens on, on 127.0.0.1 only, when the tenant gate (an API sidecar) owns
     ``port`` and forwards to it; None: vLLM itself serves ``port`` on every address."""
@@ -167,9 +170,15 @@ class VllmServerPod:
 
     # ------------------------------------------------------------- pieces the frontends place
 
+    def with_identity(self, container: dict[str, Any]) -> dict[str, Any]:
+        """``container`` with this pod's security context (its ``run_as``; a read-only root
+        filesystem kept where the container asked for one)."""
+        read_only = bool(container.get("securityContext", {}).get("readOnlyRootFilesystem"))
+        return container | {"securityContext": container_security_context(self.run_as, read_only_root=read_only)}
+
     def companions(self, api: bool) -> list[dict[str, Any]]:
         """Containers beside vLLM in a pod (``api``: the pod serves the API)."""
-        return [*self.node_sidecars, *(self.api_sidecars if api else ())]
+        return [self.with_identity(c) for c in (*self.node_sidecars, *(self.api_sidecars if api else ()))]
 
     def resources(self) -> dict[str, Any]:
         amounts = {"cpu": self.cpu, "memory": self.memory, **self.placement.resources}
@@ -219,7 +228,8 @@ class VllmServerPod:
         return [*own, *([self.model.volume()] if with_model else []), *self.volumes]
 
     def pod_init_containers(self, with_model: bool = True) -> list[dict[str, Any]]:
-        return [*(self.model.init_containers(self.run_as) if with_model else []), *self.init_containers]
+        return [*(self.model.init_containers(self.run_as) if with_model else []),
+                *(self.with_identity(c) for c in self.init_containers)]
 
     def pod_security_context(self, knative: bool = False) -> dict[str, Any]:
         return pod_security_context(self.run_as, knative=knative)

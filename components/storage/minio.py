@@ -28,7 +28,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.common.labels import standard_labels
-from components.common.pod_security import container_security_context, pod_security_context
+from components.common.pod_security import RUN_AS, RunAs, container_security_context, pod_security_context
 from components.common.protection import protected
 from components.storage.interface import ObjectStoreOutputs
 from components.storage.spec import MinioSpec
@@ -122,7 +122,9 @@ def serving_credentials(name: str, namespace: pulumi.Input[str], labels: dict[st
         "data-connection", f"aws-connection-{bucket}",
         reader | {"AWS_S3_ENDPOINT": endpoint_url, "AWS_S3_BUCKET": bucket, "AWS_DEFAULT_REGION": region},
         labels | {"opendatahub.io/dashboard": "true", "opendatahub.io/managed": "true"},
-        {"opendatahub.io/connection-type-protocol": "s3", "openshift.io/display-name": f"{bucket} (LoRA adapters, read-only)"},
+        # -protocol is the 3.x connections API; -ref and the bare type what older dashboards list.
+        {"opendatahub.io/connection-type-protocol": "s3", "opendatahub.io/connection-type-ref": "s3",
+         "opendatahub.io/connection-type": "s3", "openshift.io/display-name": f"{bucket} (LoRA adapters, read-only)"},
     )
     return sa.metadata.name, s3_secret.metadata.name, connection.metadata.name
 
@@ -144,6 +146,8 @@ class ObjectStoreArgs:
     """Bucket of base models (``s3://`` sources)."""
     region: str = "us-east-1"
     """Region clients sign requests for."""
+    run_as: RunAs = RUN_AS
+    """uid/gid of the server and its jobs; None where the cluster assigns it (OpenShift)."""
 
 
 class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
@@ -211,7 +215,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
-                        "securityContext": pod_security_context(),
+                        "securityContext": pod_security_context(args.run_as),
                         "automountServiceAccountToken": False,
                         "containers": [{
                             "name": "minio",
@@ -229,7 +233,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                             "readinessProbe": probe("/minio/health/ready", 5),
                             "livenessProbe": probe("/minio/health/live", 30),
                             "resources": {"requests": resources, "limits": resources},
-                            "securityContext": container_security_context(read_only_root=True),
+                            "securityContext": container_security_context(args.run_as, read_only_root=True),
                             "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
                         }],
                         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": pvc.metadata.name}},
@@ -276,7 +280,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                     "spec": {
                         "restartPolicy": "OnFailure",
                         "automountServiceAccountToken": False,
-                        "securityContext": pod_security_context(),
+                        "securityContext": pod_security_context(args.run_as),
                         "containers": [{
                             "name": "mc",
                             "image": spec.client_image.ref,
@@ -288,7 +292,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                             ],
                             "envFrom": [{"secretRef": {"name": root.metadata.name}}, {"secretRef": {"name": users.metadata.name}}],
                             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-                            "securityContext": container_security_context(read_only_root=True),
+                            "securityContext": container_security_context(args.run_as, read_only_root=True),
                             "volumeMounts": [
                                 {"name": "setup", "mountPath": "/setup", "readOnly": True},
                                 {"name": "setup", "mountPath": "/policies", "readOnly": True},

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.gate.gate import ServiceGate, ServiceGateArgs, TenantKeys
+from components.gate.haproxy import key_header_for
 from components.gate.network import GatedService, NetworkPoliciesArgs, PlatformNetworkPolicies
 from infra.context import BuildContext
 
@@ -50,7 +51,7 @@ def service_gate(ctx: BuildContext, layer: GateLayer, service: str, listen_port:
         spec=cfg.gate.model_copy(update={"image": image(cfg, cfg.gate.image)}),
         tenants=dict(cfg.tenants), key_hashes=dict(layer.keys.hashes) if layer.keys else {},
         served={base: cfg.served_models()[base]}, listen_port=listen_port, vllm_key_secret=vllm_key_secret,
-        metrics_on_client_port=metrics_on_client_port,
+        metrics_on_client_port=metrics_on_client_port, key_header=key_header_for(cfg.cluster.kind),
     ), ctx.k8s_opts())
     layer.gates[service] = gate
     return gate

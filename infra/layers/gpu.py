@@ -43,12 +43,32 @@ def _claims_namespace(cfg: PlatformConfig) -> str | None:
     return cfg.serving.namespace if cfg.gpu.dra.claim_templates and has_dra_pool else None
 
 
+def _olm(cfg: PlatformConfig) -> bool:
+    """The GPU Operator and NFD come through OLM Subscriptions of this stack (OpenShift)."""
+    return cfg.rhoai is not None and cfg.rhoai.operators == "olm"
+
+
+def _owns_operator_namespace(cfg: PlatformConfig) -> bool:
+    """Whether the platform creates the GPU Operator's namespace; on OpenShift with the operator
+    as a prerequisite it exists already and only receives the sharing ConfigMaps."""
+    if cfg.rhoai is not None:
+        return _olm(cfg)
+    return cfg.gpu.operator.install or _needs_sharing_config(cfg)
+
+
+# OpenShift's cluster Prometheus scrapes a namespace only with this label (DCGM's ServiceMonitor).
+CLUSTER_MONITORING = {"openshift.io/cluster-monitoring": "true"}
+
+
 def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
     """Namespaces this layer's workloads need the platform to own."""
     wanted: dict[str, NamespaceSpec] = {}
-    if cfg.gpu.operator.install or _needs_sharing_config(cfg):
+    if _owns_operator_namespace(cfg):
         # Driver, toolkit, device plugin and MIG manager pods are privileged host agents.
         wanted[cfg.gpu.operator.namespace] = PRIVILEGED
+    if _olm(cfg):
+        wanted[cfg.gpu.operator.namespace] = PRIVILEGED.model_copy(update={"labels": CLUSTER_MONITORING})
+        wanted[cfg.rhoai.nfd_namespace] = PRIVILEGED  # nfd-worker reads host devices
     if cfg.gpu.dra.install:
         wanted[cfg.gpu.dra.namespace] = PRIVILEGED
     claims = _claims_namespace(cfg)
@@ -83,11 +103,29 @@ class GpuLayer:
         return placement_for(pool, self.pools[pool], count=count, mig_profile=mig_profile, dra_claim=dra_claim)
 
 
+def _openshift_operators(ctx: BuildContext, layer: GpuLayer, values: dict, sharing_cms) -> None:
+    """OLM Subscriptions and the ClusterPolicy, or (operators as prerequisites) the ClusterPolicy
+    settings an administrator must give the existing one."""
+    from components.openshift.operators import OlmOperators, OlmOperatorsArgs, cluster_policy_spec
+
+    cfg = ctx.cfg
+    spec = cluster_policy_spec(values)
+    if _olm(cfg):
+        olm = OlmOperators("gpu-olm", OlmOperatorsArgs(
+            gpu_operator=cfg.rhoai.gpu_operator, gpu_operator_namespace=ctx.namespace(cfg.gpu.operator.namespace),
+            nfd=cfg.rhoai.nfd, nfd_namespace=ctx.namespace(cfg.rhoai.nfd_namespace), cluster_policy=spec,
+            depends_on=sharing_cms.resources if sharing_cms else []), ctx.k8s_opts())
+        layer.readiness += olm.ready
+    else:
+        # What the existing ClusterPolicy must say for the sharing ConfigMaps to take effect.
+        ctx.exports["gpuOperatorClusterPolicy"] = {k: spec[k] for k in ("mig", "migManager", "devicePlugin") if k in spec}
+
+
 def build(ctx: BuildContext) -> GpuLayer:
     cfg = ctx.cfg
     gpu = cfg.gpu
     layer = GpuLayer(pools=dict(gpu.pools))
-    if not gpu.pools and not (gpu.karpenter.install or gpu.operator.install or gpu.dra.install):
+    if not gpu.pools and not (gpu.karpenter.install or gpu.operator.install or gpu.dra.install or _olm(cfg)):
         return layer
     cluster = cluster_name(cfg, ctx.stack)
     mirror = cfg.airgap.chart_mirror if cfg.airgap.enabled else None
@@ -119,22 +157,26 @@ def build(ctx: BuildContext) -> GpuLayer:
 
     sharing = sharing_config(gpu.pools)
     sharing_cms = None
+    operator_ns = ctx.namespace(gpu.operator.namespace) if _owns_operator_namespace(cfg) else gpu.operator.namespace
     if sharing.mig_parted is not None or sharing.device_plugin:
         sharing_cms = GpuSharingConfig("gpu-sharing", GpuSharingConfigArgs(
-            namespace=ctx.namespace(gpu.operator.namespace), config=sharing), ctx.k8s_opts())
+            namespace=operator_ns, config=sharing), ctx.k8s_opts())
         layer.readiness += sharing_cms.resources
 
+    driver = gpu.operator.driver if gpu.operator.driver is not None else cfg.cluster.kind != "eks"
+    values = operator_values(
+        driver=driver, mig_strategy=sharing.strategy,
+        mig_config_map=sharing_cms.mig_parted_config_map if sharing_cms else None,
+        device_plugin_config_map=sharing_cms.device_plugin_config_map if sharing_cms else None,
+        device_plugin_default=sharing_cms.device_plugin_default if sharing_cms else None,
+        dcgm_exporter=gpu.operator.dcgm_exporter,
+        # OpenShift's cluster monitoring reads ServiceMonitors in labelled namespaces.
+        service_monitor=cfg.observability.enabled and (cfg.observability.install_prometheus_stack or cfg.rhoai is not None),
+        release_label=cfg.observability.release_label if cfg.rhoai is None else None,
+    )
+    if cfg.rhoai is not None:
+        _openshift_operators(ctx, layer, values, sharing_cms)
     if gpu.operator.install:
-        driver = gpu.operator.driver if gpu.operator.driver is not None else cfg.cluster.kind != "eks"
-        values = operator_values(
-            driver=driver, mig_strategy=sharing.strategy,
-            mig_config_map=sharing_cms.mig_parted_config_map if sharing_cms else None,
-            device_plugin_config_map=sharing_cms.device_plugin_config_map if sharing_cms else None,
-            device_plugin_default=sharing_cms.device_plugin_default if sharing_cms else None,
-            dcgm_exporter=gpu.operator.dcgm_exporter,
-            service_monitor=cfg.observability.enabled and cfg.observability.install_prometheus_stack,
-            release_label=cfg.observability.release_label,
-        )
         layer.operator = GpuOperator("gpu-operator", GpuOperatorArgs(
             chart=gpu.operator.chart.mirrored(mirror), namespace=ctx.namespace(gpu.operator.namespace), values=values,
             depends_on=sharing_cms.resources if sharing_cms else []), ctx.k8s_opts())

@@ -13,12 +13,16 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from components.common.images import ImageRef
+from components.common.pod_security import run_as_for
 from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
 from components.models.lora_server import AdapterRegistry, AdapterStoreRef, PublishedAdapter, lora_server_pod, store_env
-from components.models.vllm_service import VllmLoraService, VllmLoraServiceArgs, adapter_served_name, storage_uri
+from components.models.vllm_service import HTTP_PORT, VllmLoraService, VllmLoraServiceArgs, adapter_served_name, storage_uri
 from components.serving.vllm_pod import ModelMount
 from components.gate.network import GatedService
 from components.models.weights import ModelWeights, ModelWeightsArgs
+from components.openshift.access import ModelAccess, ModelAccessArgs
+from components.openshift.dashboard import RhoaiPresentation
 from components.platform.namespaces import NamespaceSpec
 from components.storage.interface import ObjectStoreOutputs
 from components.storage.minio import ObjectStore, ObjectStoreArgs
@@ -77,6 +81,17 @@ def _image(cfg: PlatformConfig, ref):
     return image(cfg, ref)
 
 
+def _presentation(cfg: PlatformConfig, service: str, served_name: str, image: ImageRef) -> RhoaiPresentation | None:
+    """How OpenShift AI shows and exposes ``service`` (None off OpenShift)."""
+    o = cfg.rhoai
+    if o is None:
+        return None
+    svc = cfg.serving.services[service]
+    return RhoaiPresentation(
+        display_name=service, description=f"{served_name} with its LoRA adapters (<base>:<adapter>), vLLM multi-LoRA",
+        expose=o.expose, auth=svc.auth, route_timeout_seconds=o.route_timeout_seconds, runtime_version=image.tag)
+
+
 def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     cfg = ctx.cfg
     layer = ModelsLayer()
@@ -84,6 +99,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
         return layer
     serving_ns_name = cfg.serving.namespace
     serving_ns = ctx.namespace(serving_ns_name) if cfg.serving.services else None
+    run_as = run_as_for(cfg.cluster.kind)
 
     minio_spec = cfg.storage.minio
     store: ObjectStoreOutputs  # everything below depends on the backend-neutral outputs only
@@ -104,6 +120,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             adapters_bucket=cfg.storage.adapters_bucket,
             models_bucket=cfg.storage.models_bucket,
             region=cfg.storage.region,
+            run_as=run_as,
         ), ctx.k8s_opts())
         publish_endpoint, verify_ssl = minio_spec.publish_endpoint, minio_spec.publish_verify_ssl
     catalog = AdapterCatalog("adapters", AdapterCatalogArgs(
@@ -149,9 +166,10 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             pulumi.log.info(f"models: service {svc_name!r} (frontend llm-d) needs the llm-d platform; skipped on this stack")
             continue
         # The tenant gate takes the port the frontend routes to; vLLM moves to 127.0.0.1. It
-        # presents vLLM's own token (service ``auth``) itself: clients never see that one.
+        # presents vLLM's own token (service ``auth``) itself: clients never see that one. On
+        # OpenShift AI ``auth`` is the auth proxy in front of the pod instead, and vLLM has no key.
         gate = gate_layer.service_gate(ctx, gates, svc_name, _gate_port(spec, pool),
-                                       f"{svc_name}-api-key" if spec.auth else None,
+                                       f"{svc_name}-api-key" if _vllm_key(cfg, spec) else None,
                                        metrics_on_client_port=spec.frontend == "llm-d").sidecar()
         if spec.frontend == "llm-d":
             svc = _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image,
@@ -177,8 +195,16 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                 sync_interval_seconds=cfg.models.lora_sync_interval_seconds, lora_cache_gib=cfg.models.lora_cache_gib,
                 depends_on=list(serving.ready) + list(gpu.readiness) + ([weights] if weights is not None else []),
                 gate=gate, metrics_port=cfg.gate.metrics_port,
+                run_as=run_as, rhoai=_presentation(cfg, svc_name, served_name, vllm_image),
             ), ctx.k8s_opts())
             endpoints[svc_name] = svc.endpoint
+            if cfg.rhoai is not None:
+                access = ModelAccess(f"{svc_name}-access", ModelAccessArgs(
+                    service=svc_name, namespace=serving_ns, pod_labels=svc.pod_labels, api_port=HTTP_PORT,
+                    metrics_port=cfg.gate.metrics_port,
+                    auth=spec.auth), ctx.k8s_opts())
+                if access.token_secret_name is not None:
+                    ctx.exports.setdefault("callerTokenSecrets", {})[svc_name] = access.token_secret_name  # type: ignore[index]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(svc.adapter_names),
                 pod_labels=svc.pod_labels, metrics_port="http1", adapter_sync_port=_sync_port(spec, serving.mode),
@@ -188,7 +214,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
         served[svc_name] = [served_name] + sorted(adapters)
         if svc_name in layer.services:
             gates.gated.append(GatedService(
-                name=svc_name, pod_labels=layer.services[svc_name].pod_labels, client_port=_entry_port(spec, pool),
+                name=svc_name, pod_labels=layer.services[svc_name].pod_labels, client_port=_entry_port(cfg, spec, pool),
                 metrics_port=cfg.gate.metrics_port,
                 knative=spec.frontend == "kserve" and serving.mode == "Knative" and _nodes(spec, pool) == 1,
                 multinode=spec.frontend == "kserve" and _nodes(spec, pool) > 1))
@@ -197,6 +223,12 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     ctx.exports["modelEndpoints"] = endpoints
     ctx.exports["servedModels"] = served
     return layer
+
+
+def _vllm_key(cfg: PlatformConfig, spec) -> bool:
+    """vLLM itself wants a token (service ``auth``), except on OpenShift AI, where ``auth`` is the
+    auth proxy in front of the pod (``VllmLoraService`` decides the same from ``rhoai``)."""
+    return spec.auth and cfg.rhoai is None
 
 
 def _sync_port(spec, kserve_mode: str | None) -> str | None:
@@ -232,7 +264,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
     from components.serving.llmd import METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
 
     ns = ctx.namespace(ctx.cfg.serving.namespace)
-    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, opts=ctx.k8s_opts())
+    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, _vllm_key(ctx.cfg, spec), opts=ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
     scaling = None
@@ -245,7 +277,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
         placement=placement_for(spec.pool, pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
         registry=support, store=store_ref, adapter_names=sorted(adapters),
         sync_interval_seconds=ctx.cfg.models.lora_sync_interval_seconds, cache_gib=ctx.cfg.models.lora_cache_gib,
-        shm_size="16Gi", gate=gate)
+        shm_size="16Gi", gate=gate, run_as=run_as_for(ctx.cfg.cluster.kind))
     model = LlmdModelService(f"{svc_name}-llmd", LlmdModelServiceArgs(
         platform=serving.llmd, service=svc_name, namespace=ns, served_name=served_name, server=pod,
         replicas=spec.replicas.min, tensor_parallel=spec.engine.tensor_parallel, scaling=scaling,
@@ -264,11 +296,15 @@ def _gate_port(spec, pool) -> int:
     return HTTP_PORT if _nodes(spec, pool) == 1 else 8000
 
 
-def _entry_port(spec, pool) -> int:
-    """The port traffic enters a model-server pod on: the gate's, or on llm-d the pool's target
-    port (the routing sidecar, which forwards to the gate inside the pod)."""
+def _entry_port(cfg: PlatformConfig, spec, pool) -> int:
+    """The port traffic enters a model-server pod on: the gate's, on llm-d the pool's target
+    port (the routing sidecar, which forwards to the gate inside the pod), on OpenShift AI with
+    ``auth`` KServe's kube-rbac-proxy (which forwards to the gate inside the pod)."""
+    from components.openshift.dashboard import AUTH_PROXY_PORT
     from components.serving.llmd import SERVICE_PORT
 
+    if cfg.rhoai is not None and spec.auth:
+        return AUTH_PROXY_PORT
     return SERVICE_PORT if spec.frontend == "llm-d" else _gate_port(spec, pool)
 
 
@@ -293,7 +329,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
 
     cfg = ctx.cfg
     ns = ctx.namespace(cfg.serving.namespace)
-    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, opts=ctx.k8s_opts())
+    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, _vllm_key(ctx.cfg, spec), opts=ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
     nodes = _nodes(spec, pool)
@@ -304,7 +340,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
         placement=placement_for(spec.pool, pool, count=per_pod, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
         registry=support, store=store_ref, adapter_names=sorted(adapters),
         sync_interval_seconds=cfg.models.lora_sync_interval_seconds, cache_gib=cfg.models.lora_cache_gib,
-        shm_size="32Gi", gate=gate)
+        shm_size="32Gi", gate=gate, run_as=run_as_for(cfg.cluster.kind))
     group = MultiNodeVllm(f"{svc_name}-multinode", MultiNodeArgs(
         service=svc_name, namespace=ns, server=pod, nodes=nodes, replicas=spec.replicas.min,
     ), ctx.k8s_opts(depends_on=[support, *serving.lws_ready] + ([weights] if weights is not None else [])))

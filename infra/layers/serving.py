@@ -14,6 +14,7 @@ import pulumi
 
 from components.common.helm import ChartRef
 from components.common.images import ImageRef
+from components.openshift.dashboard import PROJECT_LABELS
 from components.platform.namespaces import NamespaceSpec
 from components.serving.keda import Keda, KedaArgs
 from components.serving.kserve import KNATIVE_SERVING_NAMESPACE, KnativeArgs, KServe, KServeArgs
@@ -28,7 +29,9 @@ def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
     wanted: dict[str, NamespaceSpec] = {}
     if cfg.serving.services or cfg.serving.llmd.enabled:
         # vLLM runs as non-root without privilege escalation; baseline is enforced, restricted warned.
-        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="baseline", warn="restricted")
+        # On OpenShift AI the namespace is a data science project the dashboard lists.
+        project = PROJECT_LABELS if cfg.rhoai is not None else {}
+        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="baseline", warn="restricted", labels=project)
     if cfg.serving.kserve.install and cfg.serving.kserve.mode == "Knative":
         # The KnativeServing CR lives here; the operator installs activator/autoscaler/kourier into it.
         wanted[KNATIVE_SERVING_NAMESPACE] = NamespaceSpec(enforce="baseline", warn="restricted")
@@ -118,4 +121,7 @@ def build(ctx: BuildContext, gpu) -> ServingLayer:
         layer.llmd = llmd.platform
         ctx.exports["llmdGatewayHost"] = llmd.platform.gateway_host
     ctx.exports["kserveMode"] = layer.mode
+    if cfg.rhoai is not None:
+        # Nothing here waits for KServe: OpenShift AI's operator owns it (config rules refuse an install).
+        ctx.exports["kserveProvidedBy"] = "OpenShift AI (DataScienceCluster spec.components.kserve.managementState: Managed)"
     return layer

@@ -115,7 +115,7 @@ def _ca_bundle(args, report):
     name = object_name(args.props, args.name)
     if args.resource_type in ("kubernetes:core/v1:Secret", "kubernetes:core/v1:ServiceAccount"):
         ann = meta(args.props).get("annotations") or {}
-        if KSERVE_S3_ENDPOINT in ann and ann.get(KSERVE_S3_CA_CONFIGMAP) != facts.ca_config_map:
+        if facts.ca_for_storage_initializer and KSERVE_S3_ENDPOINT in ann and ann.get(KSERVE_S3_CA_CONFIGMAP) != facts.ca_config_map:
             report(f"{name}: S3 credentials for KServe's storage initializer lack "
                    f"{KSERVE_S3_CA_CONFIGMAP}: {facts.ca_config_map}")
         return
@@ -205,7 +205,7 @@ chart_images = resource_policy(
 
 def _ca_in_namespaces(args, report):
     facts = facts_of(args)
-    if not facts.airgap or not facts.ca_config_map:
+    if not facts.airgap or not facts.ca_config_map or not facts.ca_created_by_stack:
         return
     have = {meta(r.props).get("namespace") for r in args.resources
             if r.resource_type == "kubernetes:core/v1:ConfigMap" and meta(r.props).get("name") == facts.ca_config_map}

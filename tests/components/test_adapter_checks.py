@@ -199,14 +199,18 @@ def _write_weights(folder: Path, tensors: dict[str, list[int]]) -> None:
 
 
 def test_every_stack_adapter_fits_its_base_architecture():
-    from components.models.capacity import get_arch
+    from components.models.shape import model_arch
+    from components.models.spec import BaseModelSpec
 
     checked = 0
     for stack in list_stacks():
         sections, _ = read_stack_file(stack)
         bases = sections.get("models", {}).get("baseModels", {})
         for adapter in sections.get("models", {}).get("adapters", []):
-            prepare_adapter(REPO / adapter["sourceDir"], adapter["rank"], base=get_arch(bases[adapter["baseModel"]]["architecture"]))
+            name = adapter["baseModel"]
+            # A catalog architecture, a declared shape or a config.json (OpenShift's base model).
+            arch = model_arch(name, BaseModelSpec.model_validate(bases[name]))
+            prepare_adapter(REPO / adapter["sourceDir"], adapter["rank"], base=arch)
             checked += 1
     assert checked >= 5
 

@@ -17,7 +17,7 @@ MIRROR = "registry.internal:5000/mirror"
 DIGEST = "sha256:" + "b" * 64
 SETTINGS = AirgapSettings(registry=MIRROR, chart_mirror="oci://registry.internal:5000/charts", digests={},
                           pull_secrets=("internal-registry",),
-                          ca=CaBundle("trusted-ca-bundle", "cabundle.crt", "/etc/llm-platform/ca"), fs_group=1000)
+                          ca=CaBundle("trusted-ca-bundle", "cabundle.crt", "/etc/llm-platform/ca"))
 
 
 @pytest.mark.parametrize("ref, expected", [
@@ -62,7 +62,7 @@ def test_custom_resource_pod_specs_get_every_rewrite():
     assert pred["model"]["volumeMounts"] == [{"name": CA_VOLUME, "mountPath": "/etc/llm-platform/ca", "readOnly": True}]
     assert pred["volumes"] == [{"name": CA_VOLUME, "configMap": {"name": "trusted-ca-bundle"}}]
     assert pred["imagePullSecrets"] == [{"name": "internal-registry"}]
-    assert pred["securityContext"] == {"fsGroup": 1000, "fsGroupChangePolicy": "OnRootMismatch"}
+    assert "securityContext" not in pred, "pod identity is the components' (pod_security), never the transform's"
     assert "image" not in pred["model"]  # the runtime supplies the image; none is invented
     assert isvc["spec"]["predictor"]["model"]["env"] == [{"name": "HF_HUB_OFFLINE", "value": "0"}], "inputs are not mutated"
 
@@ -74,10 +74,12 @@ def test_serving_runtime_gets_no_pod_security_context():
     assert out["spec"]["containers"][0]["image"] == f"{MIRROR}/vllm/vllm-openai:v0.33.0"
 
 
-def test_existing_fs_group_is_kept():
+def test_security_contexts_are_left_alone():
     dep = {"spec": {"template": {"spec": {"securityContext": {"fsGroup": 2000}, "containers": [{"name": "c", "image": "a.io/b:1"}]}}}}
     out = airgap_props("kubernetes:apps/v1:Deployment", dep, SETTINGS, "wire")
     assert out["spec"]["template"]["spec"]["securityContext"] == {"fsGroup": 2000}
+    bare = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "a.io/b:1"}]}}}}
+    assert "securityContext" not in airgap_props("kubernetes:apps/v1:Deployment", bare, SETTINGS, "wire")["spec"]["template"]["spec"]
 
 
 def test_kserve_s3_credentials_name_the_ca_bundle():
@@ -155,7 +157,6 @@ def test_transformation_rewrites_inputs_in_every_shape_under_synthesis(synth):
     assert {m["name"] for m in typed["containers"][0]["volumeMounts"]} == {"w", CA_VOLUME}
     assert {v["name"] for v in typed["volumes"]} == {"w", CA_VOLUME}
     assert typed["imagePullSecrets"] == [{"name": "internal-registry"}]
-    assert typed["securityContext"]["fsGroup"] == 1000
     job = by_name["dicts"]["spec"]["template"]["spec"]
     assert job["initContainers"][0]["image"] == f"{registry}/library/busybox:1.36"
     assert job["containers"][0]["image"] == f"{registry}/minio/mc:RELEASE.1", "Output-valued images are rewritten too"

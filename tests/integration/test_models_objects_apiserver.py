@@ -18,7 +18,7 @@ from infra.synth import synthesize
 
 pytestmark = pytest.mark.timeout(900)
 
-STACKS = ("local", "dev", "staging", "prod", "airgap")
+STACKS = ("local", "dev", "staging", "prod", "airgap", "openshift")
 CORE = {"Secret", "ConfigMap", "ServiceAccount", "PersistentVolumeClaim", "Service", "Deployment", "Job"}
 CUSTOM = {"InferenceService", "ServingRuntime", "LeaderWorkerSet"}
 MODELS_COMPONENTS = ("object-store", "object-store-setup", "lora-registry", "lora-sync", "model-server", "model-weights")
@@ -80,7 +80,7 @@ def _pod_from(template: dict, name: str, namespace: str) -> dict:
 
 @pytest.mark.parametrize("kind, name", [("Deployment", "minio"), ("Job", "minio-setup")])
 def test_minio_pods_pass_restricted_pod_security(kube_client, stacks, namespaces, kind, name):
-    for stack in ("local", "prod", "airgap"):
+    for stack in ("local", "prod", "airgap", "openshift"):
         obj = next(o for o in stacks[stack].objects(kind) if o["metadata"]["name"] == name)
         ns = obj["metadata"]["namespace"]
         assert namespaces[ns]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"

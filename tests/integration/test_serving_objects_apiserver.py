@@ -24,7 +24,7 @@ from infra.synth import synthesize
 
 pytestmark = pytest.mark.timeout(900)
 
-STACKS = ("local", "dev", "staging", "prod", "airgap")
+STACKS = ("local", "dev", "staging", "prod", "airgap", "openshift")
 KINDS = {"InferenceService", "ServingRuntime", "LLMInferenceService", "KnativeServing", "ScaledObject",
          "LeaderWorkerSet", "InferencePool", "Gateway", "HTTPRoute", "PodMonitor", "ServiceMonitor", "PrometheusRule"}
 

@@ -89,16 +89,16 @@ def test_every_model_server_runs_offline_and_trusts_the_internal_ca(airgap):
     ca = airgap.config.airgap.ca_bundle
     problems = []
     for where, pod, containers in pods:
-        ca_volumes = {v["name"] for v in pod.get("volumes", []) if (v.get("configMap") or {}).get("name") == ca.config_map}
+        ca_volumes = {v["name"] for v in pod.get("volumes", []) if (v.get("configMap") or {}).get("name") == ca.bundle_config_map}
         if not ca_volumes:
-            problems.append(f"{where}: no volume from ConfigMap {ca.config_map}")
+            problems.append(f"{where}: no volume from ConfigMap {ca.bundle_config_map}")
         for c in containers:
             env = {e["name"]: e.get("value") for e in c.get("env", [])}
             for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
                 if env.get(name) != "1":
                     problems.append(f"{where}/{c['name']}: {name}={env.get(name)}")
             for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE"):
-                if env.get(name) != f"{ca.mount_path}/{ca.key}":
+                if env.get(name) != f"{ca.mount_path}/{ca.bundle_key}":
                     problems.append(f"{where}/{c['name']}: {name}={env.get(name)}")
             if not any(vm["name"] in ca_volumes and vm["mountPath"] == ca.mount_path for vm in c.get("volumeMounts", [])):
                 problems.append(f"{where}/{c['name']}: CA bundle not mounted at {ca.mount_path}")
@@ -118,8 +118,8 @@ def test_kserve_storage_initializer_trusts_the_internal_ca(airgap):
     creds = [m for m in airgap.manifests if m["kind"] in ("Secret", "ServiceAccount")
              and "serving.kserve.io/s3-endpoint" in (m["metadata"].get("annotations") or {})]
     for m in creds:
-        assert m["metadata"]["annotations"].get("serving.kserve.io/s3-cabundle-configmap") == ca.config_map, m["metadata"]["name"]
-    assert ca.key == "cabundle.crt"
+        assert m["metadata"]["annotations"].get("serving.kserve.io/s3-cabundle-configmap") == ca.bundle_config_map, m["metadata"]["name"]
+    assert ca.bundle_key == "cabundle.crt"
 
 
 def test_rewritten_objects_still_validate_against_upstream_schemas(airgap):

@@ -13,6 +13,9 @@ from tests.support.schemas import crd_errors, has_crd
 CHECKED_KINDS = {
     "InferenceService", "ServingRuntime", "LLMInferenceService", "KnativeServing", "ScaledObject",
     "LeaderWorkerSet", "InferencePool", "Gateway", "HTTPRoute", "PodMonitor", "ServiceMonitor", "PrometheusRule",
+    # OpenShift (openshift stack): OLM, NFD, the GPU Operator's ClusterPolicy; Route/SCC/ODH kinds if ever emitted.
+    "Subscription", "OperatorGroup", "NodeFeatureDiscovery", "ClusterPolicy", "Route", "SecurityContextConstraints",
+    "DataScienceCluster", "DSCInitialization", "HardwareProfile",
 }
 
 
@@ -27,8 +30,10 @@ def _emitted(synthesized):
 
 def test_stacks_emit_the_serving_and_monitoring_kinds(synthesized):
     kinds = {obj["kind"] for _, obj in _emitted(synthesized)}
-    # dev: KnativeServing; prod: llm-d HTTPRoute + KEDA ScaledObject; every stack: monitors and rules.
-    assert {"KnativeServing", "HTTPRoute", "ScaledObject", "PodMonitor", "PrometheusRule"} <= kinds
+    # dev: KnativeServing; prod: llm-d HTTPRoute + KEDA ScaledObject; every stack: monitors and rules;
+    # openshift: the OLM objects and the ClusterPolicy.
+    assert {"KnativeServing", "HTTPRoute", "ScaledObject", "PodMonitor", "PrometheusRule",
+            "Subscription", "OperatorGroup", "NodeFeatureDiscovery", "ClusterPolicy"} <= kinds
 
 
 @pytest.mark.parametrize("stack", STACKS)

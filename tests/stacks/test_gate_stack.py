@@ -8,7 +8,8 @@ import json
 import pytest
 
 from components.gate.gate import PATHS
-from components.gate.haproxy import gate_files, key_hash
+from components.gate.haproxy import gate_files, key_hash, key_header_for
+from components.openshift.dashboard import AUTH_PROXY_PORT
 from infra.mocks import _fake
 from tests.conftest import STACKS
 
@@ -33,8 +34,10 @@ def test_every_service_has_a_gate_rendered_from_the_stack_config(stack, synthesi
         base = cfg.served_name(name)
         listen = int(cm["data"]["haproxy.cfg"].split("frontend gate\n    bind 0.0.0.0:")[1].split("\n")[0])
         expected = gate_files(cfg.gate, cfg.tenants, {}, {base: cfg.served_models()[base]}, listen_port=listen,
-                              vllm_key=cfg.serving.services[name].auth, paths=PATHS,
-                              metrics_on_client_port=cfg.serving.services[name].frontend == "llm-d")
+                              # On OpenShift AI ``auth`` is the proxy's, and the key has its own header.
+                              vllm_key=cfg.serving.services[name].auth and cfg.rhoai is None, paths=PATHS,
+                              metrics_on_client_port=cfg.serving.services[name].frontend == "llm-d",
+                              key_header=key_header_for(cfg.cluster.kind))
         assert cm["data"] == expected.config_map
         assert json.loads(cm["data"]["tenants.json"]).keys() == cfg.tenants.keys()
 
@@ -61,7 +64,7 @@ def test_network_policies_default_deny_and_gate_ports(stack, synthesized):
         if key not in policies:
             continue  # an llm-d service on a render stack (no llm-d platform to attach to)
         ports = [p["port"] for rule in policies[key]["ingress"] for p in rule["ports"]]
-        assert len(ports) == 1 and ports[0] in (8080, 8200, 8000, 8012)
+        assert len(ports) == 1 and ports[0] in (8080, 8200, 8000, 8012, AUTH_PROXY_PORT)
         metrics = policies[(serving, f"{name}-gate-metrics")]["ingress"][0]
         assert metrics["from"][0]["namespaceSelector"]["matchExpressions"][0]["values"] == [cfg.network.monitoring_namespace]
         assert cfg.gate.metrics_port in [p["port"] for p in metrics["ports"]]
