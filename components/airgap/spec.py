@@ -6,6 +6,7 @@ import re
 
 from pydantic import Field, field_validator, model_validator
 
+from components.common.fields import ObjectName, RegistryWithPrefix
 from components.common.spec import Spec, check_rules
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -22,7 +23,7 @@ class CaBundleSpec(Spec):
     file: str
     """PEM file (relative to the project root) with every CA certificate workloads must trust;
     it replaces the image's system trust store for Python, Go and AWS SDK clients."""
-    config_map: str = "trusted-ca-bundle"
+    config_map: ObjectName = "trusted-ca-bundle"
     """ConfigMap created in every platform namespace and mounted into every pod. Default: trusted-ca-bundle."""
     key: str = KSERVE_CA_BUNDLE_KEY
     """Key of the bundle in the ConfigMap; KServe's storage initializer only reads ``cabundle.crt``.
@@ -52,7 +53,7 @@ class AirgapSpec(Spec):
 
     enabled: bool = False
     """Rewrite images and charts to the mirror, force offline mode, mount the CA bundle. Default: false."""
-    registry: str | None = None
+    registry: RegistryWithPrefix | None = None
     """Internal image registry (host[:port][/prefix]) that mirrors every upstream image under its
     upstream repository path: ``quay.io/minio/minio:T`` is pulled as ``<registry>/minio/minio:T``.
     Default: none (required when enabled)."""
@@ -65,7 +66,7 @@ class AirgapSpec(Spec):
     image_digests: dict[str, str] = Field(default_factory=dict)
     """Upstream ``registry/repository:tag`` -> ``sha256:...`` digest of the mirrored copy; matching
     images are pulled as ``<registry>/<repository>:<tag>@<digest>``. Default: none."""
-    image_pull_secrets: list[str] = Field(default_factory=list)
+    image_pull_secrets: list[ObjectName] = Field(default_factory=list)
     """Existing pull secrets for the internal registry added to every pod. Default: none."""
     ca_bundle: CaBundleSpec | None = None
     """Internal CA bundle. Default: none (required when enabled)."""

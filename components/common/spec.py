@@ -37,6 +37,10 @@ class RuleViolations(ValueError):
         super().__init__("; ".join(f"{path}: {msg}" for path, msg in issues))
 
 
+class SensitiveValueError(ValueError):
+    """A refusal whose input may hold a secret (a URL with credentials): messages never echo it."""
+
+
 def check_rules(*issues: tuple[str, str] | None) -> None:
     """Raise RuleViolations for every non-None (path, message) pair."""
     found = [issue for issue in issues if issue is not None]

@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, PositiveInt
 
+from components.common.fields import DnsLabel, DnsSubdomain, Labels, Namespace
 from components.common.helm import ChartRef
 from components.common.spec import Spec
 
@@ -135,9 +136,9 @@ class GpuPoolSpec(Spec):
     """Karpenter only: most GPUs this pool may hold in total. Default: no limit."""
     sharing: GpuSharing = Field(default_factory=NoSharing)
     """How the pool's GPUs are shared between pods. Default: whole GPUs."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     """Extra node labels. Default: none (the pool label is always added)."""
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: Labels = Field(default_factory=dict)
     """Static only: labels that identify the pool's existing nodes. Default: the pool label."""
     taint: bool = True
     """Taint nodes ``nvidia.com/gpu=true:NoSchedule`` so only GPU workloads land there. Default: true."""
@@ -163,7 +164,7 @@ class KarpenterSpec(Spec):
 
     install: bool = False
     """Install the controller, its IAM roles and the interruption queue. Default: false."""
-    namespace: str = "kube-system"
+    namespace: Namespace = "kube-system"
     """Namespace of the controller. Default: kube-system."""
     chart: ChartRef = ChartRef(name="karpenter", version="1.14.1", repository="oci://public.ecr.aws/karpenter")
     """Karpenter chart. Default: karpenter 1.14.1 from public ECR."""
@@ -186,7 +187,7 @@ class GpuOperatorSpec(Spec):
 
     install: bool = False
     """Install the operator. Default: false."""
-    namespace: str = "gpu-operator"
+    namespace: Namespace = "gpu-operator"
     """Namespace of the operator. Default: gpu-operator."""
     chart: ChartRef = ChartRef(name="gpu-operator", version="v26.7.0", repository="https://helm.ngc.nvidia.com/nvidia")
     """GPU Operator chart. Default: v26.7.0 from NGC."""
@@ -218,13 +219,13 @@ class DraSpec(Spec):
 
     install: bool = False
     """Install the DRA driver. Default: false."""
-    namespace: str = "dra-driver-nvidia-gpu"
+    namespace: Namespace = "dra-driver-nvidia-gpu"
     """Namespace of the driver. Default: dra-driver-nvidia-gpu."""
     chart: ChartRef = ChartRef(
         name="dra-driver-nvidia-gpu", version="0.4.1", repository="oci://registry.k8s.io/dra-driver-nvidia/charts"
     )
     """DRA driver chart. Default: 0.4.1 from registry.k8s.io."""
-    claim_templates: dict[str, ClaimTemplateSpec] = Field(default_factory=dict)
+    claim_templates: dict[DnsSubdomain, ClaimTemplateSpec] = Field(default_factory=dict)
     """Claim templates by name, created in the serving namespace. Default: none."""
     driver_root: str | None = None
     """Host path of the NVIDIA driver (``nvidiaDriverRoot``). Default: ``/run/nvidia/driver``
@@ -238,7 +239,7 @@ class DraSpec(Spec):
 class GpuSpec(Spec):
     """The GPU layer."""
 
-    pools: dict[str, GpuPoolSpec] = Field(default_factory=dict)
+    pools: dict[DnsLabel, GpuPoolSpec] = Field(default_factory=dict)
     """GPU pools by name. Default: none."""
     karpenter: KarpenterSpec = Field(default_factory=KarpenterSpec)
     """Karpenter controller. Default: not installed."""

@@ -10,7 +10,9 @@ rewritten so the resolver accepts it:
 * ``peft_type`` must be ``LORA``; ``r`` must equal the rank declared in the stack;
   ``lora_alpha`` and a non-empty ``target_modules`` must be present;
   ``use_dora`` must be false or absent; ``modules_to_save`` must be null or absent;
-* exactly one weights file (``adapter_model.safetensors``, ``.bin`` or ``.pt``);
+* exactly one weights file (``adapter_model.safetensors``, ``.bin`` or ``.pt``); a safetensors
+  file must follow the format (header, dtypes, shapes and offsets tiling the data exactly), the
+  same checks the ``safetensors`` loader makes before vLLM reads a tensor;
 * ``base_model_name_or_path`` is rewritten to the serving ``--model`` value (``/mnt/models``
   under KServe), whatever the training run recorded.
 
@@ -22,6 +24,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +75,54 @@ def adapter_prefix(base_model: str, adapter: str, version: str) -> str:
         if not part or "/" in part or part in (".", ".."):
             raise ValueError(f"{label} {part!r} cannot be an object path segment")
     return f"adapters/{base_model}/{adapter}/{version}/"
+
+
+# Bytes per element of every safetensors dtype (huggingface/safetensors, safetensors/src/tensor.rs).
+_SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
+                       "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+_SAFETENSORS_MAX_HEADER = 100_000_000  # the loader's own limit
+
+
+def safetensors_problems(name: str, data: bytes) -> list[str]:
+    """Why ``data`` is not a valid safetensors file (empty when it is)."""
+    if len(data) < 8:
+        return [f"{name} is not a safetensors file (shorter than its 8-byte header length)"]
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > min(_SAFETENSORS_MAX_HEADER, len(data) - 8):
+        return [f"{name} is not a safetensors file (header length {header_len} exceeds the file)"]
+    try:
+        header = json.loads(data[8:8 + header_len].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return [f"{name} is not a safetensors file (its header is not JSON)"]
+    if not isinstance(header, dict):
+        return [f"{name} is not a safetensors file (its header is not a JSON object)"]
+    buffer = len(data) - 8 - header_len
+    spans: list[tuple[int, int]] = []
+    for tensor, info in header.items():
+        if tensor == "__metadata__":
+            continue
+        if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_DTYPES:
+            return [f"{name}: tensor {tensor!r} has no known dtype"]
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            return [f"{name}: tensor {tensor!r} has an invalid shape {shape!r}"]
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= buffer):
+            return [f"{name}: tensor {tensor!r} has data offsets {offsets!r} outside the {buffer}-byte data buffer"]
+        if offsets[1] - offsets[0] != math.prod(shape) * _SAFETENSORS_DTYPES[info["dtype"]]:
+            return [f"{name}: tensor {tensor!r} holds {offsets[1] - offsets[0]} bytes, not what shape {shape} of "
+                    f"{info['dtype']} needs"]
+        spans.append((offsets[0], offsets[1]))
+    if not spans:
+        return [f"{name} holds no tensors"]
+    end = 0
+    for begin, stop in sorted(spans):
+        if begin != end:
+            return [f"{name}: tensor data overlaps or leaves a gap at byte {end}"]
+        end = stop
+    if end != buffer:
+        return [f"{name}: {buffer - end} bytes after the last tensor"]
+    return []
 
 
 def config_problems(config: object, declared_rank: int) -> list[str]:
@@ -139,6 +191,8 @@ def prepare_adapter(source_dir: Path | str, declared_rank: int, model_path: str 
             problems.append(f"{name} is empty")
         elif size > MAX_FILE_BYTES:
             problems.append(f"{name} is {size} bytes, above the {MAX_FILE_BYTES}-byte single-upload limit")
+        elif name.endswith(".safetensors"):
+            problems.extend(safetensors_problems(name, (source / name).read_bytes()))
     if problems:
         raise AdapterCheckError(str(source), problems)
     assert isinstance(config, dict)

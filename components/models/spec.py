@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from components.common.fields import Gib, ObjectName, PathSegment, Quantity
 from components.common.images import ImageRef
 from components.common.spec import Spec, check_rules
 
@@ -21,15 +22,15 @@ class PvcModelSource(Spec):
 
     kind: Literal["pvc"] = "pvc"
     """Discriminator: ``pvc``."""
-    claim_name: str
+    claim_name: ObjectName
     """PVC name in the serving namespace."""
     path: str = ""
     """Directory inside the volume holding config.json and the weights. Default: the volume root."""
     create: bool = False
     """Create the PVC (protected from deletion) instead of expecting it. Default: false."""
-    size_gib: PositiveInt = 200
+    size_gib: Gib = 200
     """Size when ``create`` is true. Default: 200."""
-    storage_class: str | None = None
+    storage_class: ObjectName | None = None
     """Storage class when ``create`` is true. Default: the cluster default."""
     access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"] = "ReadOnlyMany"
     """Access mode when ``create`` is true; replicas on several nodes need a many-mode. Default: ReadOnlyMany."""
@@ -76,6 +77,9 @@ class AdapterSpec(Spec):
     """Directory (relative to the project root) with adapter_config.json and adapter weights."""
     rank: PositiveInt
     """LoRA rank ``r``; must not exceed the serving services' ``maxLoraRank``."""
+    allow_external_source: bool = False
+    """Publish ``sourceDir`` even if it (or a file in it) is a symlink or resolves outside the project
+    root. Default: false (a stack publishes only files committed beside it)."""
 
     @field_validator("name", "version")
     @classmethod
@@ -193,16 +197,16 @@ class LoraServiceSpec(Spec):
     gateway's endpoint picker. Default: kserve."""
     auth: bool = False
     """Require a bearer token (``--api-key``) generated per service and kept secret. Default: false."""
-    cpu: str = "8"
+    cpu: Quantity = "8"
     """CPU request and limit per replica. Default: 8."""
-    memory_gib: PositiveInt = 64
+    memory_gib: Gib = 64
     """Memory request and limit per replica; host LoRA cache and tokenizers live here. Default: 64."""
 
 
 class ModelsSpec(Spec):
     """Base models and adapters."""
 
-    base_models: dict[str, BaseModelSpec] = Field(default_factory=dict)
+    base_models: dict[PathSegment, BaseModelSpec] = Field(default_factory=dict)
     """Base models by key. Default: none."""
     adapters: list[AdapterSpec] = Field(default_factory=list)
     """Adapter versions to publish and serve. Default: none."""

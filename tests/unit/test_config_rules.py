@@ -17,7 +17,7 @@ BASE = {
     "serving": {"services": {"llama": {"baseModel": "llama", "pool": "mig", "gpu": {"migProfile": "3g.40gb"}}}},
     "models": {
         "baseModels": {"llama": {"architecture": "Llama-3.1-8B", "source": {"kind": "pvc", "claimName": "weights"}}},
-        "adapters": [{"name": "sql", "baseModel": "llama", "version": "v1", "sourceDir": "adapters/x", "rank": 16}],
+        "adapters": [{"name": "sql", "baseModel": "llama", "version": "v1", "sourceDir": "adapters/llama-3.1-8b/sql/v2026-11-01", "rank": 16}],
     },
 }
 
