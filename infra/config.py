@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from components.airgap.spec import AirgapSpec
+from components.common.fields import ClusterName
 from components.common.spec import RuleViolations, Spec
 from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
@@ -34,7 +35,7 @@ class ClusterSpec(Spec):
     """``render``: no cluster, the Kubernetes provider writes manifests to ``renderDir``;
     ``eks``: an existing EKS cluster (Karpenter, IAM and SQS through pulumi-aws);
     ``kubeconfig``: any existing cluster reached through a kubeconfig (on-prem, air-gapped)."""
-    name: str | None = None
+    name: ClusterName | None = None
     """Cluster name (EKS cluster name; Karpenter discovery tag). Default: the stack name."""
     render_dir: str | None = None
     """``render`` only: directory for rendered manifests. Default: ``out/<stack>/manifests``."""
@@ -90,6 +91,8 @@ class PlatformConfig(Spec):
             _service_rules,
             _adapter_rules,
             _airgap_rules,
+            _mount_rules,
+            _policy_rules,
             serving_rules,
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
         ):
@@ -195,6 +198,11 @@ def _service_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
         path = f"serving.services.{name}"
         if not is_dns_label(name):
             issues.append((path, f"service name {name!r} must be a DNS label (lowercase letters, digits, '-', max 63)"))
+        else:
+            for derived, what, limit in derived_names(name, svc.frontend, mode):
+                if len(derived) > limit:
+                    issues.append((path, f"service name {name!r} is too long: {what} {derived!r} would have {len(derived)} "
+                                         f"characters, the limit is {limit} (shorten it to {len(name) - len(derived) + limit})"))
         if svc.base_model not in bases:
             issues.append((f"{path}.baseModel", f"unknown base model {svc.base_model!r}{_did_you_mean(svc.base_model, list(bases))}"))
         if svc.pool not in pools:
@@ -215,6 +223,17 @@ def _service_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     return issues
 
 
+def derived_names(service: str, frontend: str, mode: str) -> list[tuple[str, str, int]]:
+    """Object names the controllers derive from a service name, with the limit each must meet."""
+    if frontend == "llm-d":
+        # Helm release names are at most 53; the router chart names its Service <release>-epp.
+        return [(f"{service}-pool", "the llm-d router Helm release", 53), (f"{service}-ms", "the llm-d model service Helm release", 53),
+                (f"{service}-pool-epp", "the endpoint picker Service", 63)]
+    if mode == "Knative":
+        return [(f"{service}-predictor-00001", "the first Knative revision of KServe's predictor", 63)]
+    return [(f"{service}-predictor", "KServe's predictor Service", 63)]
+
+
 def _gpu_request_rules(cfg: PlatformConfig, service: str) -> list[tuple[str, str]]:
     svc = cfg.serving.services[service]
     pool = cfg.gpu.pools[svc.pool]
@@ -228,8 +247,11 @@ def _gpu_request_rules(cfg: PlatformConfig, service: str) -> list[tuple[str, str
         elif req.mig_profile not in sharing.layout:
             issues.append((f"{path}.migProfile",
                            f"pool {svc.pool!r} ({pool.gpu}) is partitioned into {sorted(sharing.layout)}; {req.mig_profile!r} is not among them"))
-        elif isinstance(sharing, MigSharing) and sharing.strategy == "single" and req.count > 1:
-            pass  # single strategy advertises slices as nvidia.com/gpu; counts are slices
+        elif req.count > sharing.layout[req.mig_profile] * pool.gpus_per_node * svc.engine.pipeline_parallel:
+            per_node = sharing.layout[req.mig_profile] * pool.gpus_per_node
+            issues.append((f"{path}.count", f"{req.count} {req.mig_profile} slices per pod exceed the {per_node} a "
+                                            f"{svc.pool!r} node holds ({sharing.layout[req.mig_profile]} per GPU x "
+                                            f"{pool.gpus_per_node} GPUs)"))
     elif isinstance(sharing, (MigSharing, HybridSharing)) and not (isinstance(sharing, MigSharing) and sharing.strategy == "single"):
         issues.append((f"{path}.migProfile", f"pool {svc.pool!r} is MIG-partitioned (mixed strategy); choose one of {sorted(sharing.layout)}"))
     if req.dra_claim is not None:
@@ -237,6 +259,10 @@ def _gpu_request_rules(cfg: PlatformConfig, service: str) -> list[tuple[str, str
             issues.append((f"{path}.draClaim", f"pool {svc.pool!r} shares GPUs by {sharing.mode!r}; DRA claims need a pool with sharing.mode 'dra'"))
         elif req.dra_claim not in cfg.gpu.dra.claim_templates:
             issues.append((f"{path}.draClaim", f"unknown claim template {req.dra_claim!r}{_did_you_mean(req.dra_claim, list(cfg.gpu.dra.claim_templates))}"))
+        elif cfg.gpu.dra.claim_templates[req.dra_claim].count > pool.gpus_per_node:
+            issues.append((f"gpu.dra.claimTemplates.{req.dra_claim}.count",
+                           f"{cfg.gpu.dra.claim_templates[req.dra_claim].count} devices per claim exceed the "
+                           f"{pool.gpus_per_node} GPUs of a {svc.pool!r} node (serving.services.{service})"))
     elif isinstance(sharing, DraSharing):
         issues.append((f"{path}.draClaim", f"pool {svc.pool!r} allocates GPUs through DRA; name a claim template"))
     if isinstance(sharing, (NoSharing, TimeSlicingSharing)) and req.count > pool.gpus_per_node * svc.engine.pipeline_parallel:
@@ -280,3 +306,29 @@ def _airgap_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     if a.ca_bundle is None:
         issues.append(("airgap.caBundle", "required when airgap.enabled: internal endpoints use the internal CA"))
     return issues
+
+
+def _mount_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    """The CA bundle is mounted into every container: its directory must not collide with the
+    platform's own mounts (one would hide the other)."""
+    ca = cfg.airgap.ca_bundle
+    if ca is None:
+        return []
+    from components.models import vllm_service
+    from components.storage import minio
+
+    platform_mounts = sorted(set(vllm_service.MOUNT_PATHS + minio.MOUNT_PATHS))
+    mine = ca.mount_path.rstrip("/") + "/"
+    for other in platform_mounts:
+        theirs = other.rstrip("/") + "/"
+        if mine.startswith(theirs) or theirs.startswith(mine):
+            return [("airgap.caBundle.mountPath", f"{ca.mount_path!r} collides with the platform's mount {other!r}; "
+                                                  f"platform mounts: {', '.join(platform_mounts)}")]
+    return []
+
+
+def _policy_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    from policies.llm_platform_policies import POLICY_NAMES
+
+    return [(f"policy.overrides.{name}", f"unknown policy{_did_you_mean(name, POLICY_NAMES)}")
+            for name in cfg.policy.overrides if name not in POLICY_NAMES]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from pydantic import Field, field_validator, model_validator
@@ -15,6 +16,9 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # ``serving.kserve.io/s3-cabundle-configmap`` annotation / ``cabundle_configmap`` storage-config
 # field (kserve docs/model-serving/storage/certificate/self-signed.md; PR #3250).
 KSERVE_CA_BUNDLE_KEY = "cabundle.crt"
+# Mounting a ConfigMap over one of these hides the image's own files.
+_SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/mnt", "/opt", "/proc", "/root", "/run",
+                "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/etc/ssl", "/etc/pki", "/usr/local", "/usr/lib", "/usr/bin"}
 
 
 class CaBundleSpec(Spec):
@@ -43,9 +47,11 @@ class CaBundleSpec(Spec):
     @field_validator("mount_path")
     @classmethod
     def _absolute(cls, path: str) -> str:
-        if not path.startswith("/") or path.rstrip("/") in ("", "/etc/ssl", "/etc/ssl/certs"):
-            raise ValueError(f"mountPath {path!r} must be an absolute directory that does not shadow the image's trust store")
-        return path.rstrip("/")
+        clean = posixpath.normpath(path) if path.startswith("/") else ""
+        if clean != path.rstrip("/") or clean in _SYSTEM_DIRS or clean.startswith(("/etc/ssl", "/proc/", "/sys/", "/dev/")):
+            raise ValueError(f"mountPath {path!r} must be a normalized absolute directory that does not shadow a system "
+                             "directory or the image's trust store, e.g. /etc/llm-platform/ca")
+        return clean
 
 
 class AirgapSpec(Spec):

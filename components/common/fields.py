@@ -33,6 +33,8 @@ _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _PATH_SEGMENT = re.compile(r"^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$")
+_SERVED_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_EKS_CLUSTER = re.compile(r"^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$")
 
 
 def _check(ok: bool, rule: str):
@@ -128,6 +130,28 @@ def path_segment(value: str) -> str:
     return value
 
 
+def served_name(value: str) -> str:
+    _check(bool(_SERVED_NAME.match(value)) and ".." not in value,
+           "served names are 1-128 letters, digits, '.', '_', ':' or '-', starting alphanumeric (each becomes a file "
+           "name in vLLM's adapter cache and a command-line value; no '/', spaces or '..')")
+    return value
+
+
+def eks_cluster_name(value: str) -> str:
+    _check(bool(_EKS_CLUSTER.match(value)), "EKS cluster names are 1-100 letters, digits, '-' or '_', starting alphanumeric")
+    return value
+
+
+def pattern(regex: str, rule: str):
+    """A validator for one upstream CRD ``pattern`` (quoted in ``rule``)."""
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str:
+        _check(bool(compiled.search(value)), rule)
+        return value
+    return AfterValidator(check)
+
+
 def url(schemes: tuple[str, ...]):
     def check(value: str) -> str:
         try:
@@ -166,7 +190,20 @@ RegistryWithPrefix = Annotated[str, AfterValidator(registry_with_prefix)]
 Repository = Annotated[str, AfterValidator(repository)]
 ImageTag = Annotated[str, AfterValidator(image_tag)]
 PathSegment = Annotated[str, AfterValidator(path_segment)]
+ServedName = Annotated[str, AfterValidator(served_name)]
+ClusterName = Annotated[str, AfterValidator(eks_cluster_name)]
 HttpUrl = Annotated[str, AfterValidator(url(("http", "https")))]
 ChartRepositoryUrl = Annotated[str, AfterValidator(url(("https", "http", "oci")))]
+# Karpenter v1 NodePool / EC2NodeClass CRD patterns (../shared/crds/karpenter).
+KarpenterDuration = Annotated[str, pattern(r"^(([0-9]+(s|m|h))+|Never)$", "must be a duration such as '720h', '30m' or 'Never'")]
+KarpenterGracePeriod = Annotated[str, pattern(r"^([0-9]+(s|m|h))+$", "must be a duration such as '24h' or '90m'")]
+BudgetNodes = Annotated[str, pattern(r"^((100|[0-9]{1,2})%|[0-9]+)$", "must be a node count or a percentage 0-100%, e.g. '10%'")]
+BudgetWindow = Annotated[str, pattern(r"^((([0-9]+(h|m))|([0-9]+h[0-9]+m))(0s)?)$", "must be hours and/or minutes, e.g. '8h' or '1h30m'")]
+CronSchedule = Annotated[str, pattern(r"^(@(annually|yearly|monthly|weekly|daily|midnight|hourly))$|^((\S+)\s(\S+)\s(\S+)\s(\S+)\s(\S+))$",
+                                      "must be a 5-field cron expression or @daily/@hourly/...")]
+CapacityReservationId = Annotated[str, pattern(r"^cr-[0-9a-z]+$", "must be an EC2 capacity reservation id 'cr-...'")]
+AmiAlias = Annotated[str, pattern(r"^(al2023|bottlerocket)@(latest|v?[0-9][0-9a-z.\-]*)$",
+                                  "must be 'al2023@<version>' or 'bottlerocket@<version>' (or @latest)")]
+InstanceFamily = Annotated[str, pattern(r"^[a-z][a-z0-9-]*$", "must be an EC2 instance family such as 'p5' or 'g6e'")]
 Gib = Annotated[int, Field(ge=1, le=1_048_576)]
 """A size in GiB, 1 GiB to 1 PiB."""

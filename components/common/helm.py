@@ -19,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import model_validator
 
+from components.common.fields import ChartRepositoryUrl
 from components.common.spec import Spec
 
 
@@ -29,7 +30,7 @@ class ChartRef(Spec):
     """Chart name inside its repository, e.g. ``gpu-operator``."""
     version: str
     """Exact chart version; ranges are refused so a redeploy never picks up a new chart silently."""
-    repository: str | None = None
+    repository: ChartRepositoryUrl | None = None
     """``https://`` chart repository or ``oci://`` registry path holding the chart (without the
     chart name). Default: none, which requires ``path``."""
     path: str | None = None

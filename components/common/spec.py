@@ -22,6 +22,7 @@ class Spec(BaseModel):
         populate_by_name=True,
         use_attribute_docstrings=True,
         validate_default=True,
+        allow_inf_nan=False,  # NaN/Infinity pass every bound check and no engine accepts them
     )
 
 

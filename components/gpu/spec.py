@@ -7,7 +7,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, PositiveInt
 
-from components.common.fields import DnsLabel, DnsSubdomain, Labels, Namespace
+from components.common.fields import (AmiAlias, BudgetNodes, BudgetWindow, CapacityReservationId, CronSchedule, DnsLabel,
+                                      DnsSubdomain, Gib, InstanceFamily, KarpenterDuration, KarpenterGracePeriod, Labels,
+                                      Namespace)
 from components.common.helm import ChartRef
 from components.common.spec import Spec
 
@@ -87,13 +89,13 @@ GpuSharing = Annotated[
 class DisruptionBudget(Spec):
     """How many nodes Karpenter may disrupt at once, optionally only in a schedule window."""
 
-    nodes: str = "10%"
+    nodes: BudgetNodes = "10%"
     """Node count or percentage. Default: 10%."""
     reasons: list[Literal["Underutilized", "Empty", "Drifted"]] | None = None
     """Disruption reasons this budget applies to. Default: all reasons."""
-    schedule: str | None = None
+    schedule: CronSchedule | None = None
     """Cron schedule opening the budget window. Default: always active."""
-    duration: str | None = None
+    duration: BudgetWindow | None = None
     """Length of the window opened by ``schedule`` (e.g. ``8h``). Default: none."""
 
 
@@ -103,7 +105,7 @@ class DisruptionSpec(Spec):
     consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized", "Balanced"] = "WhenEmpty"
     """``WhenEmpty`` never evicts serving pods to bin-pack GPUs (model reloads are expensive);
     ``Balanced`` (Karpenter 1.14) weighs savings against disruption. Default: WhenEmpty."""
-    consolidate_after: str = "300s"
+    consolidate_after: KarpenterDuration = "300s"
     """How long a node must be consolidatable before Karpenter acts. Default: 300s."""
     budgets: list[DisruptionBudget] = Field(default_factory=lambda: [DisruptionBudget()])
     """Disruption budgets. Default: at most 10% of the pool's nodes at once."""
@@ -120,14 +122,14 @@ class GpuPoolSpec(Spec):
     accelerator: Literal["nvidia", "amd", "habana"] = "nvidia"
     """Vendor; decides the extended resource name (``nvidia.com/gpu``, ``amd.com/gpu``,
     ``habana.ai/gaudi``). Default: nvidia."""
-    gpus_per_node: PositiveInt = 8
+    gpus_per_node: Annotated[int, Field(ge=1, le=64)] = 8
     """Physical GPUs per node (p5.48xlarge: 8). Default: 8."""
-    instance_families: list[str] = Field(default_factory=list)
+    instance_families: list[InstanceFamily] = Field(default_factory=list)
     """Karpenter only: EC2 instance families, e.g. ``[p5]``. Default: none (required for karpenter)."""
     capacity_types: list[CapacityType] = Field(default_factory=lambda: ["on-demand"])
     """Karpenter only: purchase options; Karpenter uses reserved capacity first, then the cheapest
     of the others. Default: on-demand."""
-    capacity_reservation_ids: list[str] = Field(default_factory=list)
+    capacity_reservation_ids: list[CapacityReservationId] = Field(default_factory=list)
     """Karpenter only: EC2 capacity reservations (``cr-...``) the pool may launch into; ``reserved``
     needs these or ``capacityReservationTags``. Default: none."""
     capacity_reservation_tags: dict[str, str] = Field(default_factory=dict)
@@ -142,19 +144,19 @@ class GpuPoolSpec(Spec):
     """Static only: labels that identify the pool's existing nodes. Default: the pool label."""
     taint: bool = True
     """Taint nodes ``nvidia.com/gpu=true:NoSchedule`` so only GPU workloads land there. Default: true."""
-    ami_alias: str = "al2023@latest"
+    ami_alias: AmiAlias = "al2023@latest"
     """Karpenter only: EC2NodeClass AMI alias (``al2023@<version>`` or ``bottlerocket@<version>``;
     Karpenter picks the NVIDIA variant for GPU instances); pin a version in prod.
     Default: al2023@latest."""
-    root_volume_gib: PositiveInt = 300
+    root_volume_gib: Gib = 300
     """Karpenter only: size of the EBS volume holding container images (AL2023: the root volume
     ``/dev/xvda``; Bottlerocket: the data volume ``/dev/xvdb``); serving images and model caches
     are tens of GB. Default: 300."""
     disruption: DisruptionSpec = Field(default_factory=DisruptionSpec)
     """Karpenter only: consolidation and budgets."""
-    expire_after: str = "720h"
+    expire_after: KarpenterDuration = "720h"
     """Karpenter only: maximum node lifetime before replacement (or ``Never``). Default: 720h."""
-    termination_grace_period: str | None = "24h"
+    termination_grace_period: KarpenterGracePeriod | None = "24h"
     """Karpenter only: longest a draining node waits for its pods (PDBs included) before it is
     terminated anyway; ``null`` waits forever. Default: 24h."""
 

@@ -67,6 +67,8 @@ class ModelArch:
     head_dim: int
     intermediate_size: int
     vocab_size: int
+    max_context: int = 0
+    """``max_position_embeddings`` of config.json: the longest ``--max-model-len`` vLLM accepts."""
     tie_word_embeddings: bool = False
     qkv_bias: bool = False
     source: str = ""
@@ -119,19 +121,19 @@ CATALOG: Mapping[str, ModelArch] = MappingProxyType({
     a.name: a
     for a in (
         ModelArch("Llama-3.1-8B", 8_030_261_248, layers=32, hidden_size=4096, attention_heads=32, kv_heads=8,
-                  head_dim=128, intermediate_size=14336, vocab_size=128256,
+                  head_dim=128, intermediate_size=14336, vocab_size=128256, max_context=131072,
                   source="huggingface.co/meta-llama/Llama-3.1-8B config.json"),
         ModelArch("Llama-3.1-70B", 70_553_706_496, layers=80, hidden_size=8192, attention_heads=64, kv_heads=8,
-                  head_dim=128, intermediate_size=28672, vocab_size=128256,
+                  head_dim=128, intermediate_size=28672, vocab_size=128256, max_context=131072,
                   source="huggingface.co/meta-llama/Llama-3.1-70B config.json"),
         ModelArch("Llama-3.1-405B", 405_853_388_800, layers=126, hidden_size=16384, attention_heads=128, kv_heads=8,
-                  head_dim=128, intermediate_size=53248, vocab_size=128256,
+                  head_dim=128, intermediate_size=53248, vocab_size=128256, max_context=131072,
                   source="huggingface.co/meta-llama/Llama-3.1-405B config.json"),
         ModelArch("Qwen2.5-7B", 7_615_616_512, layers=28, hidden_size=3584, attention_heads=28, kv_heads=4,
-                  head_dim=128, intermediate_size=18944, vocab_size=152064, qkv_bias=True,
+                  head_dim=128, intermediate_size=18944, vocab_size=152064, qkv_bias=True, max_context=131072,
                   source="huggingface.co/Qwen/Qwen2.5-7B config.json"),
         ModelArch("Mistral-7B-v0.3", 7_248_023_552, layers=32, hidden_size=4096, attention_heads=32, kv_heads=8,
-                  head_dim=128, intermediate_size=14336, vocab_size=32768,
+                  head_dim=128, intermediate_size=14336, vocab_size=32768, max_context=32768,
                   source="huggingface.co/mistralai/Mistral-7B-v0.3 config.json"),
     )
 })

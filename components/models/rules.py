@@ -21,6 +21,32 @@ def mode_rules(cfg) -> list[tuple[str, str]]:
     return issues
 
 
+def context_rules(cfg) -> list[tuple[str, str]]:
+    """vLLM refuses a ``--max-model-len`` above the model's ``max_position_embeddings``."""
+    from components.models.capacity import CATALOG
+
+    issues = []
+    for name, svc in sorted(cfg.serving.services.items()):
+        arch = CATALOG.get(cfg.models.base_models[svc.base_model].architecture)
+        if arch is not None and arch.max_context and svc.engine.max_model_len > arch.max_context:
+            issues.append((f"serving.services.{name}.engine.maxModelLen",
+                           f"{svc.engine.max_model_len} exceeds {arch.name}'s context of {arch.max_context} tokens "
+                           "(max_position_embeddings); vLLM refuses it"))
+    return issues
+
+
+def image_rules(cfg) -> list[tuple[str, str]]:
+    """The vLLM image must be the version whose argument spec every emitted argument is checked against."""
+    from components.models.vllm_args import PINNED_VLLM_VERSION
+
+    tag = cfg.models.vllm_image.tag
+    if tag.removeprefix("v") != PINNED_VLLM_VERSION:
+        return [("models.vllmImage.tag", f"{tag!r} is not the vLLM version the arguments are checked against; use "
+                                         f"'v{PINNED_VLLM_VERSION}' (components/models/vllm_argspec)")]
+    return []
+
+
 def models_rules(cfg) -> list[tuple[str, str]]:
-    """Adapter-mode rules, shared-GPU memory, then the VRAM capacity check of every service."""
-    return mode_rules(cfg) + time_slicing_rules(cfg) + capacity_rules(cfg)
+    """Adapter-mode, context and image rules, shared-GPU memory, then the VRAM capacity check of every service."""
+    early = mode_rules(cfg) + context_rules(cfg) + image_rules(cfg)
+    return early + time_slicing_rules(cfg) + (capacity_rules(cfg) if not early else [])

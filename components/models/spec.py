@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from components.common.fields import Gib, ObjectName, PathSegment, Quantity
+from components.common.fields import bucket_name, Gib, ObjectName, PathSegment, Quantity, ServedName
 from components.common.images import ImageRef
 from components.common.spec import Spec, check_rules
 
@@ -49,6 +49,9 @@ class S3ModelSource(Spec):
     def _s3_only(cls, uri: str) -> str:
         if not uri.startswith("s3://") or len(uri) <= len("s3://"):
             raise ValueError("must be an s3://bucket/path URI (hf:// and http(s):// sources are not offline-safe)")
+        bucket_name(uri[len("s3://"):].partition("/")[0])
+        if any(c.isspace() for c in uri) or "/../" in uri + "/" or "//" in uri[len("s3://"):]:
+            raise ValueError("must be an s3://bucket/path URI without spaces, '..' or empty path segments")
         return uri
 
 
@@ -59,7 +62,7 @@ class BaseModelSpec(Spec):
     """Architecture in the capacity planner's catalog, e.g. ``Llama-3.1-8B``; decides the VRAM budget."""
     source: Annotated[PvcModelSource | S3ModelSource, Field(discriminator="kind")]
     """Where the weights are."""
-    served_name: str | None = None
+    served_name: ServedName | None = None
     """OpenAI ``model`` name of the base model and prefix of its adapters' names
     (``<servedName>:<adapter>``). Default: the base model's key."""
 
@@ -148,9 +151,9 @@ class GpuRequestSpec(Spec):
 class ReplicaSpec(Spec):
     """Replica bounds of a service."""
 
-    min: Annotated[int, Field(ge=0)] = 1
+    min: Annotated[int, Field(ge=0, le=10_000)] = 1
     """Fewest replicas; 0 (scale to zero) is Knative mode only. Default: 1."""
-    max: PositiveInt = 1
+    max: Annotated[int, Field(ge=1, le=10_000)] = 1
     """Most replicas. Default: 1."""
 
     @model_validator(mode="after")
@@ -177,7 +180,7 @@ class LoraServiceSpec(Spec):
     """Key of the base model in ``models.baseModels``."""
     pool: str
     """Key of the GPU pool in ``gpu.pools`` the replicas run on."""
-    served_name: str | None = None
+    served_name: ServedName | None = None
     """OpenAI ``model`` name of the base model on this service; adapters are ``<servedName>:<adapter>``.
     Default: the base model's ``servedName``."""
     gpu: GpuRequestSpec = Field(default_factory=GpuRequestSpec)

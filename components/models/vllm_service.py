@@ -60,6 +60,8 @@ REGISTRY_KEY = "registry.json"
 SYNC_DIR = "/opt/lora-sync"
 SYNC_SCRIPT = Path(__file__).resolve().parent / "lora_sync.py"
 MODEL_FORMAT = "vLLM"
+MOUNT_PATHS = (KSERVE_MODEL_PATH, CACHE_DIR, REGISTRY_DIR, SYNC_DIR, "/dev/shm", "/tmp")
+"""Directories the vLLM pods mount volumes at (nothing else may be mounted over them)."""
 
 
 # ------------------------------------------------------------------ pure helpers

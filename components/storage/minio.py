@@ -35,6 +35,8 @@ from components.storage.spec import MinioSpec
 
 API_PORT = 9000
 CONSOLE_PORT = 9001
+MOUNT_PATHS = ("/data", "/tmp", "/setup", "/policies")
+"""Directories the MinIO server and its setup job mount volumes at."""
 def bucket_policy(name: str, buckets: list[str], write: bool) -> dict:
     """IAM-style MinIO policy: list+read on ``buckets`` (and put when ``write``)."""
     actions = ["s3:GetObject"] + (["s3:PutObject"] if write else [])
