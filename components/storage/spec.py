@@ -35,6 +35,9 @@ class MinioSpec(Spec):
     pipeline uploads them)."""
     publish_verify_ssl: bool = True
     """Verify the TLS certificate of an ``https://`` publish endpoint. Default: true."""
+    console: bool = False
+    """Run and expose MinIO's web console (port 9001): an admin UI on the data, reachable by anyone
+    who reaches the Service. Default: false."""
 
 
 class S3Spec(Spec):

@@ -17,7 +17,6 @@ from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, Store
 from components.models.vllm_service import (
     CACHE_DIR,
     AdapterStoreRef,
-    store_env,
     VllmLoraService,
     VllmLoraServiceArgs,
     adapter_served_name,
@@ -132,7 +131,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     store_ref = None
     if serving_ns is not None:
         store_ref = AdapterStoreRef(endpoint=store.endpoint, bucket=store.adapters_bucket, region=store.region,
-                                    s3_secret_name=store.s3_secret_name, service_account_name=store.service_account_name,
+                                    s3_secret_name=store.adapters_secret_name, service_account_name=store.service_account_name,
                                     verify_ssl=store.use_https)
     vllm_image = _image(cfg, cfg.models.vllm_image)
     endpoints: dict[str, object] = {}
@@ -180,12 +179,18 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     return layer
 
 
+def models_reader_env(store) -> list[dict]:
+    """Credentials of a base-model downloader: the models-bucket reader (KServe's S3 Secret), not the adapters one."""
+    return [{"name": key, "valueFrom": {"secretKeyRef": {"name": store.s3_secret_name, "key": key}}}
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+
+
 def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image, serving) -> dict:
     """An llm-d model service with the same adapter registry, sync sidecar and auth as a KServe one."""
     from dataclasses import replace
 
     from components.gpu.placement import placement_for
-    from components.models.vllm_service import AdapterRegistry, adapter_volumes, store_env, sync_container
+    from components.models.vllm_service import AdapterRegistry, adapter_volumes, sync_container
     from components.serving.llmd import MODEL_DIR, METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
 
     ns = ctx.namespace(ctx.cfg.serving.namespace)
@@ -197,7 +202,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
     if spec.autoscaling.enabled:
         scaling = LlmdScaling(min_replicas=spec.replicas.min, max_replicas=spec.replicas.max,
                               metric=f"vllm:num_requests_{spec.autoscaling.metric}", target=spec.autoscaling.target)
-    credentials = [e for e in store_env(store_ref) if e["name"].startswith("AWS_")]
+    credentials = models_reader_env(store)
     model = LlmdModelService(f"{svc_name}-llmd", LlmdModelServiceArgs(
         platform=serving.llmd, service=svc_name, namespace=ns, served_name=served_name, model_uri=storage_uri(base),
         image=vllm_image, vllm_args=vllm_args,
@@ -264,7 +269,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
     else:
         volumes.append({"name": "model", "emptyDir": {"sizeLimit": "1000Gi"}})
         mounts.append({"name": "model", "mountPath": "/mnt/models", "readOnly": True})
-        creds = [e for e in store_env(store_ref) if e["name"].startswith("AWS_")]
+        creds = models_reader_env(store)
         init.append({
             "name": "storage-initializer",
             "image": image(cfg, cfg.serving.llmd.storage_initializer_image).ref,
