@@ -83,9 +83,17 @@ def helm_release(
     create_namespace: bool = True,
     skip_crds: bool = False,
     timeout_seconds: int = 900,
+    holds_crds: bool = False,
 ) -> k8s.helm.v3.Release:
     """One pinned Helm release; atomic so a failed install/upgrade rolls back instead of
-    leaving a half-upgraded controller behind."""
+    leaving a half-upgraded controller behind. ``holds_crds``: a release that templates CRDs
+    (``kserve-crd``, ``karpenter-crd``); uninstalling it deletes the CRDs and with them every
+    object of those kinds cluster-wide (InferenceServices, NodePools), so it is protected and
+    retained on delete."""
+    if holds_crds:
+        from components.common.protection import protected
+
+        opts = protected(opts)
     return k8s.helm.v3.Release(
         name,
         k8s.helm.v3.ReleaseArgs(

@@ -274,7 +274,7 @@ class KarpenterController(pulumi.ComponentResource):
         if args.crd_chart is not None:
             # aws/karpenter-provider-aws upgrade guide (v1.14): CRDs from karpenter-crd, upgraded with the controller.
             identity_binding.append(helm_release(f"{name}-crd", args.crd_chart, args.namespace, {},
-                                                 pulumi.ResourceOptions(parent=self), create_namespace=False))
+                                                 pulumi.ResourceOptions(parent=self), create_namespace=False, holds_crds=True))
         self.release = helm_release(f"{name}-release", args.chart, args.namespace, values,
                                     pulumi.ResourceOptions(parent=self, depends_on=identity_binding), create_namespace=False,
                                     skip_crds=args.crd_chart is not None)

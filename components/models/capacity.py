@@ -207,6 +207,18 @@ def weight_format_for_quantization(quantization: str | None, dtype: str = "bf16"
     return weight_format(QUANTIZATION_TO_WEIGHTS[quantization])
 
 
+def checkpoint_gib(architecture: str, quantization: str | None, dtype: str = "bf16") -> int:
+    """GiB a checkpoint of ``architecture`` takes on disk (quantised: embeddings stay 16-bit), rounded up
+    with 5% for tokenizer files and safetensors headers."""
+    arch = get_arch(architecture)
+    fmt = weight_format_for_quantization(quantization, dtype)
+    if fmt.quantized:
+        total = arch.linear_parameters * (fmt.bytes_per_param + fmt.scale_bytes_per_param) + arch.embedding_parameters * 2
+    else:
+        total = arch.parameters * fmt.bytes_per_param
+    return math.ceil(total * 1.05 / GIB)
+
+
 def kv_bytes(kv_cache_dtype: str, activation_bytes: float = 2) -> float:
     if kv_cache_dtype == "auto":
         return activation_bytes

@@ -60,6 +60,8 @@ REGISTRY_KEY = "registry.json"
 SYNC_DIR = "/opt/lora-sync"
 SYNC_SCRIPT = Path(__file__).resolve().parent / "lora_sync.py"
 MODEL_FORMAT = "vLLM"
+TMP_GIB = 20
+"""Size of each vLLM pod's /tmp emptyDir (HOME, compile and kernel caches; the root file system is read-only)."""
 MOUNT_PATHS = (KSERVE_MODEL_PATH, CACHE_DIR, REGISTRY_DIR, SYNC_DIR, "/dev/shm", "/tmp")
 """Directories the vLLM pods mount volumes at (nothing else may be mounted over them)."""
 
@@ -167,6 +169,24 @@ def vllm_env(spec: LoraServiceSpec, api_key_secret: pulumi.Input[str] | None) ->
     if api_key_secret is not None:
         env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": api_key_secret, "key": "VLLM_API_KEY"}}})
     return env
+
+
+def tmp_volume() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(volume, mount) of the writable /tmp every vLLM container gets (its root file system is read-only)."""
+    return {"name": "tmp", "emptyDir": {"sizeLimit": f"{TMP_GIB}Gi"}}, {"name": "tmp", "mountPath": "/tmp"}
+
+
+def ephemeral_storage(spec: LoraServiceSpec, model: BaseModelSpec, lora_cache_gib: int) -> str:
+    """Node-local disk one replica may fill: /tmp, the adapter cache and, for ``s3://`` weights, the
+    download; declared as the ``ephemeral-storage`` request and limit so the scheduler only picks nodes
+    with room and the kubelet evicts a runaway pod instead of letting it fill the node."""
+    from components.models.capacity import checkpoint_gib
+
+    total = TMP_GIB + lora_cache_gib
+    if model.source.kind == "s3":
+        total += checkpoint_gib(model.architecture, spec.engine.quantization,
+                                "fp16" if spec.engine.dtype == "float16" else "bf16")
+    return f"{total}Gi"
 
 
 def store_env(store: "AdapterStoreRef") -> list[dict[str, Any]]:
@@ -396,17 +416,17 @@ class VllmLoraService(pulumi.ComponentResource):
             "startupProbe": probe | {"periodSeconds": 10, "failureThreshold": 180},
             "readinessProbe": probe | {"periodSeconds": 10, "failureThreshold": 3},
             "livenessProbe": probe | {"periodSeconds": 20, "failureThreshold": 6},
-            "securityContext": container_security_context(),
+            "securityContext": container_security_context(read_only_root=True),
             "volumeMounts": [
                 {"name": "devshm", "mountPath": "/dev/shm"},
-                {"name": "tmp", "mountPath": "/tmp"},
+                tmp_volume()[1],
                 {"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True},
             ],
         }
         containers = [vllm_container] + ([sync] if spec.adapter_mode == "dynamic" else [])
         volumes = [
             {"name": "devshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
-            {"name": "tmp", "emptyDir": {"sizeLimit": "20Gi"}},
+            tmp_volume()[0],
         ] + adapter_volumes(support.registry_name, support.sync_name, args.lora_cache_gib)
         runtime_name = f"{svc}-vllm"
         runtime = k8s.apiextensions.CustomResource(
@@ -450,11 +470,9 @@ class VllmLoraService(pulumi.ComponentResource):
     @staticmethod
     def _predictor(args: VllmLoraServiceArgs, runtime_name: str, isvc_args: list[str], placement: PodPlacement) -> dict[str, Any]:
         spec = args.spec
-        mem = f"{spec.memory_gib}Gi"
-        resources: dict[str, Any] = {
-            "requests": {"cpu": spec.cpu, "memory": mem} | placement.resources,
-            "limits": {"cpu": spec.cpu, "memory": mem} | placement.resources,
-        }
+        amounts = {"cpu": spec.cpu, "memory": f"{spec.memory_gib}Gi",
+                   "ephemeral-storage": ephemeral_storage(spec, args.model, args.lora_cache_gib)}
+        resources: dict[str, Any] = {"requests": amounts | placement.resources, "limits": amounts | placement.resources}
         if placement.container_claims:
             resources["claims"] = list(placement.container_claims)
         model: dict[str, Any] = {

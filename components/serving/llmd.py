@@ -225,6 +225,8 @@ class LlmdModelServiceArgs:
     """Environment of the downloader (S3 endpoint and credentials from a Secret)."""
     model_cache_size: str = "200Gi"
     """emptyDir size limit for a downloaded (s3://) model."""
+    ephemeral_storage: str | None = None
+    """``ephemeral-storage`` request and limit of the vLLM container (downloads, /tmp, adapter cache)."""
     prefill_replicas: int = 0
     """Prefill pods for prefill/decode disaggregation; 0 keeps prefill in the decode pods."""
     prefill_vllm_args: Sequence[str] = ()
@@ -301,6 +303,8 @@ def _model_volume(args: LlmdModelServiceArgs) -> tuple[dict[str, Any], dict[str,
 
 def _container_resources(args: LlmdModelServiceArgs) -> dict[str, Any]:
     amounts = {"cpu": args.cpu, "memory": args.memory, **args.placement.resources}
+    if args.ephemeral_storage is not None:
+        amounts["ephemeral-storage"] = args.ephemeral_storage
     res: dict[str, Any] = {"limits": dict(amounts), "requests": dict(amounts)}
     if args.placement.container_claims:
         res["claims"] = [dict(c) for c in args.placement.container_claims]
@@ -323,7 +327,7 @@ def _role_values(args: LlmdModelServiceArgs, role: str, vllm_args: Sequence[str]
         "volumeMounts": [mount, {"name": "dshm", "mountPath": "/dev/shm"}, *args.volume_mounts],
         "readinessProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 10},
         "startupProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 10, "failureThreshold": 180},
-        "securityContext": container_security_context(args.run_as),
+        "securityContext": container_security_context(args.run_as, read_only_root=True),
     }
     values: dict[str, Any] = {
         "create": True,

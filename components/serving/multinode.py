@@ -109,6 +109,8 @@ class MultiNodeArgs:
     """Size of ``/dev/shm`` (NCCL buffers)."""
     volumes: Sequence[dict[str, Any]] = ()
     """Extra pod volumes (e.g. the model PVC)."""
+    ephemeral_storage: str | None = None
+    """``ephemeral-storage`` request and limit of each vLLM container (downloads, /tmp, adapter cache)."""
     volume_mounts: Sequence[dict[str, Any]] = ()
     """Extra mounts of the vLLM container."""
     init_containers: Sequence[dict[str, Any]] = ()
@@ -159,6 +161,8 @@ def launch_commands(args: MultiNodeArgs) -> tuple[list[str], list[str]]:
 
 def _pod_template(args: MultiNodeArgs, role: str, command: list[str]) -> dict[str, Any]:
     amounts = {"cpu": args.cpu, "memory": args.memory, **args.placement.resources}
+    if args.ephemeral_storage is not None:
+        amounts["ephemeral-storage"] = args.ephemeral_storage
     resources: dict[str, Any] = {"limits": dict(amounts), "requests": dict(amounts)}
     if args.placement.container_claims:
         resources["claims"] = [dict(c) for c in args.placement.container_claims]
@@ -169,7 +173,7 @@ def _pod_template(args: MultiNodeArgs, role: str, command: list[str]) -> dict[st
         "env": list(args.env),
         "resources": resources,
         "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, *args.volume_mounts],
-        "securityContext": container_security_context(args.run_as),
+        "securityContext": container_security_context(args.run_as, read_only_root=True),
     }
     if role == "leader":
         container["ports"] = [{"containerPort": args.port, "name": "http", "protocol": "TCP"}]

@@ -39,9 +39,10 @@ def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
     if cfg.storage.kind == "minio" and (cfg.models.adapters or cfg.serving.services):
         # MinIO's PVC holds every adapter: deleting the namespace would delete it.
         wanted[cfg.storage.minio.namespace] = NamespaceSpec(enforce="restricted", warn="restricted", holds_data=True)
-    if cfg.serving.services and any(getattr(m.source, "create", False) for m in cfg.models.base_models.values()):
-        # Base model weight claims created by the platform live next to the pods mounting them.
-        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="baseline", warn="restricted", holds_data=True)
+    if cfg.serving.services and any(m.source.kind == "pvc" for m in cfg.models.base_models.values()):
+        # Base model weight claims live next to the pods mounting them, whether the platform created them or
+        # they existed before: deleting the namespace (pulumi destroy) would delete a pre-existing claim too.
+        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="restricted", warn="restricted", holds_data=True)
     return wanted
 
 
@@ -190,7 +191,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
     from dataclasses import replace
 
     from components.gpu.placement import placement_for
-    from components.models.vllm_service import AdapterRegistry, adapter_volumes, sync_container
+    from components.models.vllm_service import AdapterRegistry, adapter_volumes, ephemeral_storage, sync_container, tmp_volume
     from components.serving.llmd import MODEL_DIR, METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
 
     ns = ctx.namespace(ctx.cfg.serving.namespace)
@@ -211,8 +212,9 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
         tensor_parallel=spec.engine.tensor_parallel, cpu=spec.cpu, memory=f"{spec.memory_gib}Gi",
         sidecars=[sync_container(vllm_image, store_ref, ctx.cfg.models.lora_sync_interval_seconds, vllm_port=vllm_port(),
                                  api_key_secret=support.api_key_secret_name)] if spec.adapter_mode == "dynamic" else [],
-        volumes=adapter_volumes(support.registry_name, support.sync_name, ctx.cfg.models.lora_cache_gib),
-        volume_mounts=[{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}],
+        volumes=[*adapter_volumes(support.registry_name, support.sync_name, ctx.cfg.models.lora_cache_gib), tmp_volume()[0]],
+        volume_mounts=[{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}, tmp_volume()[1]],
+        ephemeral_storage=ephemeral_storage(spec, base, ctx.cfg.models.lora_cache_gib),
         storage_env=credentials + [
             {"name": "AWS_ENDPOINT_URL", "value": store.endpoint},
             {"name": "S3_ENDPOINT", "value": store.endpoint_host},
@@ -242,7 +244,8 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
     from dataclasses import replace
 
     from components.gpu.placement import placement_for
-    from components.models.vllm_service import AdapterRegistry, adapter_volumes, sync_container
+    from components.models.capacity import checkpoint_gib
+    from components.models.vllm_service import AdapterRegistry, adapter_volumes, ephemeral_storage, sync_container, tmp_volume
     from components.serving.multinode import MultiNodeArgs, MultiNodeVllm
     from infra.layers.serving import image
 
@@ -257,7 +260,8 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
     vllm_args = engine_options(spec, served_name, ()).to_args()
     vllm_args = [a for a in vllm_args if not a.startswith("--port=")]  # the leader serves on vLLM's default 8000
     volumes = adapter_volumes(support.registry_name, support.sync_name, cfg.models.lora_cache_gib)
-    mounts = [{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}]
+    volumes.append(tmp_volume()[0])
+    mounts = [{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}, tmp_volume()[1]]
     init: list[dict] = []
     source = base.source
     if getattr(source, "kind", None) == "pvc":
@@ -267,7 +271,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
             mount["subPath"] = source.path.strip("/")
         mounts.append(mount)
     else:
-        volumes.append({"name": "model", "emptyDir": {"sizeLimit": "1000Gi"}})
+        volumes.append({"name": "model", "emptyDir": {"sizeLimit": f"{checkpoint_gib(base.architecture, spec.engine.quantization)}Gi"}})
         mounts.append({"name": "model", "mountPath": "/mnt/models", "readOnly": True})
         creds = models_reader_env(store)
         init.append({
@@ -295,6 +299,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
         service=svc_name, namespace=ns, image=vllm_image, vllm_args=vllm_args, nodes=nodes, placement=placement,
         replicas=spec.replicas.min, env=vllm_env(spec, support.api_key_secret_name), cpu=spec.cpu,
         memory=f"{spec.memory_gib}Gi", volumes=volumes, volume_mounts=mounts, init_containers=init,
+        ephemeral_storage=ephemeral_storage(spec, base, cfg.models.lora_cache_gib),
     ), ctx.k8s_opts(depends_on=[support, *serving.lws_ready] + ([weights] if weights is not None else [])))
     endpoint = f"http://{group.service_name}.{cfg.serving.namespace}.svc.cluster.local:8000"
     return {"endpoint": endpoint, "pod_labels": group.pod_labels}

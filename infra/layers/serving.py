@@ -27,8 +27,12 @@ def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
     """Namespaces this layer's workloads need the platform to own."""
     wanted: dict[str, NamespaceSpec] = {}
     if cfg.serving.services or cfg.serving.llmd.enabled:
-        # vLLM runs as non-root without privilege escalation; baseline is enforced, restricted warned.
-        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="baseline", warn="restricted")
+        # Every platform pod here meets "restricted" (components/common/pod_security.py, KServe's storage
+        # initializer with its chart's containerSecurityContext). llm-d's charts do not: the endpoint
+        # picker has no securityContext and the routing sidecar keeps its capabilities, so a namespace
+        # serving through llm-d enforces baseline and warns on restricted.
+        llmd = cfg.serving.llmd.enabled or any(s.frontend == "llm-d" for s in cfg.serving.services.values())
+        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="baseline" if llmd else "restricted", warn="restricted")
     if cfg.serving.kserve.install and cfg.serving.kserve.mode == "Knative":
         # The KnativeServing CR lives here; the operator installs activator/autoscaler/kourier into it.
         wanted[KNATIVE_SERVING_NAMESPACE] = NamespaceSpec(enforce="baseline", warn="restricted")
