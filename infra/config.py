@@ -92,6 +92,7 @@ class PlatformConfig(Spec):
             _adapter_rules,
             _airgap_rules,
             _mount_rules,
+            _storage_tls_rules,
             _policy_rules,
             serving_rules,
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
@@ -305,6 +306,19 @@ def _airgap_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
         issues.append(("airgap.chartMirror", "required when airgap.enabled and any controller is installed: charts come from the mirror"))
     if a.ca_bundle is None:
         issues.append(("airgap.caBundle", "required when airgap.enabled: internal endpoints use the internal CA"))
+    return issues
+
+
+def _storage_tls_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    m = cfg.storage.minio
+    if cfg.storage.kind != "minio" or m.tls_secret is None:
+        return []
+    issues = []
+    if not (cfg.airgap.enabled and cfg.airgap.ca_bundle is not None):
+        issues.append(("storage.minio.tlsSecret", "needs the CA that issued it in airgap.caBundle (with airgap.enabled): "
+                                                  "every client verifies MinIO's certificate against it"))
+    if m.publish_endpoint is not None and not m.publish_endpoint.startswith("https://"):
+        issues.append(("storage.minio.publishEndpoint", "MinIO serves HTTPS only when tlsSecret is set; use an https:// endpoint"))
     return issues
 
 

@@ -38,7 +38,8 @@ from components.storage.spec import MinioSpec
 
 API_PORT = 9000
 CONSOLE_PORT = 9001
-MOUNT_PATHS = ("/data", "/tmp", "/setup", "/policies")
+CERTS_DIR = "/etc/minio/certs"
+MOUNT_PATHS = ("/data", "/tmp", "/setup", "/policies", CERTS_DIR)
 """Directories the MinIO server and its setup job mount volumes at."""
 SETUP_SCRIPT = r"""#!/bin/sh
 # Idempotent MinIO setup: buckets, one policy and one user per role. Safe to run any number of times.
@@ -158,8 +159,9 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
         ns = args.namespace
         ns_name = spec.namespace
         self.endpoint_host = f"{name}.{ns_name}.svc.cluster.local:{API_PORT}"
-        self.use_https = False
-        self.endpoint = f"http://{self.endpoint_host}"
+        self.use_https = spec.tls_secret is not None
+        scheme = "https" if self.use_https else "http"
+        self.endpoint = f"{scheme}://{self.endpoint_host}"
         self.adapters_bucket = args.adapters_bucket
         self.models_bucket = args.models_bucket
         self.region = args.region
@@ -198,7 +200,12 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
             opts=protected(child),
         )
         resources = {"cpu": spec.cpu, "memory": f"{spec.memory_gib}Gi"}
-        probe = lambda path, delay: {"httpGet": {"path": path, "port": "api"}, "initialDelaySeconds": delay, "periodSeconds": 10}  # noqa: E731
+        probe = lambda path, delay: {"httpGet": {"path": path, "port": "api", "scheme": scheme.upper()},  # noqa: E731
+                                     "initialDelaySeconds": delay, "periodSeconds": 10}
+        # MinIO reads public.crt/private.key from its certs dir; the Secret is group-readable by fsGroup only.
+        tls_volumes = [{"name": "tls", "secret": {"secretName": spec.tls_secret, "defaultMode": 0o440, "items": [
+            {"key": "tls.crt", "path": "public.crt"}, {"key": "tls.key", "path": "private.key"}]}}] if self.use_https else []
+        tls_mounts = [{"name": "tls", "mountPath": CERTS_DIR, "readOnly": True}] if self.use_https else []
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-server",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels),
@@ -215,7 +222,8 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                         "containers": [{
                             "name": "minio",
                             "image": spec.image.ref,
-                            "args": ["server", "/data", "--address", f":{API_PORT}", "--certs-dir", "/tmp/certs",
+                            "args": ["server", "/data", "--address", f":{API_PORT}",
+                                     "--certs-dir", CERTS_DIR if self.use_https else "/tmp/certs",
                                      *(["--console-address", f":{CONSOLE_PORT}"] if spec.console else [])],
                             "env": [
                                 {"name": "MINIO_ROOT_USER", "valueFrom": {"secretKeyRef": {"name": root.metadata.name, "key": "MINIO_ROOT_USER"}}},
@@ -232,10 +240,11 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                             "livenessProbe": probe("/minio/health/live", 30),
                             "resources": {"requests": resources, "limits": resources},
                             "securityContext": container_security_context(read_only_root=True),
-                            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"},
+                                             *tls_mounts],
                         }],
                         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": pvc.metadata.name}},
-                                    {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                                    {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, *tls_volumes],
                     },
                 },
             },
@@ -282,7 +291,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                             "image": spec.client_image.ref,
                             "command": ["/bin/sh", "/setup/setup.sh"],
                             "env": [
-                                {"name": "MINIO_SCHEME", "value": "http"},
+                                {"name": "MINIO_SCHEME", "value": scheme},
                                 {"name": "MINIO_HOSTPORT", "value": self.endpoint_host},
                                 {"name": "BUCKETS", "value": " ".join(buckets)},
                                 {"name": "ROLES", "value": " ".join(f"{r.name}:{r.env_prefix}" for r in STORE_ROLES)},

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt
 
-from components.common.fields import BucketName, DnsSubdomain, Gib, HttpUrl, Namespace, Quantity
+from components.common.fields import BucketName, DnsSubdomain, Gib, HttpUrl, Namespace, ObjectName, Quantity
 from components.common.images import ImageRef
 from components.common.spec import Spec
 
@@ -35,6 +35,11 @@ class MinioSpec(Spec):
     pipeline uploads them)."""
     publish_verify_ssl: bool = True
     """Verify the TLS certificate of an ``https://`` publish endpoint. Default: true."""
+    tls_secret: ObjectName | None = None
+    """``kubernetes.io/tls`` Secret in MinIO's namespace with a certificate for
+    ``minio.<namespace>.svc.cluster.local`` issued by a CA in ``airgap.caBundle``: MinIO then serves
+    HTTPS only, and the setup job, the KServe storage initializer, the adapter sync sidecars and
+    the publisher verify it against that CA. Default: none (plain HTTP inside the cluster)."""
     console: bool = False
     """Run and expose MinIO's web console (port 9001): an admin UI on the data, reachable by anyone
     who reaches the Service. Default: false."""
