@@ -79,7 +79,7 @@ def label_value(value: str) -> str:
 
 def prometheus_label_name(value: str) -> str:
     _check(bool(_PROMETHEUS_LABEL.match(value)) and not value.startswith("__"),
-           "Prometheus label names are letters, digits and '_', not starting with a digit or '__'")
+           "must be a Prometheus label name: letters, digits and '_', not starting with a digit or '__'")
     return value
 
 
@@ -94,7 +94,7 @@ def quantity(value: str) -> str:
 def bucket_name(value: str) -> str:
     _check(bool(_BUCKET.match(value)) and ".." not in value and ".-" not in value and "-." not in value
            and not _IPV4.match(value) and not value.startswith(("xn--", "sthree-")) and not value.endswith("-s3alias"),
-           "S3 bucket names are 3-63 lowercase letters, digits, '.' and '-', starting and ending alphanumeric, "
+           "must be an S3 bucket name: 3-63 lowercase letters, digits, '.' and '-', starting and ending alphanumeric, "
            "not an IP address")
     return value
 
@@ -132,13 +132,13 @@ def path_segment(value: str) -> str:
 
 def served_name(value: str) -> str:
     _check(bool(_SERVED_NAME.match(value)) and ".." not in value,
-           "served names are 1-128 letters, digits, '.', '_', ':' or '-', starting alphanumeric (each becomes a file "
+           "must be a served name: 1-128 letters, digits, '.', '_', ':' or '-', starting alphanumeric (each becomes a file "
            "name in vLLM's adapter cache and a command-line value; no '/', spaces or '..')")
     return value
 
 
 def eks_cluster_name(value: str) -> str:
-    _check(bool(_EKS_CLUSTER.match(value)), "EKS cluster names are 1-100 letters, digits, '-' or '_', starting alphanumeric")
+    _check(bool(_EKS_CLUSTER.match(value)), "must be an EKS cluster name: 1-100 letters, digits, '-' or '_', starting alphanumeric")
     return value
 
 
