@@ -153,19 +153,20 @@ def pattern(regex: str, rule: str):
 
 
 def url(schemes: tuple[str, ...]):
+    """A validator for URLs with one of ``schemes`` and a host (and a valid port, if any)."""
+    rule = f"must be a {' or '.join(s + '://' for s in schemes)} URL with a host"
+
     def check(value: str) -> str:
-        try:
-            parts = urlsplit(value)
-            port = parts.port
-        except ValueError:
-            parts, port = None, None
-        _check(parts is not None and parts.scheme in schemes and bool(parts.hostname) and not any(c.isspace() for c in value),
-               f"must be a {' or '.join(s + '://' for s in schemes)} URL with a host")
-        assert parts is not None
-        if parts.username is not None or parts.password is not None:
+        # Credentials first: no later message may echo a value that holds them.
+        if "@" in value.partition("://")[2].partition("/")[0]:
             raise SensitiveValueError("must not embed credentials (user:password@); they would be stored and shown "
                                       "in plain text (value not shown)")
-        del port
+        try:
+            parts = urlsplit(value)
+            valid = parts.port is None or parts.port > 0
+        except ValueError:  # a port that is not a number or beyond 65535
+            return _check(False, rule)
+        _check(valid and parts.scheme in schemes and bool(parts.hostname) and not any(c.isspace() for c in value), rule)
         return value
     return check
 
