@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from components.airgap.spec import AirgapSpec
-from components.common.fields import ClusterName
+from components.common.fields import AwsRegion, ClusterName
 from components.common.spec import RuleViolations, Spec
 from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
@@ -43,7 +43,7 @@ class ClusterSpec(Spec):
     """``kubeconfig``/``eks``: kubeconfig file path. Default: the ambient kubeconfig."""
     context: str | None = None
     """Kubeconfig context. Default: the kubeconfig's current context."""
-    region: str | None = None
+    region: AwsRegion | None = None
     """``eks`` only: AWS region. Default: none (required for eks)."""
     kubernetes_version: str = "1.34"
     """Kubernetes minor version of the cluster; DRA needs 1.34 or later. Default: 1.34."""

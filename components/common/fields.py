@@ -206,5 +206,6 @@ CapacityReservationId = Annotated[str, pattern(r"^cr-[0-9a-z]+$", "must be an EC
 AmiAlias = Annotated[str, pattern(r"^(al2023|bottlerocket)@(latest|v?[0-9][0-9a-z.\-]*)$",
                                   "must be 'al2023@<version>' or 'bottlerocket@<version>' (or @latest)")]
 InstanceFamily = Annotated[str, pattern(r"^[a-z][a-z0-9-]*$", "must be an EC2 instance family such as 'p5' or 'g6e'")]
+AwsRegion = Annotated[str, pattern(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", "must be an AWS region such as 'us-east-1'")]
 Gib = Annotated[int, Field(ge=1, le=1_048_576)]
 """A size in GiB, 1 GiB to 1 PiB."""

@@ -23,6 +23,7 @@ class Spec(BaseModel):
         use_attribute_docstrings=True,
         validate_default=True,
         allow_inf_nan=False,  # NaN/Infinity pass every bound check and no engine accepts them
+        strict=True,  # no silent coercion: true is not 1, 0 is not false, "8" is not 8
     )
 
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveInt
 
-from components.common.fields import BucketName, DnsSubdomain, Gib, HttpUrl, Namespace, ObjectName, Quantity
+from components.common.fields import AwsRegion, BucketName, DnsSubdomain, Gib, HttpUrl, Namespace, ObjectName, Quantity
 from components.common.images import ImageRef
 from components.common.spec import Spec
 
@@ -67,6 +67,6 @@ class StorageSpec(Spec):
     """Bucket holding ``adapters/<base>/<adapter>/<version>/``. Default: adapters."""
     models_bucket: BucketName = "models"
     """Bucket for base models downloaded with ``s3://`` URIs. Default: models."""
-    region: str = "us-east-1"
+    region: AwsRegion = "us-east-1"
     """S3 region (MinIO ignores it but clients need one; kind ``s3`` uses the cluster's region).
     Default: us-east-1."""

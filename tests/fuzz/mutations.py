@@ -466,6 +466,23 @@ def gen_files(rng: random.Random, n: int, root: Path) -> Iterator[Variant]:
         yield Variant("files", f"files-adapter-{i}", dump(doc), f"models.adapters[{index}].sourceDir", f"adapter: {what}")
 
 
+ANY_FIELD = "*"
+"""``expect`` of a blind mutation: it may render or be refused naming any field (a cross-field rule
+may name the other end), but it must never crash."""
+WEIRD = [None, [], {}, -1, 0, 1, 2**40, 1.5, float("nan"), "", "x", "\u03a9", "a" * 300, True, False, "../x", "-1",
+         "0", "latest", "/", "a b", {"a": 1}, [1, 2]]
+
+
+def gen_leaves(rng: random.Random, n: int) -> Iterator[Variant]:
+    """Blind mutations: any leaf of any stack replaced by a value of another type or shape."""
+    for i in range(n):
+        doc = load(rng.choice(STACKS))
+        path = rng.choice(project_paths(doc, scalars))
+        value = rng.choice(WEIRD)
+        set_path(doc, path, value)
+        yield Variant("leaves", f"leaves-{i}", dump(doc), ANY_FIELD, f"{dotted(path)} = {value!r}"[:120])
+
+
 def gen_valid(rng: random.Random) -> Iterator[Variant]:
     """Look-alikes of the traps that are fine and must render."""
     for stack in STACKS:
@@ -486,7 +503,7 @@ def gen_valid(rng: random.Random) -> Iterator[Variant]:
     yield Variant("valid", "valid-labels", dump(doc), None, "valid Prometheus labels")
 
 
-COUNTS = {"file": 135, "names": 160, "numbers": 60, "engine": 72, "files": 75}
+COUNTS = {"file": 135, "names": 160, "numbers": 60, "engine": 72, "files": 75, "leaves": 100}
 
 
 def variants(seed: int, root: Path) -> list[Variant]:
@@ -497,5 +514,6 @@ def variants(seed: int, root: Path) -> list[Variant]:
     out += gen_numbers(rng, COUNTS["numbers"])
     out += gen_engine(rng, COUNTS["engine"])
     out += gen_files(rng, COUNTS["files"], root)
+    out += gen_leaves(rng, COUNTS["leaves"])
     out += gen_valid(rng)
     return out
