@@ -91,7 +91,7 @@ def read_stack_file(stack: str) -> tuple[dict[str, Any], dict[str, Any]]:
         split = split_config(doc.get("config") or {}, PROJECT, OTHER_NAMESPACES)
     except StackFileProblem as exc:
         # Inside a project section the path is the one every other message uses (``serving.services.x``).
-        field = exc.path.removeprefix(f"config.{PROJECT}:")
+        field = exc.path.removeprefix(f"config.{PROJECT}:") or exc.path
         raise PlatformConfigError(stack, [ConfigIssue(field, exc.message)], source) from None
     except OSError as exc:
         raise PlatformConfigError(stack, [ConfigIssue("(file)", f"cannot be read: {exc.strerror}")], source) from None
@@ -259,6 +259,8 @@ def _describe(err: dict, path: list[str | int], parent: type[BaseModel] | None) 
         return f"unknown key{hint} Allowed keys: {', '.join(allowed)}"
     if kind == "missing":
         return "required key is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a mapping of keys to values (got {_short(value)})"
     if kind == "union_tag_invalid":
         expected = err.get("ctx", {}).get("expected_tags", "")
         return f"{_short(err.get('ctx', {}).get('tag'))} is not allowed; allowed: {expected}"

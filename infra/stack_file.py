@@ -45,8 +45,26 @@ def _where(node: yaml.Node) -> str:
     return f"line {node.start_mark.line + 1}"
 
 
-def _plain(node: yaml.Node, path: str, loader: _PlainLoader) -> Any:
+# Aliases expand: ten levels of ten aliases are 10^10 nodes ("billion laughs"). Go's yaml.v3 stops
+# such documents too; a real stack file has a few thousand nodes (10,000 adapters: about 80,000).
+MAX_NODES = 200_000
+
+
+class _Budget:
+    def __init__(self) -> None:
+        self.left = MAX_NODES
+
+    def spend(self, node: yaml.Node, path: str) -> None:
+        self.left -= 1
+        if self.left < 0:
+            top = ".".join(path.split(".")[:2])  # the config key it happens under, not the alias chain
+            raise StackFileProblem(top or "(document)", f"expands to more than {MAX_NODES} values (YAML aliases, "
+                                                        f"{_where(node)}); write the values out")
+
+
+def _plain(node: yaml.Node, path: str, loader: _PlainLoader, budget: _Budget) -> Any:
     """The plain value of ``node`` (dict/list/str/int/float/bool/None), refusing the rest."""
+    budget.spend(node, path)
     if node.tag not in _PLAIN_TAGS:
         raise StackFileProblem(path or "(document)", f"YAML tag {node.tag!r} ({_where(node)}) is not allowed; "
                                                      "stack files hold plain mappings, lists, strings, numbers and booleans")
@@ -64,10 +82,10 @@ def _plain(node: yaml.Node, path: str, loader: _PlainLoader) -> Any:
             if key in out:
                 raise StackFileProblem(child, f"duplicate key ({_where(key_node)}); Pulumi refuses duplicate keys, "
                                               "keep exactly one")
-            out[key] = _plain(value_node, child, loader)
+            out[key] = _plain(value_node, child, loader, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_plain(item, f"{path}[{i}]", loader) for i, item in enumerate(node.value)]
+        return [_plain(item, f"{path}[{i}]", loader, budget) for i, item in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
 
 
@@ -88,7 +106,7 @@ def parse_stack_yaml(data: bytes) -> dict[str, Any]:
             raise StackFileProblem("(file)", f"holds {len(documents)} YAML documents ('---'); a stack file is one mapping")
         if not documents:
             return {}
-        doc = _plain(documents[0], "", loader)
+        doc = _plain(documents[0], "", loader, _Budget())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -185,7 +185,8 @@ def map_key_targets(doc) -> list[tuple[list, list, str]]:
 # ------------------------------------------------------------------------------- generators
 
 def gen_file_level(rng: random.Random, n: int) -> Iterator[Variant]:
-    kinds = ["not-mapping", "not-utf8", "not-yaml", "multi-doc", "tag", "duplicate", "no-namespace", "near-miss", "top-level"]
+    kinds = ["not-mapping", "not-utf8", "not-yaml", "multi-doc", "tag", "duplicate", "no-namespace", "near-miss", "top-level",
+             "alias-bomb", "section-scalar"]
     for i in range(n):
         stack = rng.choice(STACKS)
         doc = load(stack)
@@ -238,6 +239,18 @@ def gen_file_level(rng: random.Random, n: int) -> Iterator[Variant]:
             wrong = f"{typo(PROJECT, rng)}:{key[len(PROJECT) + 1:]}"
             doc["config"] = {(wrong if k == key else k): v for k, v in doc["config"].items()}
             yield Variant("file", name, dump(doc), f"config.{wrong}", "namespace typo")
+        elif kind == "alias-bomb":
+            key = rng.choice([k for k in doc["config"] if k.startswith(PROJECT)])
+            levels = ["a0: &a0 [" + ", ".join(["x"] * 10) + "]"]
+            levels += [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]" for n in range(1, 8)]
+            doc["config"][key] = PLACEHOLDER
+            raw = "\n" + "\n".join("    " + line for line in levels)
+            yield Variant("file", name, dump(doc, raw).replace(f"{key}: {raw}".encode(), f"{key}:{raw}".encode()),
+                          key[len(PROJECT) + 1:], "alias expansion bomb")
+        elif kind == "section-scalar":
+            key = rng.choice([k for k in doc["config"] if k.startswith(PROJECT)])
+            doc["config"][key] = rng.choice(["render", 1, True, ["a"]])
+            yield Variant("file", name, dump(doc), key[len(PROJECT) + 1:], "section is not a mapping")
         else:
             extra = rng.choice(["configs", "Config", "stack", "environments"])
             doc[extra] = {}
