@@ -33,7 +33,7 @@ import pulumi_random as random
 from components.common.labels import standard_labels
 from components.common.pod_security import container_security_context, pod_security_context
 from components.common.protection import protected
-from components.storage.interface import STORE_ROLES, ObjectStoreOutputs, bucket_policy, role_policy  # noqa: F401
+from components.storage.interface import STORE_ROLES, ObjectStoreOutputs, role_policy
 from components.storage.spec import MinioSpec
 
 API_PORT = 9000

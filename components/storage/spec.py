@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
 from components.common.fields import AwsRegion, BucketName, DnsSubdomain, Gib, HttpUrl, Namespace, ObjectName, Quantity
 from components.common.images import ImageRef

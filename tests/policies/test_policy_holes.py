@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 
-from components.serving.llmd import LlmdModelServiceArgs, modelservice_values  # noqa: F401  (the real values shape)
 from policies.llm_platform_policies import airgap, data, security
 from tests.support.policy_harness import CONNECTED, deployment, run_policy
 
