@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-requirements
 
-.PHONY: up preview policy destroy synth synth-all plan test venv engine kube bench clean
+.PHONY: up preview policy destroy synth synth-all plan test venv engine kube haproxy bench bench-lora bench-gate vllm clean
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,10 +28,13 @@ engine: venv
 kube:
 	bash tools/kube/build.sh
 
-# The engine builds itself on first use; on a render stack where it cannot be built
-# (see README "The engine") the same manifests are rendered by offline synthesis, said loudly.
+# Debian's haproxy 2.6 for the gate tests and bench-gate (the tests install it themselves too).
+haproxy:
+	bash tools/haproxy/install.sh
+
+# The engine builds itself on first use (tools/engine/build.sh, cached per machine).
 up: venv
-	$(PY) -m infra.engine up --stack $(STACK) --synth-fallback
+	$(PY) -m infra.engine up --stack $(STACK)
 
 # The stack's policy levels (advisory/mandatory, overrides) and facts reach the pack
 # through --policy-pack-config, the same JSON the in-process PR check reads.
@@ -59,6 +62,20 @@ test: venv
 
 bench: venv
 	$(PY) bench/synth_scale.py
+
+# A real vLLM (CPU build) in a per-machine environment, for tests/realvllm and bench-lora
+# (make test installs it on first use too).
+vllm:
+	bash tools/vllm/install.sh
+
+# Adapter go-live/revoke latency over >= 20 changes on 2 real vLLM replicas, the registry
+# watched through a real API server (tools/kube/build.sh, cached); last lines
+# go_live_p95_s=, revoke_p95_s=, restarts=.
+bench-lora: venv vllm
+	$(PY) bench/lora_rollout.py
+# Latency the tenant gate adds in front of a real vLLM (tiny CPU model), p50/p99.
+bench-gate: venv
+	$(PY) bench/gate_latency.py
 
 clean:
 	rm -rf out .pytest_cache

@@ -16,6 +16,8 @@ from pydantic import Field, model_validator
 
 from components.airgap.spec import AirgapSpec
 from components.common.fields import AwsRegion, ClusterName
+from components.gate.rules import gate_rules, tenant_rules
+from components.gate.spec import GateSpec, NetworkSpec, TenantName, TenantSpec
 from components.common.spec import RuleViolations, Spec
 from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
@@ -81,6 +83,14 @@ class PlatformConfig(Spec):
     """Air-gap readiness."""
     policy: PolicySpec = Field(default_factory=PolicySpec)
     """Policy enforcement."""
+    tenants: dict[TenantName, TenantSpec] = Field(default_factory=dict)
+    """Who may call which model, by tenant name: API keys, granted ``<base>:<adapter>`` patterns
+    and limits, enforced by the gate in front of every vLLM. Default: none (every gate refuses
+    every key)."""
+    gate: GateSpec = Field(default_factory=GateSpec)
+    """The gate (HAProxy) in every model-server pod."""
+    network: NetworkSpec = Field(default_factory=NetworkSpec)
+    """NetworkPolicies of the serving and object-store namespaces."""
 
     @model_validator(mode="after")
     def _cross_field_rules(self) -> "PlatformConfig":
@@ -96,6 +106,8 @@ class PlatformConfig(Spec):
             _policy_rules,
             serving_rules,
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
+            lambda c: tenant_rules(c.tenants, c.served_models()),
+            lambda c: gate_rules(c.gate),
         ):
             issues.extend(rule(self))
         if not issues:  # the capacity planner needs valid pool/model references
@@ -114,6 +126,11 @@ class PlatformConfig(Spec):
             return svc.served_name
         base = self.models.base_models[svc.base_model]
         return base.served_name or svc.base_model
+
+    def served_models(self) -> dict[str, list[str]]:
+        """Every service's base served name -> its adapters' served names (``<base>:<adapter>``)."""
+        return {self.served_name(name): [f"{self.served_name(name)}:{a.name}" for a in self.adapters_for(name)]
+                for name, svc in self.serving.services.items() if svc.base_model in self.models.base_models}
 
     def adapters_for(self, service: str) -> list:
         """Adapters a service serves: every adapter of its base model."""
@@ -328,10 +345,11 @@ def _mount_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     ca = cfg.airgap.ca_bundle
     if ca is None:
         return []
-    from components.models import vllm_service
+    from components.gate import gate
+    from components.models import lora_server
     from components.storage import minio
 
-    platform_mounts = sorted(set(vllm_service.MOUNT_PATHS + minio.MOUNT_PATHS))
+    platform_mounts = sorted(set(lora_server.MOUNT_PATHS + gate.MOUNT_PATHS + minio.MOUNT_PATHS))
     mine = ca.mount_path.rstrip("/") + "/"
     for other in platform_mounts:
         theirs = other.rstrip("/") + "/"

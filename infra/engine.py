@@ -39,6 +39,8 @@ from typing import Any, Callable
 
 import yaml
 
+from infra.config_loading import PlatformConfigError, load_stack
+
 ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = ROOT / "tools" / "engine" / "build.sh"
 ENGINE_ROOT = ROOT / ".tools" / "engine"  # PulumiCommand(root=...) runs <root>/bin/pulumi
@@ -73,13 +75,22 @@ class Result:
 # ------------------------------------------------------------------ the engine binaries
 
 
-def build_engine() -> str:
-    """Build or restore the engine; returns the build's log (also in BUILD_LOG).
+def build_engine(on_line: Callable[[str], None] | None = None) -> str:
+    """Build or restore the engine; returns the build's log (also in BUILD_LOG), passing each
+    line to ``on_line`` as it comes (a cold build takes tens of minutes and says how far it is).
 
     Raises EngineError naming the failed step."""
-    proc = subprocess.run(["bash", str(BUILD_SCRIPT)], cwd=ROOT, capture_output=True, text=True)
-    log = proc.stdout + proc.stderr
     BUILD_LOG.parent.mkdir(parents=True, exist_ok=True)
+    lines: list[str] = []
+    env = {**os.environ, "ENGINE_PYTHON": sys.executable}  # the schema check imports this venv's SDKs
+    with subprocess.Popen(["bash", str(BUILD_SCRIPT)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=env) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if on_line:
+                on_line(line.rstrip("\n"))
+    log = "".join(lines)
     BUILD_LOG.write_text(log)
     if proc.returncode != 0:
         failed = [line for line in log.splitlines() if "FAILED" in line or line.startswith("  - ")]
@@ -280,39 +291,6 @@ def run(
     return result
 
 
-def _engine_present() -> bool:
-    return (ENGINE_ROOT / "bin" / "pulumi").exists()
-
-
-def _is_render_stack(stack: str) -> bool:
-    try:
-        return _cluster_config(stack).get("kind") == "render"
-    except EngineError:
-        return False
-
-
-def _render_with_synthesis(stack: str, out: Path | None, reason: EngineError) -> int:
-    """Render a render-stack's manifests without the engine: the same program under Pulumi's
-    mock runtime (infra.synth), one file per object. Only used when the engine cannot be
-    built here, and said loudly: nothing is recorded in the state backend."""
-    from infra.config_loading import PlatformConfigError
-    from infra.compose import render_dir
-    from infra.synth import synthesize, write_objects
-
-    print("warning: the Pulumi engine is not available on this machine, so no state was recorded:", file=sys.stderr)
-    print("  " + str(reason).replace("\n", "\n  "), file=sys.stderr)
-    print("  rendering the same program with offline synthesis instead (python -m infra.synth).", file=sys.stderr)
-    try:
-        synthesis = synthesize(stack)
-    except PlatformConfigError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    target = (out or (ROOT / render_dir(synthesis.config, stack))).resolve()
-    count = write_objects(synthesis, target)
-    print(f"rendered {count} manifests to {target} (offline synthesis)")
-    return 0
-
-
 def _format_summary(summary: dict[str, int]) -> str:
     return ", ".join(f"{n} {op}" for op, n in sorted(summary.items())) or "nothing"
 
@@ -331,23 +309,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude-protected", action="store_true",
                         help="destroy only: keep protected data resources and destroy everything else")
     parser.add_argument("--quiet", action="store_true", help="do not stream the engine's output")
-    parser.add_argument("--synth-fallback", action="store_true",
-                        help="up of a render stack only: if the engine cannot be built, render the same manifests "
-                             "with offline synthesis (infra.synth) and say so")
     args = parser.parse_args(argv)
 
     on_output = None if args.quiet else (lambda line: print(line, flush=True))
+    # A config error is the user's to fix: report it (exit 2) before building or running anything.
+    try:
+        load_stack(args.stack)
+    except PlatformConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     try:
         if not args.no_build:
             t = time.monotonic()
-            build_engine()
+            build_engine(on_line=None if args.quiet else (lambda line: print(line, flush=True)))
             print(f"engine ready ({time.monotonic() - t:.1f}s): {engine_versions()}", flush=True)
         result = run(args.operation, args.stack, out=args.out, policy_packs=args.policy_packs,
                      policy_pack_configs=args.policy_pack_configs, state_dir=args.state_dir, build=False, on_output=on_output,
                      exclude_protected=args.exclude_protected)
     except EngineError as exc:
-        if args.synth_fallback and args.operation == "up" and not _engine_present() and _is_render_stack(args.stack):
-            return _render_with_synthesis(args.stack, args.out, exc)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"{result.operation} {result.stack}: {_format_summary(result.summary)} "

@@ -143,19 +143,6 @@ def write(synthesis: Synthesis, out: Path) -> None:
     (out / "resources.json").write_text(json.dumps(synthesis.resources(), indent=2, sort_keys=True) + "\n")
 
 
-def write_objects(synthesis: Synthesis, directory: Path) -> int:
-    """One YAML file per Kubernetes object (``<kind>-<namespace>-<name>.yaml``), replacing the
-    directory's previous YAML files so removed objects disappear; returns the count."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("*.yaml"):
-        old.unlink()
-    for m in synthesis.manifests:
-        meta = m.get("metadata") or {}
-        parts = [m["kind"].lower(), meta.get("namespace") or "cluster", meta.get("name") or "unnamed"]
-        (directory / ("-".join(parts) + ".yaml")).write_text(yaml.safe_dump(m, sort_keys=False, width=120))
-    return len(synthesis.manifests)
-
-
 def summary_table(synthesis: Synthesis) -> str:
     counts = synthesis.counts()
     width = max([len(t) for t in counts] + [len("type")])

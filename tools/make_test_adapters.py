@@ -8,8 +8,9 @@ Each fixture is a structurally valid PEFT LoRA adapter: an ``adapter_config.json
 declared rank, q/k/v/o targets, no DoRA, no modules_to_save) and an
 ``adapter_model.safetensors`` with PEFT's tensor names
 (``base_model.model.model.layers.<i>.self_attn.<m>.lora_{A,B}.weight``) and LoRA shapes
-(``A: [r, in]``, ``B: [out, r]``) in float16 -- but with **reduced dimensions** (a few layers,
-hidden size 64) so every file stays far below 100 KB. They exercise publishing, the checks and
+(``A: [r, in]``, ``B: [out, r]``) in float16 at the base model's real module dimensions
+(the publish-time tensor checks compare them) -- but for **one decoder layer** only, so every
+file stays below 2 MB. They exercise publishing, the checks and
 the sync path end to end; a real deployment replaces them with trained adapters (same layout).
 
 The safetensors writer is plain Python (torch and numpy are not needed): 8-byte little-endian
@@ -36,9 +37,16 @@ FIXTURES = [
     ("llama-3.1-8b", "support-ja", "v2026-11-10", 64, "meta-llama/Llama-3.1-8B-Instruct"),
     ("llama-3.1-70b", "contracts", "v2026-10-20", 32, "meta-llama/Llama-3.1-70B-Instruct"),
 ]
-HIDDEN = 64  # reduced from 3584 (Qwen2.5-7B) / 4096 (8B) / 8192 (70B)
-LAYERS = 2
+# The base models' real module dimensions (capacity catalog: hidden size, heads x head_dim),
+# so the publish-time tensor checks pass; one decoder layer keeps the files small.
+DIMENSIONS = {  # base -> module -> (in, out)
+    "qwen2.5-7b": {"q_proj": (3584, 3584), "v_proj": (3584, 512)},
+    "llama-3.1-8b": {"q_proj": (4096, 4096), "v_proj": (4096, 1024)},
+    "llama-3.1-70b": {"q_proj": (8192, 8192), "v_proj": (8192, 1024)},
+}
+LAYERS = 1
 TARGETS = ("q_proj", "v_proj")
+MAX_FILE_BYTES = 2_000_000
 
 
 def safetensors_bytes(tensors: dict[str, tuple[list[int], list[float]]], metadata: dict[str, str]) -> bytes:
@@ -67,10 +75,11 @@ def fixture_files(base: str, adapter: str, rank: int, base_id: str) -> dict[str,
     tensors = {}
     for layer in range(LAYERS):
         for module in TARGETS:
+            fan_in, fan_out = DIMENSIONS[base][module]
             prefix = f"base_model.model.model.layers.{layer}.self_attn.{module}"
-            tensors[f"{prefix}.lora_A.weight"] = ([rank, HIDDEN], [round(rng.gauss(0, 0.02), 4) for _ in range(rank * HIDDEN)])
-            tensors[f"{prefix}.lora_B.weight"] = ([HIDDEN, rank], [round(rng.gauss(0, 0.01), 4) for _ in range(HIDDEN * rank)])
-    weights = safetensors_bytes(tensors, {"format": "pt", "fixture": "reduced-dimension test adapter, not trained weights"})
+            tensors[f"{prefix}.lora_A.weight"] = ([rank, fan_in], [round(rng.gauss(0, 0.02), 4) for _ in range(rank * fan_in)])
+            tensors[f"{prefix}.lora_B.weight"] = ([fan_out, rank], [round(rng.gauss(0, 0.01), 4) for _ in range(fan_out * rank)])
+    weights = safetensors_bytes(tensors, {"format": "pt", "fixture": "one-layer test adapter at the base's real dimensions, not trained weights"})
     config = {
         "alpha_pattern": {},
         "auto_mapping": None,
@@ -105,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     for base, adapter, version, rank, base_id in FIXTURES:
         folder = ROOT / "adapters" / base / adapter / version
         for name, data in fixture_files(base, adapter, rank, base_id).items():
-            assert len(data) < 100_000, f"{folder / name} would be {len(data)} bytes"
+            assert len(data) < MAX_FILE_BYTES, f"{folder / name} would be {len(data)} bytes"
             path = folder / name
             if args.check:
                 if not path.is_file() or path.read_bytes() != data:

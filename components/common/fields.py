@@ -9,6 +9,7 @@ model.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -142,6 +143,24 @@ def eks_cluster_name(value: str) -> str:
     return value
 
 
+def cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"must be a CIDR such as '10.0.0.0/16' or 'fd00::/8' with no host bits set ({exc})") from None
+    return value
+
+
+_GRANT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}(:[A-Za-z0-9._*?\[\]-]{0,128})?$")
+
+
+def grant_pattern(value: str) -> str:
+    _check(bool(_GRANT.match(value)),
+           "must be '<base>', '<base>:<adapter>' or '<base>:*' with a served base model name (letters, digits, '.', "
+           "'_', '-') and an adapter name or glob (those characters and '*', '?', '[', ']')")
+    return value
+
+
 def pattern(regex: str, rule: str):
     """A validator for one upstream CRD ``pattern`` (quoted in ``rule``)."""
     compiled = re.compile(regex)
@@ -207,5 +226,10 @@ AmiAlias = Annotated[str, pattern(r"^(al2023|bottlerocket)@(latest|v?[0-9][0-9a-
                                   "must be 'al2023@<version>' or 'bottlerocket@<version>' (or @latest)")]
 InstanceFamily = Annotated[str, pattern(r"^[a-z][a-z0-9-]*$", "must be an EC2 instance family such as 'p5' or 'g6e'")]
 AwsRegion = Annotated[str, pattern(r"^[a-z]{2}(-[a-z]+)+-[0-9]+$", "must be an AWS region such as 'us-east-1'")]
+Cidr = Annotated[str, AfterValidator(cidr)]
+GrantPattern = Annotated[str, AfterValidator(grant_pattern)]
+"""A tenant grant: which served models it names is checked against the config (``gate.rules``)."""
+Count32 = Annotated[int, Field(ge=1, le=2**31 - 1)]
+"""A positive count that HAProxy's stick-table counters and Kubernetes' int32 fields hold."""
 Gib = Annotated[int, Field(ge=1, le=1_048_576)]
 """A size in GiB, 1 GiB to 1 PiB."""

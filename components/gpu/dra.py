@@ -28,6 +28,9 @@ Claim templates are ``resource.k8s.io/v1`` (GA in Kubernetes 1.34). A declarativ
 one device request with CEL selectors over the driver's attributes and capacity (domain
 ``gpu.nvidia.com``: ``productName``, ``profile``; capacity ``memory``; cmd/gpu-kubelet-plugin
 deviceinfo.go). DeviceClass ``gpu.nvidia.com`` selects whole GPUs, ``mig.nvidia.com`` MIG devices.
+pulumi-kubernetes 4.25 (the provider built here, tools/engine) has no typed ``resource.k8s.io/v1``
+class, so templates are declared as ``CustomResource`` objects of that apiVersion: same type token,
+same object, and the provider applies it like any other kind the API server serves.
 """
 
 from __future__ import annotations
@@ -129,12 +132,14 @@ class DraDriver(pulumi.ComponentResource):
         self.claim_template_names = {}
         if args.claims_namespace is not None:
             for tmpl_name, request in sorted(args.claim_templates.items()):
-                tmpl = k8s.resource.v1.ResourceClaimTemplate(
+                tmpl = k8s.apiextensions.CustomResource(
                     f"{name}-claim-{tmpl_name}",
+                    api_version="resource.k8s.io/v1",
+                    kind="ResourceClaimTemplate",
                     metadata=k8s.meta.v1.ObjectMetaArgs(name=tmpl_name, namespace=args.claims_namespace,
                                                         labels=standard_labels("gpu-claim", tmpl_name)),
                     spec=claim_template_spec(request),
                     opts=pulumi.ResourceOptions(parent=self, depends_on=after),
                 )
-                self.claim_template_names[tmpl_name] = tmpl.metadata.name
+                self.claim_template_names[tmpl_name] = tmpl.metadata["name"]  # untyped: a dict
         self.register_outputs({"claim_template_names": self.claim_template_names})

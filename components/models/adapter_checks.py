@@ -13,6 +13,10 @@ rewritten so the resolver accepts it:
 * exactly one weights file (``adapter_model.safetensors``, ``.bin`` or ``.pt``); a safetensors
   file must follow the format (header, dtypes, shapes and offsets tiling the data exactly), the
   same checks the ``safetensors`` loader makes before vLLM reads a tensor;
+* with the base model's architecture: every tensor in the safetensors header is a LoRA A/B
+  pair of a module that exists in the base architecture and is listed in ``target_modules``,
+  with shapes ``A: [r, in]``, ``B: [out, r]`` for the declared rank and the base dimensions
+  (what vLLM would otherwise refuse, or crash on, at the first request);
 * ``base_model_name_or_path`` is rewritten to the serving ``--model`` value (``/mnt/models``
   under KServe), whatever the training run recorded.
 
@@ -25,9 +29,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 CONFIG_FILE = "adapter_config.json"
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_model.pt")
@@ -77,52 +83,56 @@ def adapter_prefix(base_model: str, adapter: str, version: str) -> str:
     return f"adapters/{base_model}/{adapter}/{version}/"
 
 
+SAFETENSORS_FILE = "adapter_model.safetensors"
 # Bytes per element of every safetensors dtype (huggingface/safetensors, safetensors/src/tensor.rs).
 _SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
                        "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
-_SAFETENSORS_MAX_HEADER = 100_000_000  # the loader's own limit
+MAX_HEADER_BYTES = 100_000_000  # the loader's own limit
 
 
-def safetensors_problems(name: str, data: bytes) -> list[str]:
-    """Why ``data`` is not a valid safetensors file (empty when it is)."""
+def safetensors_header(data: bytes) -> dict:
+    """The JSON header of a valid safetensors file; ValueError saying why ``data`` is not one.
+
+    Checks what the ``safetensors`` loader checks before vLLM reads a tensor: header length,
+    JSON object, known dtypes, shapes, offsets inside the buffer and tiling it exactly."""
     if len(data) < 8:
-        return [f"{name} is not a safetensors file (shorter than its 8-byte header length)"]
+        raise ValueError("shorter than its 8-byte header length")
     (header_len,) = struct.unpack("<Q", data[:8])
-    if header_len > min(_SAFETENSORS_MAX_HEADER, len(data) - 8):
-        return [f"{name} is not a safetensors file (header length {header_len} exceeds the file)"]
+    if header_len > min(MAX_HEADER_BYTES, len(data) - 8):
+        raise ValueError(f"header length {header_len} exceeds the file")
     try:
         header = json.loads(data[8:8 + header_len].decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        return [f"{name} is not a safetensors file (its header is not JSON)"]
+        raise ValueError("its header is not JSON") from None
     if not isinstance(header, dict):
-        return [f"{name} is not a safetensors file (its header is not a JSON object)"]
+        raise ValueError("its header is not a JSON object")
     buffer = len(data) - 8 - header_len
     spans: list[tuple[int, int]] = []
     for tensor, info in header.items():
         if tensor == "__metadata__":
             continue
         if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_DTYPES:
-            return [f"{name}: tensor {tensor!r} has no known dtype"]
+            raise ValueError(f"tensor {tensor!r} has no known dtype")
         shape, offsets = info.get("shape"), info.get("data_offsets")
         if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
-            return [f"{name}: tensor {tensor!r} has an invalid shape {shape!r}"]
+            raise ValueError(f"tensor {tensor!r} has an invalid shape {shape!r}")
         if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
                 and 0 <= offsets[0] <= offsets[1] <= buffer):
-            return [f"{name}: tensor {tensor!r} has data offsets {offsets!r} outside the {buffer}-byte data buffer"]
+            raise ValueError(f"tensor {tensor!r} has data offsets {offsets!r} outside the {buffer}-byte data buffer")
         if offsets[1] - offsets[0] != math.prod(shape) * _SAFETENSORS_DTYPES[info["dtype"]]:
-            return [f"{name}: tensor {tensor!r} holds {offsets[1] - offsets[0]} bytes, not what shape {shape} of "
-                    f"{info['dtype']} needs"]
+            raise ValueError(f"tensor {tensor!r} holds {offsets[1] - offsets[0]} bytes, not what shape {shape} of "
+                             f"{info['dtype']} needs")
         spans.append((offsets[0], offsets[1]))
     if not spans:
-        return [f"{name} holds no tensors"]
+        raise ValueError("it holds no tensors")
     end = 0
     for begin, stop in sorted(spans):
         if begin != end:
-            return [f"{name}: tensor data overlaps or leaves a gap at byte {end}"]
+            raise ValueError(f"tensor data overlaps or leaves a gap at byte {end}")
         end = stop
     if end != buffer:
-        return [f"{name}: {buffer - end} bytes after the last tensor"]
-    return []
+        raise ValueError(f"{buffer - end} bytes after the last tensor")
+    return header
 
 
 def config_problems(config: object, declared_rank: int) -> list[str]:
@@ -163,8 +173,72 @@ def rewrite_config(config: dict, model_path: str = KSERVE_MODEL_PATH) -> bytes:
     return (json.dumps(rewritten, indent=2, sort_keys=True) + "\n").encode()
 
 
-def prepare_adapter(source_dir: Path | str, declared_rank: int, model_path: str = KSERVE_MODEL_PATH) -> PreparedAdapter:
-    """Check the adapter in ``source_dir`` and return the files to upload; raise AdapterCheckError."""
+# PEFT's tensor names for a Llama/Qwen-style causal LM: base_model.model.model.layers.<i>.<block>.<module>.lora_<A|B>.weight
+LORA_TENSOR = re.compile(r"^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.([A-Za-z0-9_]+)\.lora_([AB])\.weight$")
+
+
+class BaseDimensions(Protocol):
+    """What the tensor checks need of the base model (``capacity.ModelArch`` has it)."""
+
+    name: str
+    layers: int
+
+    def lora_modules(self) -> dict[str, tuple[int, int, str]]: ...
+
+
+def tensor_problems(header: dict, config: dict, base: BaseDimensions) -> list[str]:
+    """Why vLLM would fail to load these LoRA tensors onto ``base`` (empty when they fit).
+
+    Each ``lora_A`` must be ``[r, in]`` and each ``lora_B`` ``[out, r]`` with ``r`` the declared
+    rank (or its ``rank_pattern`` override) and ``in``/``out`` the base module's dimensions;
+    every module must exist in the base architecture and be listed in ``target_modules``;
+    layer indices must exist; A and B come in pairs."""
+    modules = base.lora_modules()
+    targets = config.get("target_modules")
+    targets = set(targets) if isinstance(targets, list) else None  # a regex string: checked per tensor below
+    rank_pattern = config.get("rank_pattern") or {}
+    problems: list[str] = []
+    pairs: dict[tuple[int, str], set[str]] = {}
+    for name, info in sorted(header.items()):
+        if name == "__metadata__":
+            continue
+        m = LORA_TENSOR.match(name)
+        if not m:
+            problems.append(f"tensor {name!r} is not a PEFT LoRA A/B weight of a decoder layer")
+            continue
+        layer, module, ab = int(m.group(1)), m.group(3), m.group(4)
+        pairs.setdefault((layer, module), set()).add(ab)
+        if module not in modules:
+            problems.append(f"tensor {name!r}: {base.name} has no module {module!r} (it has {', '.join(sorted(modules))})")
+            continue
+        if targets is not None and module not in targets:
+            problems.append(f"tensor {name!r}: module {module!r} is not in target_modules {sorted(targets)}")
+        if layer >= base.layers:
+            problems.append(f"tensor {name!r}: layer {layer} does not exist ({base.name} has {base.layers} layers)")
+        rank = next((int(r) for pat, r in rank_pattern.items() if re.search(pat, name)), config.get("r"))
+        fan_in, fan_out, _ = modules[module]
+        want = [rank, fan_in] if ab == "A" else [fan_out, rank]
+        shape = info.get("shape") if isinstance(info, dict) else None
+        if shape != want:
+            problems.append(f"tensor {name!r} has shape {shape}; rank {rank} on {base.name}'s {module} "
+                            f"({fan_in} -> {fan_out}) needs {want}")
+    for (layer, module), found in sorted(pairs.items()):
+        if found != {"A", "B"}:
+            problems.append(f"layer {layer} {module}: lora_{'B' if 'A' in found else 'A'} is missing")
+    if isinstance(config.get("target_modules"), list):
+        for module in sorted(set(config["target_modules"]) - set(modules)):
+            problems.append(f"target module {module!r} does not exist in {base.name} (it has {', '.join(sorted(modules))})")
+    if not pairs:
+        problems.append("no LoRA tensors in the weights file")
+    return problems
+
+
+def prepare_adapter(source_dir: Path | str, declared_rank: int, model_path: str = KSERVE_MODEL_PATH,
+                    base: BaseDimensions | None = None) -> PreparedAdapter:
+    """Check the adapter in ``source_dir`` and return the files to upload; raise AdapterCheckError.
+
+    ``base``: the base model's architecture; the safetensors header's shapes and module names
+    are then checked against it (``tensor_problems``)."""
     source = Path(source_dir)
     if not source.is_dir():
         raise AdapterCheckError(str(source), ["directory does not exist"])
@@ -191,8 +265,15 @@ def prepare_adapter(source_dir: Path | str, declared_rank: int, model_path: str 
             problems.append(f"{name} is empty")
         elif size > MAX_FILE_BYTES:
             problems.append(f"{name} is {size} bytes, above the {MAX_FILE_BYTES}-byte single-upload limit")
-        elif name.endswith(".safetensors"):
-            problems.extend(safetensors_problems(name, (source / name).read_bytes()))
+        elif name == SAFETENSORS_FILE:
+            try:
+                header = safetensors_header((source / name).read_bytes())
+            except ValueError as exc:
+                problems.append(f"{name} is not a valid safetensors file ({exc})")
+            else:
+                # Shapes against the base only once the config is sound (tensor_problems reads r, target_modules).
+                if base is not None and not problems:
+                    problems.extend(tensor_problems(header, config, base))
     if problems:
         raise AdapterCheckError(str(source), problems)
     assert isinstance(config, dict)
@@ -212,8 +293,21 @@ class PublishPlan:
     """Files already stored with the same SHA-256."""
 
 
-def plan_publish(wanted: dict[str, str], stored: dict[str, str | None]) -> PublishPlan:
-    """Compare wanted file digests with what the store holds (name -> stored SHA-256 or None)."""
+class ImmutableVersionError(ValueError):
+    """A published version already holds other content: versions are immutable."""
+
+
+def plan_publish(wanted: dict[str, str], stored: dict[str, str | None], prefix: str = "") -> PublishPlan:
+    """Compare wanted file digests with what the store holds (name -> stored SHA-256 or None).
+
+    A file already stored with a *different* digest is refused: registries pin a version's
+    content, so new content must be published under a new version."""
+    clashes = sorted(n for n, d in wanted.items() if stored.get(n) not in (None, d))
+    if clashes:
+        raise ImmutableVersionError(
+            f"published version {prefix or '(this prefix)'} is immutable: "
+            + "; ".join(f"{n} is stored with sha256 {stored[n]}, the source has {wanted[n]}" for n in clashes)
+            + "; publish the new content under a new version")
     upload = tuple(sorted(n for n, d in wanted.items() if stored.get(n) != d))
     unchanged = tuple(sorted(n for n, d in wanted.items() if stored.get(n) == d))
     return PublishPlan(upload=upload, unchanged=unchanged)

@@ -103,7 +103,7 @@ def publish(client, bucket: str, prefix: str, prepared: PreparedAdapter) -> list
     if not client.bucket_exists(bucket):
         raise RuntimeError(f"bucket {bucket!r} does not exist on the object store; the ObjectStore's setup job creates it")
     digests = prepared.digests
-    plan = plan_publish(digests, stored_digests(client, bucket, prefix, sorted(digests)))
+    plan = plan_publish(digests, stored_digests(client, bucket, prefix, sorted(digests)), prefix)
     # Config last: a reader that sees the config finds the weights already there.
     order = sorted(plan.upload, key=lambda n: (n == "adapter_config.json", n))
     for name in order:
@@ -116,10 +116,20 @@ def publish(client, bucket: str, prefix: str, prepared: PreparedAdapter) -> list
     return list(order)
 
 
+def _arch(name: str | None):
+    """The base architecture's dimensions for the tensor checks (None: not checked)."""
+    if not name:
+        return None
+    from components.models.capacity import get_arch
+
+    return get_arch(name)
+
+
 class AdapterVersionProvider(pulumi.dynamic.ResourceProvider):
     """CRUD of one published adapter version. Inputs (all plain strings except digests):
 
-    ``sourceDir``, ``rank``, ``modelPath``, ``endpoint``, ``bucket``, ``prefix``, ``region``,
+    ``sourceDir``, ``rank``, ``modelPath``, ``architecture`` (base dimensions for the tensor
+    checks; empty: not checked), ``endpoint``, ``bucket``, ``prefix``, ``region``,
     ``verifySsl``, ``mode`` (upload|verify), ``digests`` (file -> sha256, computed at program
     time), ``accessKey``/``secretKey`` (secret; never returned as outputs).
     """
@@ -136,7 +146,8 @@ class AdapterVersionProvider(pulumi.dynamic.ResourceProvider):
         return (eval, (expr,))
 
     def _prepare(self, props: dict) -> PreparedAdapter:
-        prepared = prepare_adapter(props["sourceDir"], int(props["rank"]), props["modelPath"])
+        prepared = prepare_adapter(props["sourceDir"], int(props["rank"]), props["modelPath"],
+                                   _arch(props.get("architecture")))
         if prepared.digests != dict(props["digests"]):
             raise AdapterCheckError(props["sourceDir"], ["files changed between planning and publishing; run again"])
         return prepared
@@ -225,6 +236,9 @@ class AdapterCatalogArgs:
     """Directory ``sourceDir`` values are relative to (the project root)."""
     model_path: str = KSERVE_MODEL_PATH
     """The serving ``--model`` value written into ``base_model_name_or_path``."""
+    architectures: dict[str, str] = field(default_factory=dict)
+    """Base model key -> architecture name in ``capacity.CATALOG``: tensor shapes and target
+    modules are checked against it before publishing."""
 
 
 class AdapterCatalog(pulumi.ComponentResource):
@@ -234,6 +248,8 @@ class AdapterCatalog(pulumi.ComponentResource):
     """(base model, adapter) -> published object prefix (resolves after the upload)."""
     uris: dict[tuple[str, str], pulumi.Output[str]]
     """(base model, adapter) -> ``s3://bucket/prefix`` URI."""
+    digests: dict[tuple[str, str], dict[str, str]]
+    """(base model, adapter) -> file name -> SHA-256 of the published bytes (what registries pin)."""
 
     def __init__(self, name: str, args: AdapterCatalogArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmplatform:models:AdapterCatalog", name, None, opts)
@@ -241,15 +257,18 @@ class AdapterCatalog(pulumi.ComponentResource):
         mode: PublishMode = "upload" if store.endpoint else "verify"
         self.object_paths = {}
         self.uris = {}
+        self.digests = {}
         for adapter in args.adapters:
             source = (args.root / adapter.source_dir).resolve()
             # Checked at program time too: a bad adapter fails preview, not the update.
-            prepared = prepare_adapter(source, adapter.rank, args.model_path)
+            architecture = args.architectures.get(adapter.base_model)
+            prepared = prepare_adapter(source, adapter.rank, args.model_path, _arch(architecture))
             prefix = adapter_prefix(adapter.base_model, adapter.name, adapter.version)
             props: dict[str, Any] = {
                 "sourceDir": str(source),
                 "rank": adapter.rank,
                 "modelPath": args.model_path,
+                "architecture": architecture or "",
                 "endpoint": store.endpoint or "http://verify-only.invalid",
                 "bucket": store.bucket,
                 "prefix": prefix,
@@ -269,5 +288,6 @@ class AdapterCatalog(pulumi.ComponentResource):
             )
             key = (adapter.base_model, adapter.name)
             self.object_paths[key] = res.prefix
+            self.digests[key] = prepared.digests
             self.uris[key] = res.prefix.apply(lambda p, b=store.bucket: f"s3://{b}/{p}")
         self.register_outputs({"uris": {f"{b}/{a}": u for (b, a), u in self.uris.items()}})

@@ -188,8 +188,8 @@ class LoraServiceSpec(Spec):
     engine: EngineSpec = Field(default_factory=EngineSpec)
     """vLLM engine options."""
     adapter_mode: Literal["dynamic", "static"] = "dynamic"
-    """``dynamic``: adapters load on first request through vLLM's filesystem resolver, fed by a sync
-    sidecar; publishing one changes no pod spec. ``static``: ``--lora-modules`` at start-up; every
+    """``dynamic``: each replica's sync sidecar watches the registry and loads every adapter
+    version into its vLLM at runtime; publishing one changes no pod spec. ``static``: ``--lora-modules`` at start-up; every
     adapter change restarts pods. Default: dynamic."""
     replicas: ReplicaSpec = Field(default_factory=ReplicaSpec)
     """Replica bounds."""
@@ -218,8 +218,9 @@ class ModelsSpec(Spec):
     against (``components/models/vllm_argspec``). The adapter sync sidecar runs in it too.
     Default: docker.io/vllm/vllm-openai:v0.33.0."""
     lora_sync_interval_seconds: Annotated[int, Field(ge=5, le=3600)] = 15
-    """How often each replica's sync sidecar re-reads the adapter registry (the kubelet itself
-    refreshes the mounted ConfigMap within about a minute). Default: 15."""
+    """How often each replica's sync sidecar re-checks what its vLLM really serves (a restarted
+    engine forgets its adapters). Registry changes arrive through a Kubernetes API watch, not
+    this interval. Default: 15."""
     lora_cache_gib: Annotated[int, Field(ge=1, le=1000)] = 10
     """Size limit of each replica's local adapter cache (an emptyDir). Default: 10."""
 

@@ -466,6 +466,7 @@ class VllmEngineOptions:
 
     model: str
     served_model_name: tuple[str, ...] = ()
+    host: str | None = None
     port: int | None = None
     dtype: ModelDtype = "auto"
     quantization: Quantization | None = None
@@ -575,7 +576,7 @@ class VllmEngineOptions:
 
         if self.served_model_name:
             args += ["--served-model-name", *self.served_model_name]
-        for fname in ("port", "dtype", "quantization", "max_model_len", "gpu_memory_utilization",
+        for fname in ("host", "port", "dtype", "quantization", "max_model_len", "gpu_memory_utilization",
                       "kv_cache_dtype", "tensor_parallel_size", "pipeline_parallel_size"):
             valued(fname)
         if self.enable_prefix_caching is not None:
@@ -597,6 +598,7 @@ class VllmEngineOptions:
 
 
 _FLAG = {
+    "host": "--host",
     "port": "--port",
     "dtype": "--dtype",
     "quantization": "--quantization",

@@ -13,18 +13,19 @@ Objects (all in the serving namespace, all with fixed names):
   the GPU request and placement of the pool's sharing mode (whole GPU, MIG slice, time-sliced
   GPU or DRA claim), KEDA autoscaling on vLLM's queue metrics in Standard mode.
 * ``ConfigMap <svc>-lora-registry`` -- served name (``<base>:<adapter>``) -> pinned object prefix
-  (``adapters/<base>/<adapter>/<version>/``). The **only** object that changes when adapters
-  are added, bumped or removed.
+  (``adapters/<base>/<adapter>/<version>/``) and the sha256 of every file. The **only** object
+  that changes when adapters are added, bumped or removed; a Role lets the pods' ServiceAccount
+  get/list/watch it and nothing else.
 * ``ConfigMap <svc>-lora-sync`` -- the sync sidecar's script; its content never depends on
   the adapters.
 * ``Secret <svc>-api-key`` when ``auth`` is on (vLLM reads ``VLLM_API_KEY``; never an argument).
 
-Dynamic mode (default): vLLM runs with ``--enable-lora``, ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``
-and the ``lora_filesystem_resolver`` plugin over ``/mnt/lora-cache``. The registry is mounted
-as a *volume* (no ``subPath``, no env: both would freeze it at pod start), the sidecar
-materialises each entry atomically at ``/mnt/lora-cache/<served name>/``, and the first request
-naming an adapter makes vLLM load it. Publishing adapters sets ``base_model_name_or_path`` to
-``/mnt/models``, the value the resolver compares against.
+Dynamic mode (default): vLLM runs with ``--enable-lora`` and ``VLLM_ALLOW_RUNTIME_LORA_UPDATING``
+and no plugin; the sync sidecar (``components.models.lora_sync``) watches the registry through
+the Kubernetes API (the mounted ConfigMap is its fallback), verifies each version's files
+against their pinned digests and loads it into the pod's vLLM from a per-version path. The
+pod is Ready only when every registry entry is live. See ``components.models.lora_server``
+for the pod every frontend renders.
 
 Static mode (for comparison): an init container downloads every registry entry once and vLLM
 gets ``--lora-modules name=path`` for each, on the InferenceService -- so every adapter change
@@ -33,37 +34,27 @@ changes the pod template and restarts every replica.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
-from components.common.pod_security import container_security_context, pod_security_context
-from components.gpu.placement import PodPlacement, placement_for
+from components.gpu.placement import placement_for
 from components.gpu.spec import GpuPoolSpec
-from components.models.adapter_checks import KSERVE_MODEL_PATH
+from components.models.lora_server import (AdapterRegistry, AdapterStoreRef, PublishedAdapter, engine_options,
+                                           lora_server_pod, static_lora_modules)
 from components.models.spec import BaseModelSpec, LoraServiceSpec, PvcModelSource
-from components.models.vllm_args import LoraModule, VllmEngineOptions, check_args
+from components.models.vllm_args import check_args
 from components.serving.inference_service import AUTOSCALER_CLASS_ANNOTATION, inference_service
+from components.gate.gate import GateSidecar
+from components.serving.vllm_pod import ModelMount, VllmServerPod
 
 HTTP_PORT = 8080
 PORT_NAME = "http1"  # the only names Knative accepts (http1/h2c); harmless in Standard mode
-CACHE_DIR = "/mnt/lora-cache"
-REGISTRY_DIR = "/etc/lora-registry"
-REGISTRY_KEY = "registry.json"
-SYNC_DIR = "/opt/lora-sync"
-SYNC_SCRIPT = Path(__file__).resolve().parent / "lora_sync.py"
 MODEL_FORMAT = "vLLM"
-TMP_GIB = 20
-"""Size of each vLLM pod's /tmp emptyDir (HOME, compile and kernel caches; the root file system is read-only)."""
-MOUNT_PATHS = (KSERVE_MODEL_PATH, CACHE_DIR, REGISTRY_DIR, SYNC_DIR, "/dev/shm", "/tmp")
-"""Directories the vLLM pods mount volumes at (nothing else may be mounted over them)."""
 
 
 # ------------------------------------------------------------------ pure helpers
@@ -83,36 +74,6 @@ def storage_uri(model: BaseModelSpec) -> str:
     return src.uri
 
 
-def engine_options(spec: LoraServiceSpec, served_name: str,
-                   lora_modules: tuple[LoraModule, ...] = ()) -> VllmEngineOptions:
-    """The typed vLLM options of a service (validated against the pinned argument spec)."""
-    e = spec.engine
-    return VllmEngineOptions(
-        model=KSERVE_MODEL_PATH,
-        served_model_name=(served_name,),
-        port=HTTP_PORT,
-        dtype=e.dtype,
-        quantization=e.quantization,
-        max_model_len=e.max_model_len,
-        gpu_memory_utilization=e.gpu_memory_utilization,
-        kv_cache_dtype=e.kv_cache_dtype,
-        enable_prefix_caching=e.prefix_caching,
-        tensor_parallel_size=e.tensor_parallel,
-        pipeline_parallel_size=e.pipeline_parallel,
-        structured_outputs_backend=e.structured_outputs_backend,
-        enable_lora=True,
-        max_loras=e.max_loras,
-        max_lora_rank=e.max_lora_rank,
-        max_cpu_loras=e.max_cpu_loras,
-        lora_modules=lora_modules,
-    )
-
-
-def static_lora_modules(adapter_names: list[str]) -> tuple[LoraModule, ...]:
-    """``--lora-modules`` entries of static mode: each adapter from the local cache."""
-    return tuple(LoraModule(name=n, path=f"{CACHE_DIR}/{n}") for n in sorted(adapter_names))
-
-
 def split_args(spec: LoraServiceSpec, served_name: str, adapter_names: list[str]) -> tuple[list[str], list[str]]:
     """(ServingRuntime args, InferenceService args). KServe concatenates them (runtime first).
 
@@ -120,10 +81,10 @@ def split_args(spec: LoraServiceSpec, served_name: str, adapter_names: list[str]
     ``--lora-modules`` list goes to the InferenceService, so an adapter change visibly changes
     it (and restarts pods), while in dynamic mode the InferenceService has no arguments.
     """
-    runtime = engine_options(spec, served_name).to_args()
+    runtime = engine_options(spec, served_name, HTTP_PORT).to_args()
     if spec.adapter_mode == "dynamic" or not adapter_names:
         return runtime, []
-    full = engine_options(spec, served_name, static_lora_modules(adapter_names)).to_args()
+    full = engine_options(spec, served_name, HTTP_PORT, static_lora_modules(adapter_names)).to_args()
     extra = full[full.index("--lora-modules"):]
     return runtime, extra
 
@@ -147,181 +108,7 @@ def _quantity(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def vllm_env(spec: LoraServiceSpec, api_key_secret: pulumi.Input[str] | None) -> list[dict[str, Any]]:
-    """Environment of the vLLM container (offline, writable dirs under /tmp, resolver in dynamic mode)."""
-    env: list[dict[str, Any]] = [
-        {"name": "HOME", "value": "/tmp"},
-        {"name": "HF_HOME", "value": "/tmp/hf_home"},
-        {"name": "HF_HUB_OFFLINE", "value": "1"},
-        {"name": "TRANSFORMERS_OFFLINE", "value": "1"},
-        {"name": "VLLM_CONFIG_ROOT", "value": "/tmp/vllm-config"},
-        {"name": "VLLM_CACHE_ROOT", "value": "/tmp/vllm-cache"},
-        {"name": "VLLM_NO_USAGE_STATS", "value": "1"},
-        {"name": "DO_NOT_TRACK", "value": "1"},
-        {"name": "VLLM_WORKER_MULTIPROC_METHOD", "value": "spawn"},
-    ]
-    if spec.adapter_mode == "dynamic":
-        env += [
-            {"name": "VLLM_ALLOW_RUNTIME_LORA_UPDATING", "value": "True"},
-            {"name": "VLLM_PLUGINS", "value": "lora_filesystem_resolver"},
-            {"name": "VLLM_LORA_RESOLVER_CACHE_DIR", "value": CACHE_DIR},
-        ]
-    if api_key_secret is not None:
-        env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": api_key_secret, "key": "VLLM_API_KEY"}}})
-    return env
-
-
-def tmp_volume() -> tuple[dict[str, Any], dict[str, Any]]:
-    """(volume, mount) of the writable /tmp every vLLM container gets (its root file system is read-only)."""
-    return {"name": "tmp", "emptyDir": {"sizeLimit": f"{TMP_GIB}Gi"}}, {"name": "tmp", "mountPath": "/tmp"}
-
-
-def ephemeral_storage(spec: LoraServiceSpec, model: BaseModelSpec, lora_cache_gib: int) -> str:
-    """Node-local disk one replica may fill: /tmp, the adapter cache and, for ``s3://`` weights, the
-    download; declared as the ``ephemeral-storage`` request and limit so the scheduler only picks nodes
-    with room and the kubelet evicts a runaway pod instead of letting it fill the node."""
-    from components.models.capacity import checkpoint_gib
-
-    total = TMP_GIB + lora_cache_gib
-    if model.source.kind == "s3":
-        total += checkpoint_gib(model.architecture, spec.engine.quantization,
-                                "fp16" if spec.engine.dtype == "float16" else "bf16")
-    return f"{total}Gi"
-
-
-def store_env(store: "AdapterStoreRef") -> list[dict[str, Any]]:
-    """S3 endpoint and reader credentials (from the KServe S3 Secret) for the sync script."""
-    return [
-        {"name": "S3_ENDPOINT", "value": store.endpoint},
-        {"name": "S3_BUCKET", "value": store.bucket},
-        {"name": "AWS_DEFAULT_REGION", "value": store.region},
-        {"name": "S3_VERIFY_SSL", "value": "1" if store.verify_ssl else "0"},
-        {"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": store.s3_secret_name, "key": "AWS_ACCESS_KEY_ID"}}},
-        {"name": "AWS_SECRET_ACCESS_KEY", "valueFrom": {"secretKeyRef": {"name": store.s3_secret_name, "key": "AWS_SECRET_ACCESS_KEY"}}},
-    ]
-
-
-def sync_container(image: ImageRef, store: "AdapterStoreRef | None", interval_seconds: int, once: bool = False,
-                   vllm_port: int | None = None, api_key_secret: pulumi.Input[str] | None = None) -> dict[str, Any]:
-    """The adapter sync sidecar (``once``: the static mode's init container, one strict pass).
-
-    ``vllm_port``: the pod's vLLM, which the sidecar asks to unload an adapter whose version
-    changed or which left the registry (with the API key when ``api_key_secret`` is set)."""
-    env = (store_env(store) if store is not None else []) + [
-        {"name": "REGISTRY_FILE", "value": f"{REGISTRY_DIR}/{REGISTRY_KEY}"},
-        {"name": "CACHE_DIR", "value": CACHE_DIR},
-        {"name": "PYTHONDONTWRITEBYTECODE", "value": "1"},
-    ]
-    env.append({"name": "SYNC_ONCE", "value": "1"} if once else {"name": "SYNC_INTERVAL_SECONDS", "value": str(interval_seconds)})
-    if vllm_port is not None and not once:
-        env.append({"name": "VLLM_URL", "value": f"http://localhost:{vllm_port}"})
-        if api_key_secret is not None:
-            env.append({"name": "VLLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": api_key_secret, "key": "VLLM_API_KEY"}}})
-    limits = {"cpu": "1", "memory": "512Mi"} if once else {"cpu": "500m", "memory": "256Mi"}
-    return {
-        "name": "lora-fetch" if once else "lora-sync",
-        "image": image.ref,
-        "command": ["python3", f"{SYNC_DIR}/lora_sync.py"],
-        "env": env,
-        "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": limits},
-        "securityContext": container_security_context(read_only_root=True),
-        "volumeMounts": [
-            {"name": "lora-cache", "mountPath": CACHE_DIR},
-            {"name": "lora-registry", "mountPath": REGISTRY_DIR, "readOnly": True},
-            {"name": "lora-sync", "mountPath": SYNC_DIR, "readOnly": True},
-        ],
-    }
-
-
-def adapter_volumes(registry_name: pulumi.Input[str], sync_name: pulumi.Input[str], cache_gib: int) -> list[dict[str, Any]]:
-    """Pod volumes of the adapter cache, the registry and the sync script."""
-    return [
-        {"name": "lora-cache", "emptyDir": {"sizeLimit": f"{cache_gib}Gi"}},
-        # A whole-ConfigMap volume (no subPath): the kubelet swaps its content in place when it changes.
-        {"name": "lora-registry", "configMap": {"name": registry_name}},
-        {"name": "lora-sync", "configMap": {"name": sync_name}},
-    ]
-
-
-class AdapterRegistry(pulumi.ComponentResource):
-    """Per service: the adapter registry ConfigMap, the sync script ConfigMap and the optional API key.
-
-    Shared by the KServe (``VllmLoraService``) and llm-d frontends so both roll adapters out the
-    same way.
-    """
-
-    registry_name: str
-    """Registry ConfigMap name (``<svc>-lora-registry``). Plain text on purpose: pods reference it
-    by name and order after it through ``depends_on``, so a registry update never turns their
-    inputs unknown in a preview."""
-    sync_name: str
-    """Sync script ConfigMap name (``<svc>-lora-sync``)."""
-    api_key: pulumi.Output[str] | None
-    """Bearer token (secret output) when ``auth`` is on."""
-    api_key_secret_name: pulumi.Output[str] | None
-    """Secret holding ``VLLM_API_KEY`` when ``auth`` is on."""
-
-    def __init__(self, name: str, service: str, namespace: pulumi.Input[str], adapters: dict[str, pulumi.Input[str]],
-                 auth: bool, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("llmplatform:models:AdapterRegistry", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        entries = {n: adapters[n] for n in sorted(adapters)}
-        # Keys sorted: equal registries, equal bytes (no spurious updates).
-        registry_json = pulumi.Output.all(**entries).apply(
-            lambda e: json.dumps(dict(sorted(e.items())), indent=2, sort_keys=True) + "\n") if entries \
-            else pulumi.Output.from_input("{}\n")
-        k8s.core.v1.ConfigMap(
-            f"{name}-registry",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-registry", namespace=namespace,
-                                                labels=standard_labels("lora-registry", service)),
-            data={REGISTRY_KEY: registry_json},
-            opts=child,
-        )
-        k8s.core.v1.ConfigMap(
-            f"{name}-sync",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-lora-sync", namespace=namespace,
-                                                labels=standard_labels("lora-sync", service)),
-            data={"lora_sync.py": SYNC_SCRIPT.read_text()},
-            opts=child,
-        )
-        self.registry_name = f"{service}-lora-registry"
-        self.sync_name = f"{service}-lora-sync"
-        self.api_key = None
-        self.api_key_secret_name = None
-        if auth:
-            token = random.RandomPassword(f"{name}-api-key", length=48, special=False, opts=child).result
-            self.api_key = pulumi.Output.secret(token)
-            secret = k8s.core.v1.Secret(
-                f"{name}-api-key",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{service}-api-key", namespace=namespace,
-                                                    labels=standard_labels("model-server", service)),
-                type="Opaque",
-                string_data={"VLLM_API_KEY": self.api_key},
-                opts=child,
-            )
-            self.api_key_secret_name = secret.metadata.name
-        self.register_outputs({"registryName": self.registry_name, "syncName": self.sync_name})
-
-
 # ------------------------------------------------------------------ component
-
-
-@dataclass(frozen=True)
-class AdapterStoreRef:
-    """How model pods reach the adapters bucket (outputs of the ObjectStore)."""
-
-    endpoint: str
-    """In-cluster S3 endpoint URL."""
-    bucket: str
-    """Adapters bucket."""
-    region: str
-    """Signing region."""
-    s3_secret_name: pulumi.Input[str]
-    """Secret in the serving namespace with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (reader)."""
-    service_account_name: pulumi.Input[str] | None
-    """ServiceAccount listing that Secret (storage initializer credentials for ``s3://``)."""
-    verify_ssl: bool = True
-    """Verify TLS for ``https://`` endpoints."""
 
 
 @dataclass(frozen=True)
@@ -346,8 +133,8 @@ class VllmLoraServiceArgs:
     """GPU pool key."""
     pool: GpuPoolSpec
     """GPU pool."""
-    adapters: dict[str, pulumi.Input[str]]
-    """Adapter served name -> published object prefix."""
+    adapters: dict[str, PublishedAdapter]
+    """Adapter served name -> published version (prefix and pinned digests)."""
     store: AdapterStoreRef | None
     """Adapter store; None when the stack has no adapters."""
     image: ImageRef
@@ -360,6 +147,10 @@ class VllmLoraServiceArgs:
     """emptyDir size limit of the adapter cache."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
     """Serving controllers that must exist first (KServe CRDs and webhook)."""
+    gate: GateSidecar | None = None
+    """The tenant gate in front of vLLM (it takes ``HTTP_PORT``; vLLM moves to 127.0.0.1)."""
+    metrics_port: int = HTTP_PORT
+    """Port serving vLLM's ``/metrics`` to Prometheus (the gate's metrics port behind a gate)."""
 
 
 class VllmLoraService(pulumi.ComponentResource):
@@ -393,41 +184,24 @@ class VllmLoraService(pulumi.ComponentResource):
         # Knative Service's cluster-local address in Knative mode): status.address.url.
         self.endpoint = f"http://{svc}-predictor.{args.namespace_name}.svc.cluster.local"
 
-        support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth, child)
+        support = AdapterRegistry(f"{name}-adapters", svc, ns, args.adapters, spec.auth,
+                                  args.store.service_account_name if args.store is not None else None, child)
         self.api_key = support.api_key
-        api_key_secret = support.api_key_secret_name
 
         runtime_args, isvc_args = split_args(spec, args.served_name, self.adapter_names)
         problems = check_args(runtime_args + isvc_args)
         if problems:
             raise ValueError(f"{svc}: vLLM arguments rejected by the pinned argument spec: {problems}")
 
-        sync = sync_container(args.image, args.store, args.sync_interval_seconds, vllm_port=HTTP_PORT,
-                              api_key_secret=api_key_secret)
-        probe = {"httpGet": {"path": "/health", "port": HTTP_PORT}}
-        vllm_container: dict[str, Any] = {
-            "name": "kserve-container",
-            "image": args.image.ref,
-            "command": ["python3", "-m", "vllm.entrypoints.openai.api_server"],
-            "args": runtime_args,
-            "env": vllm_env(spec, api_key_secret),
-            "ports": [{"name": PORT_NAME, "containerPort": HTTP_PORT, "protocol": "TCP"}],
-            # /health and /metrics stay open when VLLM_API_KEY is set (vLLM guards /v1 only).
-            "startupProbe": probe | {"periodSeconds": 10, "failureThreshold": 180},
-            "readinessProbe": probe | {"periodSeconds": 10, "failureThreshold": 3},
-            "livenessProbe": probe | {"periodSeconds": 20, "failureThreshold": 6},
-            "securityContext": container_security_context(read_only_root=True),
-            "volumeMounts": [
-                {"name": "devshm", "mountPath": "/dev/shm"},
-                tmp_volume()[1],
-                {"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True},
-            ],
-        }
-        containers = [vllm_container] + ([sync] if spec.adapter_mode == "dynamic" else [])
-        volumes = [
-            {"name": "devshm", "emptyDir": {"medium": "Memory", "sizeLimit": "8Gi"}},
-            tmp_volume()[0],
-        ] + adapter_volumes(support.registry_name, support.sync_name, args.lora_cache_gib)
+        placement = placement_for(args.pool_name, args.pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile,
+                                  dra_claim=spec.gpu.dra_claim)
+        pod = lora_server_pod(
+            spec=spec, served_name=args.served_name, port=HTTP_PORT, image=args.image, base=args.model,
+            model=ModelMount(uri=storage_uri(args.model)), placement=placement, registry=support, store=args.store,
+            adapter_names=self.adapter_names, sync_interval_seconds=args.sync_interval_seconds,
+            cache_gib=args.lora_cache_gib, shm_size="8Gi", static_modules_in_args=False, gate=args.gate)
+        # KServe's storage initializer puts the model at /mnt/models from storageUri; the
+        # runtime carries everything else of the pod, the InferenceService the placement.
         runtime_name = f"{svc}-vllm"
         runtime = k8s.apiextensions.CustomResource(
             f"{name}-runtime",
@@ -435,18 +209,16 @@ class VllmLoraService(pulumi.ComponentResource):
             kind="ServingRuntime",
             metadata={"name": runtime_name, "namespace": ns, "labels": labels},
             spec={
-                "annotations": {"prometheus.kserve.io/port": str(HTTP_PORT), "prometheus.kserve.io/path": "/metrics"},
+                "annotations": {"prometheus.kserve.io/port": str(args.metrics_port), "prometheus.kserve.io/path": "/metrics"},
                 "supportedModelFormats": [{"name": MODEL_FORMAT, "version": "1", "autoSelect": False}],
                 "multiModel": False,
-                "containers": containers,
-                "volumes": volumes,
+                "containers": [self._runtime_container(pod), *self._companions(pod, knative=args.mode == "Knative")],
+                "volumes": pod.pod_volumes(with_model=False),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[support] + list(args.depends_on)),
         )
 
-        placement = placement_for(args.pool_name, args.pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile,
-                                  dra_claim=spec.gpu.dra_claim)
-        predictor = self._predictor(args, runtime_name, isvc_args, placement)
+        predictor = self._predictor(args, pod, runtime_name, isvc_args)
         annotations = {}
         if args.mode == "Standard" and spec.autoscaling.enabled:
             annotations[AUTOSCALER_CLASS_ANNOTATION] = "keda"
@@ -468,18 +240,30 @@ class VllmLoraService(pulumi.ComponentResource):
         })
 
     @staticmethod
-    def _predictor(args: VllmLoraServiceArgs, runtime_name: str, isvc_args: list[str], placement: PodPlacement) -> dict[str, Any]:
+    def _companions(pod: VllmServerPod, knative: bool) -> list[dict[str, Any]]:
+        """Knative admits one container with ports and probes (the serving one): companions
+        lose theirs there, so the sync sidecar neither gates readiness nor is scraped in
+        Knative mode (Standard mode has both)."""
+        if not knative:
+            return pod.companions(api=True)
+        return [{k: v for k, v in c.items() if k not in ("ports", "readinessProbe", "livenessProbe", "startupProbe")}
+                for c in pod.companions(api=True)]
+
+    @staticmethod
+    def _runtime_container(pod: VllmServerPod) -> dict[str, Any]:
+        """vLLM in the ServingRuntime: KServe merges the predictor's resources into it."""
+        container = pod.vllm_container("kserve-container", PORT_NAME, with_model=False)
+        del container["resources"]
+        return container
+
+    @staticmethod
+    def _predictor(args: VllmLoraServiceArgs, pod: VllmServerPod, runtime_name: str, isvc_args: list[str]) -> dict[str, Any]:
         spec = args.spec
-        amounts = {"cpu": spec.cpu, "memory": f"{spec.memory_gib}Gi",
-                   "ephemeral-storage": ephemeral_storage(spec, args.model, args.lora_cache_gib)}
-        resources: dict[str, Any] = {"requests": amounts | placement.resources, "limits": amounts | placement.resources}
-        if placement.container_claims:
-            resources["claims"] = list(placement.container_claims)
         model: dict[str, Any] = {
             "modelFormat": {"name": MODEL_FORMAT},
             "runtime": runtime_name,
-            "storageUri": storage_uri(args.model),
-            "resources": resources,
+            "storageUri": pod.model.uri,
+            "resources": pod.resources(),
         }
         if isvc_args:
             model["args"] = isvc_args
@@ -487,15 +271,11 @@ class VllmLoraService(pulumi.ComponentResource):
             "minReplicas": spec.replicas.min,
             "maxReplicas": spec.replicas.max,
             "model": model,
-            "securityContext": pod_security_context(knative=args.mode == "Knative"),
-            "nodeSelector": dict(placement.node_selector),
+            "securityContext": pod.pod_security_context(knative=args.mode == "Knative"),
+            **pod.placement_fields(),
         }
-        if placement.tolerations:
-            predictor["tolerations"] = [dict(t) for t in placement.tolerations]
-        if placement.resource_claims:
-            predictor["resourceClaims"] = [dict(c) for c in placement.resource_claims]
-        if args.store is not None and args.store.service_account_name is not None:
-            predictor["serviceAccountName"] = args.store.service_account_name
+        if pod.service_account is not None:
+            predictor["serviceAccountName"] = pod.service_account
         if args.mode == "Standard" and spec.autoscaling.enabled:
             predictor["autoScaling"] = {"metrics": [{
                 "type": "External",
@@ -505,7 +285,7 @@ class VllmLoraService(pulumi.ComponentResource):
                     "target": {"type": "Value", "value": _quantity(spec.autoscaling.target)},
                 },
             }]}
-        if spec.adapter_mode == "static" and args.adapters:
-            # Download every registry entry once, before vLLM starts (same script, one strict pass).
-            predictor["initContainers"] = [sync_container(args.image, args.store, args.sync_interval_seconds, once=True)]
+        if pod.init_containers:
+            # Static mode: every registry entry downloaded once, before vLLM starts.
+            predictor["initContainers"] = list(pod.init_containers)
         return predictor

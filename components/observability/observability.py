@@ -69,7 +69,13 @@ class MonitoredService:
     pod_labels: Mapping[str, str]
     """Labels selecting its vLLM pods."""
     metrics_port: str = "http"
-    """Name of the container port serving ``/metrics``."""
+    """Name of the container port serving ``/metrics`` (the pod's API port)."""
+    adapter_sync_port: str | None = None
+    """Name of the adapter sync sidecar's status port (``lora_sync_*`` metrics), or None."""
+    scrape_port: int | None = None
+    """Port Prometheus actually scrapes: the tenant gate's metrics port, which no container
+    declares (Knative allows one container with ports), reached by rewriting the address of the
+    ``metrics_port`` target. None: ``metrics_port`` itself."""
 
 
 @dataclass(frozen=True)
@@ -104,19 +110,29 @@ class ObservabilityArgs:
 
 def pod_monitor_spec(svc: MonitoredService) -> dict[str, Any]:
     """PodMonitor of a service's vLLM pods (see the module docstring for the labels)."""
-    return {
-        "selector": {"matchLabels": dict(svc.pod_labels)},
-        "namespaceSelector": {"matchNames": [svc.namespace]},
-        "podMetricsEndpoints": [{
-            "port": svc.metrics_port,
+    def endpoint(port: str, scrape_port: int | None = None) -> dict[str, Any]:
+        return {
+            "port": port,
             "path": "/metrics",
             "interval": "15s",
             "honorLabels": True,
             "relabelings": [
+                *([{"action": "replace", "sourceLabels": ["__address__"], "regex": "(.+):\\d+",
+                    "targetLabel": "__address__", "replacement": f"$1:{scrape_port}"}] if scrape_port else []),
                 {"action": "replace", "targetLabel": "model_name", "replacement": svc.served_name},
                 {"action": "replace", "targetLabel": "llm_service", "replacement": svc.name},
             ],
-        }],
+        }
+
+    # The adapter sync sidecar of every replica: which adapters are live, go-live and load
+    # latency, failures (``components.models.lora_sync``).
+    endpoints = [endpoint(svc.metrics_port, svc.scrape_port)]
+    if svc.adapter_sync_port:
+        endpoints.append(endpoint(svc.adapter_sync_port))
+    return {
+        "selector": {"matchLabels": dict(svc.pod_labels)},
+        "namespaceSelector": {"matchNames": [svc.namespace]},
+        "podMetricsEndpoints": endpoints,
     }
 
 
@@ -148,7 +164,14 @@ def alert_rules(svc: MonitoredService, t: AlertThresholds, extra_labels: Mapping
              "10m", "warning", "completion requests are rejected (unknown or unloadable LoRA adapter)"),
         rule("VllmPodsDown", f"count({promql.selector('up', ns, model)} == 0) > 0",
              "10m", "critical", "a vLLM pod of the service is not serving metrics (crashing or not ready)"),
-    ]
+    ] + ([
+        # A published registry entry that some replica does not serve at its pinned version
+        # (or a removed one it still serves): the sidecar counts them per replica.
+        rule("LoraAdapterNotLiveOnEveryReplica", f"{promql.service_max('lora_sync_adapters_pending', ns, model)} > 0",
+             "2m", "warning", "an adapter in the registry is not live at its pinned version on every replica"),
+        rule("LoraSyncFailing", f"{promql.service_rate_sum('lora_sync_failures_total', ns, model)} > 0",
+             "10m", "warning", "the adapter sync sidecar keeps failing (download, digest check, load or unload)"),
+    ] if svc.adapter_sync_port else [])
 
 
 def dashboard(svc: MonitoredService) -> dict[str, Any]:

@@ -29,12 +29,8 @@ Calling ``LlmdModelService`` (models layer)::
     LlmdModelService(f"{name}-llmd", LlmdModelServiceArgs(
         platform=serving.llmd,                 # ServingLayer.llmd (an LlmdPlatform)
         service="llama-70b", namespace=ns, served_name="llama-3.1-70b",
-        model_uri="s3://models/meta-llama/Llama-3.1-70B-Instruct",   # or pvc://claim/path
-        image=vllm_image,                      # ImageRef
-        vllm_args=VllmEngineOptions(model=MODEL_DIR, port=vllm_port(),
-                                    served_model_name=("llama-3.1-70b",), ...).to_args(),
-        env=[...], placement=placement_for(...), replicas=2, tensor_parallel=2,
-        storage_initializer=kserve_storage_image, storage_env=[...S3 credentials...]),
+        server=lora_server_pod(..., port=vllm_port()),   # a VllmServerPod (components.serving.vllm_pod)
+        replicas=2, tensor_parallel=2),
         opts=pulumi.ResourceOptions(parent=self))
 
 vLLM must be started with ``--model MODEL_DIR`` (weights are always mounted there, whatever the
@@ -45,7 +41,7 @@ decode pods). ``check_vllm_args`` refuses anything else before a pod crash-loops
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import pulumi
@@ -54,11 +50,7 @@ import pulumi_kubernetes as k8s
 from components.common.helm import ChartRef, helm_release
 from components.common.images import ImageRef
 from components.common.labels import standard_labels
-from components.gpu.placement import PodPlacement
-from components.common.pod_security import RUN_AS, container_security_context, pod_security_context
-
-MODEL_DIR = "/mnt/models"
-"""Where every llm-d model server finds its base model (vLLM ``--model``)."""
+from components.serving.vllm_pod import MODEL_DIR, VllmServerPod
 SERVICE_PORT = 8000
 """Port the InferencePool targets (routing sidecar on decode pods, vLLM on prefill pods)."""
 PROXY_TARGET_PORT = 8200
@@ -193,40 +185,13 @@ class LlmdModelServiceArgs:
     Output so the releases wait for its creation."""
     served_name: str
     """OpenAI ``model`` name of the base model (vLLM ``--served-model-name``, metrics ``model_name``)."""
-    model_uri: str
-    """``pvc://<claim>/<path>`` or ``s3://<bucket>/<path>`` of the base model."""
-    image: ImageRef
-    """vLLM image."""
-    vllm_args: Sequence[str]
-    """Complete vLLM arguments (``--model MODEL_DIR``, ``--port vllm_port()``, served name...)."""
-    placement: PodPlacement
-    """GPU resources, node selector, tolerations, DRA claims of one decode pod."""
-    env: Sequence[dict[str, Any]] = ()
-    """Environment of the vLLM container (Kubernetes EnvVar wire shape)."""
+    server: VllmServerPod
+    """The decode model-server pod (engine arguments with ``--model MODEL_DIR`` and
+    ``--port vllm_port(...)``, env, model, placement, companions); see ``vllm_pod``."""
     replicas: int = 1
     """Decode replicas (initial count when ``scaling`` is set)."""
     tensor_parallel: int = 1
     """Tensor-parallel size of one decode pod (GPUs per pod for whole-GPU pools)."""
-    cpu: str = "8"
-    """CPU request and limit of the vLLM container."""
-    memory: str = "64Gi"
-    """Memory request and limit of the vLLM container."""
-    command: Sequence[str] = ("python3", "-m", "vllm.entrypoints.openai.api_server")
-    """vLLM entrypoint (takes ``--model``)."""
-    sidecars: Sequence[dict[str, Any]] = ()
-    """Extra containers of each pod (e.g. the adapter sync sidecar)."""
-    volumes: Sequence[dict[str, Any]] = ()
-    """Extra pod volumes."""
-    volume_mounts: Sequence[dict[str, Any]] = ()
-    """Extra volume mounts of the vLLM container."""
-    storage_initializer: ImageRef | None = None
-    """Image that downloads an ``s3://`` model; default: ``platform.storage_initializer_image``."""
-    storage_env: Sequence[dict[str, Any]] = ()
-    """Environment of the downloader (S3 endpoint and credentials from a Secret)."""
-    model_cache_size: str = "200Gi"
-    """emptyDir size limit for a downloaded (s3://) model."""
-    ephemeral_storage: str | None = None
-    """``ephemeral-storage`` request and limit of the vLLM container (downloads, /tmp, adapter cache)."""
     prefill_replicas: int = 0
     """Prefill pods for prefill/decode disaggregation; 0 keeps prefill in the decode pods."""
     prefill_vllm_args: Sequence[str] = ()
@@ -237,17 +202,15 @@ class LlmdModelServiceArgs:
     """KV connector of the routing sidecar for P/D."""
     scaling: LlmdScaling | None = None
     """KEDA scaling of the decode Deployment; None keeps ``replicas`` fixed."""
-    service_account: str | None = None
-    """Existing ServiceAccount of the model-server pods; default: the chart's own."""
     image_pull_secrets: Sequence[str] = ()
     """Pull secrets for the images, in addition to ``platform.image_pull_secrets``."""
-    run_as: int = RUN_AS
-    """uid/gid of the model-server containers (the vLLM image would otherwise run as root)."""
 
     @property
-    def downloader(self) -> ImageRef | None:
-        """Image that downloads an s3:// model."""
-        return self.storage_initializer or self.platform.storage_initializer_image
+    def pod(self) -> VllmServerPod:
+        """The server pod, with the platform's storage initializer when the model needs one."""
+        if self.server.model.scheme == "s3" and self.server.model.downloader is None:
+            return replace(self.server, model=replace(self.server.model, downloader=self.platform.storage_initializer_image))
+        return self.server
 
     @property
     def pull_secrets(self) -> list[str]:
@@ -256,17 +219,20 @@ class LlmdModelServiceArgs:
 
     def problems(self) -> list[str]:
         """Everything wrong with these args (empty when fine)."""
-        out = []
-        if not self.model_uri.startswith(("pvc://", "s3://")):
-            out.append(f"model_uri {self.model_uri!r} must be pvc://<claim>/<path> or s3://<bucket>/<path>")
-        if self.model_uri.startswith("s3://") and self.downloader is None:
-            out.append("an s3:// model needs storage_initializer (the image that downloads it)")
+        out = list(self.pod.model.problems())
         if self.prefill_replicas and not self.routing_proxy:
             out.append("prefill/decode disaggregation needs the routing sidecar (routing_proxy=True)")
         if self.prefill_replicas and not self.prefill_vllm_args:
             out.append("prefill_replicas > 0 needs prefill_vllm_args")
-        out += check_vllm_args(self.vllm_args, served_name=self.served_name,
-                               port=vllm_port("decode", self.routing_proxy), tensor_parallel=self.tensor_parallel)
+        if self.server.port != vllm_port("decode", self.routing_proxy):
+            out.append(f"server.port must be {vllm_port('decode', self.routing_proxy)} (the pool and routing sidecar "
+                       f"expect it), got {self.server.port}")
+        # Behind the tenant gate vLLM listens on 127.0.0.1:engine_port; the gate takes the pool's port.
+        out += check_vllm_args(self.server.args, served_name=self.served_name,
+                               port=self.server.vllm_port, tensor_parallel=self.tensor_parallel)
+        if self.prefill_replicas and self.server.engine_port is not None:
+            out.append("prefill/decode disaggregation behind the tenant gate is not supported yet "
+                       "(prefill pods serve on another port than the decode gate)")
         if self.prefill_replicas:
             out += [f"prefill: {p}" for p in check_vllm_args(self.prefill_vllm_args, served_name=self.served_name,
                                                              port=vllm_port("prefill"), tensor_parallel=self.tensor_parallel)]
@@ -276,71 +242,24 @@ class LlmdModelServiceArgs:
         return out
 
 
-def _model_volume(args: LlmdModelServiceArgs) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-    """(volume, vLLM mount, init containers) that put the base model at MODEL_DIR."""
-    scheme, _, rest = args.model_uri.partition("://")
-    if scheme == "pvc":
-        claim, _, sub_path = rest.partition("/")
-        volume = {"name": "model-storage", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
-        mount = {"name": "model-storage", "mountPath": MODEL_DIR, "readOnly": True}
-        if sub_path.strip("/"):
-            mount["subPath"] = sub_path.strip("/")
-        return volume, mount, []
-    volume = {"name": "model-storage", "emptyDir": {"sizeLimit": args.model_cache_size}}
-    mount = {"name": "model-storage", "mountPath": MODEL_DIR, "readOnly": True}
-    assert args.downloader is not None
-    init = {
-        "name": "storage-initializer",
-        "image": args.downloader.ref,
-        "args": [args.model_uri, MODEL_DIR],
-        "env": list(args.storage_env),
-        "volumeMounts": [{"name": "model-storage", "mountPath": MODEL_DIR}],
-        "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
-        "securityContext": container_security_context(args.run_as),
-    }
-    return volume, mount, [init]
-
-
-def _container_resources(args: LlmdModelServiceArgs) -> dict[str, Any]:
-    amounts = {"cpu": args.cpu, "memory": args.memory, **args.placement.resources}
-    if args.ephemeral_storage is not None:
-        amounts["ephemeral-storage"] = args.ephemeral_storage
-    res: dict[str, Any] = {"limits": dict(amounts), "requests": dict(amounts)}
-    if args.placement.container_claims:
-        res["claims"] = [dict(c) for c in args.placement.container_claims]
-    return res
-
-
-def _role_values(args: LlmdModelServiceArgs, role: str, vllm_args: Sequence[str], replicas: int,
-                 volume: dict[str, Any], mount: dict[str, Any], init: list[dict[str, Any]]) -> dict[str, Any]:
-    port = vllm_port(role, args.routing_proxy)
-    vllm = {
-        "name": "vllm",
-        "image": args.image.ref,
-        "modelCommand": "custom",
-        "command": list(args.command),
-        "args": list(vllm_args),
-        "env": list(args.env),
-        "ports": [{"containerPort": port, "name": METRICS_PORT_NAME, "protocol": "TCP"}],
-        "resources": _container_resources(args),
-        "mountModelVolume": False,
-        "volumeMounts": [mount, {"name": "dshm", "mountPath": "/dev/shm"}, *args.volume_mounts],
-        "readinessProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 10},
-        "startupProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 10, "failureThreshold": 180},
-        "securityContext": container_security_context(args.run_as, read_only_root=True),
-    }
+def _role_values(args: LlmdModelServiceArgs, role: str, vllm_args: Sequence[str], replicas: int) -> dict[str, Any]:
+    pod = replace(args.pod, args=tuple(vllm_args), port=vllm_port(role, args.routing_proxy))
+    vllm = pod.vllm_container("vllm", METRICS_PORT_NAME)
+    # The chart builds the model volume itself unless told not to; ours comes from the pod value.
+    vllm = {"name": vllm.pop("name"), "image": vllm.pop("image"), "modelCommand": "custom", **vllm,
+            "mountModelVolume": False}
     values: dict[str, Any] = {
         "create": True,
         "replicas": replicas,
         "parallelism": {"tensor": args.tensor_parallel},
-        "containers": [vllm, *args.sidecars],
-        "volumes": [volume, {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}}, *args.volumes],
-        "initContainers": init,
-        "nodeSelector": dict(args.placement.node_selector),
-        "tolerations": [dict(t) for t in args.placement.tolerations],
-        "resourceClaims": [dict(c) for c in args.placement.resource_claims],
+        "containers": [vllm, *pod.companions(api=True)],
+        "volumes": pod.pod_volumes(),
+        "initContainers": pod.pod_init_containers(),
+        "nodeSelector": dict(pod.placement.node_selector),
+        "tolerations": [dict(t) for t in pod.placement.tolerations],
+        "resourceClaims": [dict(c) for c in pod.placement.resource_claims],
         "monitoring": {"podmonitor": {"enabled": False}},  # observability owns the scrape config
-        "podSecurityContext": pod_security_context(args.run_as),
+        "podSecurityContext": pod.pod_security_context(),
     }
     if args.pull_secrets:
         values["imagePullSecrets"] = [{"name": s} for s in args.pull_secrets]
@@ -353,14 +272,13 @@ def modelservice_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
     problems = args.problems()
     if problems:
         raise ValueError(f"llm-d model service {args.service!r}: " + "; ".join(problems))
-    volume, mount, init = _model_volume(args)
-    gpu_resource = next(iter(args.placement.resources), "")
+    gpu_resource = next(iter(args.server.placement.resources), "")
     values: dict[str, Any] = {
         "fullnameOverride": args.service,
         "multinode": False,
         "modelArtifacts": {
             "name": args.served_name,
-            "uri": args.model_uri,
+            "uri": args.server.model.uri,
             "labels": pool_selector_labels(args.service),
             "mountPath": MODEL_DIR,
         },
@@ -379,12 +297,12 @@ def modelservice_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
                 "zapLogLevel": "info",
             },
         },
-        "decode": _role_values(args, "decode", args.vllm_args, args.replicas, volume, mount, init),
-        "prefill": (_role_values(args, "prefill", args.prefill_vllm_args, args.prefill_replicas, volume, mount, init)
+        "decode": _role_values(args, "decode", args.server.args, args.replicas),
+        "prefill": (_role_values(args, "prefill", args.prefill_vllm_args, args.prefill_replicas)
                     if args.prefill_replicas else {"create": False, "replicas": 0}),
     }
-    if args.service_account:
-        values["serviceAccountOverride"] = args.service_account
+    if args.server.service_account:
+        values["serviceAccountOverride"] = args.server.service_account
     return values
 
 
@@ -439,17 +357,24 @@ def pool_name(service: str) -> str:
 
 
 def http_route_spec(service: str, platform: LlmdPlatform) -> dict[str, Any]:
-    """HTTPRoute ``/<service>/...`` on the inference gateway -> the service's InferencePool,
-    with the prefix stripped so clients use ``http://<gateway>/<service>/v1``."""
+    """HTTPRoute ``/<service>/v1/...`` on the inference gateway -> the service's InferencePool,
+    with ``/<service>`` stripped so clients use ``http://<gateway>/<service>/v1``.
+
+    Only ``/v1/`` is routed (the pods' gate also lets the endpoint picker read ``/metrics``,
+    which must stay in-cluster), and a client's ``x-llm-d-inference-fairness-id`` is removed
+    before the endpoint picker sees it: fairness identities come from the gate, never a client."""
+    from components.gate.haproxy import FAIRNESS_HEADER
+
     return {
         "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
                         "name": platform.gateway_name, "namespace": platform.gateway_namespace}],
         "rules": [{
-            "matches": [{"path": {"type": "PathPrefix", "value": f"/{service}/"}}],
+            "matches": [{"path": {"type": "PathPrefix", "value": f"/{service}/v1/"}}],
             # Generations stream for minutes: no gateway timeout (as llm-d-modelservice's own route).
             "timeouts": {"request": "0s", "backendRequest": "0s"},
             "filters": [{"type": "URLRewrite",
-                         "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/"}}}],
+                         "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/v1/"}}},
+                        {"type": "RequestHeaderModifier", "requestHeaderModifier": {"remove": [FAIRNESS_HEADER]}}],
             "backendRefs": [{"group": INFERENCE_POOL_GROUP, "kind": "InferencePool",
                              "name": pool_name(service), "port": SERVICE_PORT}],
         }],

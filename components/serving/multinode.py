@@ -18,10 +18,9 @@ every container; the arguments reference them with Kubernetes' ``$(VAR)`` expans
 Calling it (models layer)::
 
     MultiNodeVllm(f"{name}-multinode", MultiNodeArgs(
-        service="llama-405b", namespace=ns, image=vllm_image,
-        vllm_args=opts.to_args(),            # --model, --port, --tensor-parallel-size, --pipeline-parallel-size ...
-        nodes=nodes_for(tp, pp, pool.gpus_per_node), placement=placement_for(...),
-        replicas=1, env=[...]),
+        service="llama-405b", namespace=ns,
+        server=lora_server_pod(..., port=LEADER_PORT),   # a VllmServerPod; placement: one node's GPUs
+        nodes=nodes_for(tp, pp, pool.gpus_per_node), replicas=1),
         opts=pulumi.ResourceOptions(parent=self, depends_on=serving.lws_ready))
 """
 
@@ -35,16 +34,16 @@ from typing import Any, Literal, Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.common.images import ImageRef
 from components.common.labels import standard_labels
-from components.gpu.placement import PodPlacement
-from components.common.pod_security import RUN_AS, container_security_context, pod_security_context
+from components.serving.vllm_pod import VllmServerPod
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
 LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 ROLE_LABEL = "llm-platform.io/lws-role"
 RAY_SCRIPT = "/vllm-workspace/examples/online_serving/multi-node-serving.sh"
 MASTER_PORT = 29501
+LEADER_PORT = 8000
+"""Port the leader serves the OpenAI API on (vLLM's default; the leader Service targets it)."""
 
 
 def nodes_for(tensor_parallel: int, pipeline_parallel: int, gpus_per_node: int) -> int:
@@ -83,59 +82,39 @@ class MultiNodeArgs:
     """Service name: LeaderWorkerSet and leader Service name."""
     namespace: pulumi.Input[str]
     """Namespace (pass the platform namespace Output to wait for it)."""
-    image: ImageRef
-    """vLLM image (with Ray for the ``ray`` backend)."""
-    vllm_args: Sequence[str]
-    """vLLM arguments for every node, including ``--tensor-parallel-size`` and ``--pipeline-parallel-size``."""
+    server: VllmServerPod
+    """The model-server pod of every node (engine arguments including ``--port``,
+    ``--tensor-parallel-size`` and ``--pipeline-parallel-size``; the image has Ray for the
+    ``ray`` backend); see ``vllm_pod``. Its placement is ONE pod's (one node's GPUs)."""
     nodes: int
     """Pods (= nodes) per replica: 1 leader + nodes-1 workers; see ``nodes_for``."""
-    placement: PodPlacement
-    """GPU resources, node selector, tolerations, DRA claims of ONE pod (one node's GPUs)."""
     replicas: int = 1
     """Groups (model replicas)."""
     backend: Literal["mp", "ray"] = "mp"
     """Launcher: vLLM multiprocessing across nodes, or Ray."""
-    port: int = 8000
-    """Port the leader serves the OpenAI API on (must equal ``--port`` in ``vllm_args``)."""
-    env: Sequence[dict[str, Any]] = ()
-    """Environment of the vLLM containers (EnvVar wire shape)."""
     labels: Mapping[str, str] | None = None
     """Extra pod labels (e.g. selectors of a PodMonitor or an InferencePool)."""
-    cpu: str = "32"
-    """CPU request and limit per pod."""
-    memory: str = "256Gi"
-    """Memory request and limit per pod."""
-    shm_size: str = "32Gi"
-    """Size of ``/dev/shm`` (NCCL buffers)."""
-    volumes: Sequence[dict[str, Any]] = ()
-    """Extra pod volumes (e.g. the model PVC)."""
-    ephemeral_storage: str | None = None
-    """``ephemeral-storage`` request and limit of each vLLM container (downloads, /tmp, adapter cache)."""
-    volume_mounts: Sequence[dict[str, Any]] = ()
-    """Extra mounts of the vLLM container."""
-    init_containers: Sequence[dict[str, Any]] = ()
-    """Init containers of every pod (e.g. a model downloader)."""
-    leader_sidecars: Sequence[dict[str, Any]] = ()
-    """Extra containers of the leader pod only (e.g. the adapter sync sidecar)."""
-    service_account: str | None = None
-    """ServiceAccount of the pods; default: the namespace's default."""
     image_pull_secrets: Sequence[str] = ()
     """Pull secrets."""
-    run_as: int = RUN_AS
-    """uid/gid of the containers (the vLLM image would otherwise run as root)."""
+
+    @property
+    def vllm_args(self) -> tuple[str, ...]:
+        return self.server.args
+
+    @property
+    def port(self) -> int:
+        return self.server.port
 
     def problems(self) -> list[str]:
         """Everything wrong with these args (empty when fine)."""
-        out = []
+        out = list(self.server.problems())
         if self.nodes < 2:
             out.append(f"nodes={self.nodes}: a replica that fits one node runs as a Deployment, not a LeaderWorkerSet")
         if self.replicas < 1:
             out.append(f"replicas={self.replicas} must be >= 1")
-        if _flag_int(self.vllm_args, "--port", 8000) != self.port:
-            out.append(f"--port in vllm_args must equal port={self.port}")
         tp = _flag_int(self.vllm_args, "--tensor-parallel-size")
         pp = _flag_int(self.vllm_args, "--pipeline-parallel-size")
-        gpus_per_pod = sum(int(v) for v in self.placement.resources.values()) or None
+        gpus_per_pod = sum(int(v) for v in self.server.placement.resources.values()) or None
         if gpus_per_pod is not None and tp * pp != gpus_per_pod * self.nodes:
             out.append(f"tensor {tp} x pipeline {pp} = {tp * pp} GPUs, but {self.nodes} pods x {gpus_per_pod} GPUs "
                        f"= {gpus_per_pod * self.nodes}")
@@ -160,39 +139,24 @@ def launch_commands(args: MultiNodeArgs) -> tuple[list[str], list[str]]:
 
 
 def _pod_template(args: MultiNodeArgs, role: str, command: list[str]) -> dict[str, Any]:
-    amounts = {"cpu": args.cpu, "memory": args.memory, **args.placement.resources}
-    if args.ephemeral_storage is not None:
-        amounts["ephemeral-storage"] = args.ephemeral_storage
-    resources: dict[str, Any] = {"limits": dict(amounts), "requests": dict(amounts)}
-    if args.placement.container_claims:
-        resources["claims"] = [dict(c) for c in args.placement.container_claims]
-    container: dict[str, Any] = {
-        "name": "vllm",
-        "image": args.image.ref,
-        "command": command,
-        "env": list(args.env),
-        "resources": resources,
-        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}, *args.volume_mounts],
-        "securityContext": container_security_context(args.run_as, read_only_root=True),
-    }
-    if role == "leader":
-        container["ports"] = [{"containerPort": args.port, "name": "http", "protocol": "TCP"}]
-        container["readinessProbe"] = {"httpGet": {"path": "/health", "port": args.port}, "periodSeconds": 10}
-        container["startupProbe"] = {"httpGet": {"path": "/health", "port": args.port},
-                                     "periodSeconds": 10, "failureThreshold": 360}
+    pod = args.server
+    leader = role == "leader"
+    container = pod.vllm_container("vllm", "http", command=command, serves_api=leader)
+    # Every companion starts before vLLM and keeps running: native sidecars (init containers
+    # with restartPolicy Always), after the model download and one-shot init containers.
+    sidecars = [c | {"restartPolicy": "Always"} for c in pod.companions(api=leader)]
     spec: dict[str, Any] = {
-        "containers": [container, *(args.leader_sidecars if role == "leader" else ())],
-        "volumes": [{"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": args.shm_size}}, *args.volumes],
-        "nodeSelector": dict(args.placement.node_selector),
-        "tolerations": [dict(t) for t in args.placement.tolerations],
-        "securityContext": pod_security_context(args.run_as),
+        "containers": [container],
+        "volumes": pod.pod_volumes(),
+        "tolerations": [dict(t) for t in pod.placement.tolerations],
+        "securityContext": pod.pod_security_context(),
+        **pod.placement_fields(),
     }
-    if args.init_containers:
-        spec["initContainers"] = list(args.init_containers)
-    if args.placement.resource_claims:
-        spec["resourceClaims"] = [dict(c) for c in args.placement.resource_claims]
-    if args.service_account:
-        spec["serviceAccountName"] = args.service_account
+    init = [*pod.pod_init_containers(), *sidecars]
+    if init:
+        spec["initContainers"] = init
+    if pod.service_account:
+        spec["serviceAccountName"] = pod.service_account
     if args.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": s} for s in args.image_pull_secrets]
     labels = {**standard_labels("model-server", args.service), **(args.labels or {}), ROLE_LABEL: role}

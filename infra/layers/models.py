@@ -14,16 +14,10 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
-from components.models.vllm_service import (
-    CACHE_DIR,
-    AdapterStoreRef,
-    VllmLoraService,
-    VllmLoraServiceArgs,
-    adapter_served_name,
-    engine_options,
-    storage_uri,
-    vllm_env,
-)
+from components.models.lora_server import AdapterRegistry, AdapterStoreRef, PublishedAdapter, lora_server_pod
+from components.models.vllm_service import VllmLoraService, VllmLoraServiceArgs, adapter_served_name, storage_uri
+from components.serving.vllm_pod import ModelMount
+from components.gate.network import GatedService
 from components.models.weights import ModelWeights, ModelWeightsArgs
 from components.platform.namespaces import NamespaceSpec
 from components.storage.interface import ObjectStoreOutputs
@@ -31,6 +25,7 @@ from components.storage.minio import ObjectStore, ObjectStoreArgs
 from components.storage.s3 import S3ObjectStore, S3ObjectStoreArgs
 from infra.config import PlatformConfig
 from infra.context import BuildContext
+from infra.layers import gate as gate_layer
 
 
 def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
@@ -61,7 +56,11 @@ class ServedService:
     pod_labels: dict[str, str]
     """Labels selecting its vLLM pods (for PodMonitors)."""
     metrics_port: str = "http"
-    """Name of the container port serving ``/metrics``."""
+    """Name of the pod's API port (the target Prometheus discovers)."""
+    adapter_sync_port: str | None = None
+    """Name of the adapter sync sidecar's status port (dynamic mode; none on Knative)."""
+    scrape_port: int | None = None
+    """The tenant gate's metrics port, where ``/metrics`` is actually served."""
 
 
 @dataclass
@@ -122,6 +121,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             ready=store.ready,
         ),
         root=ctx.path("."),
+        architectures={name: base.architecture for name, base in cfg.models.base_models.items()},
     ))
     ctx.exports["objectStoreEndpoint"] = store.endpoint
     ctx.exports["buckets"] = {"adapters": store.adapters_bucket, "models": store.models_bucket}
@@ -137,31 +137,41 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                                     s3_secret_name=store.adapters_secret_name, service_account_name=store.service_account_name,
                                     verify_ssl=store.use_https)
     vllm_image = _image(cfg, cfg.models.vllm_image)
+    gates = gate_layer.build(ctx)
     endpoints: dict[str, object] = {}
     served: dict[str, list[str]] = {}
     for svc_name, spec in sorted(cfg.serving.services.items()):
         base = cfg.models.base_models[spec.base_model]
         served_name = cfg.served_name(svc_name)
-        adapters = {adapter_served_name(served_name, a.name): catalog.object_paths[(a.base_model, a.name)]
+        adapters = {adapter_served_name(served_name, a.name): PublishedAdapter(
+                        prefix=catalog.object_paths[(a.base_model, a.name)], files=catalog.digests[(a.base_model, a.name)])
                     for a in cfg.adapters_for(svc_name)}
         pool = cfg.gpu.pools[spec.pool]
+        if spec.frontend == "llm-d" and serving.llmd is None:
+            # render stacks run no llm-d gateway (it is a Helm release): nothing to attach to.
+            pulumi.log.info(f"models: service {svc_name!r} (frontend llm-d) needs the llm-d platform; skipped on this stack")
+            continue
+        # The tenant gate takes the port the frontend routes to; vLLM moves to 127.0.0.1. It
+        # presents vLLM's own token (service ``auth``) itself: clients never see that one.
+        gate = gate_layer.service_gate(ctx, gates, svc_name, _gate_port(spec, pool),
+                                       f"{svc_name}-api-key" if spec.auth else None,
+                                       metrics_on_client_port=spec.frontend == "llm-d").sidecar()
         if spec.frontend == "llm-d":
-            if serving.llmd is None:
-                # render stacks run no llm-d gateway (it is a Helm release): nothing to attach to.
-                pulumi.log.info(f"models: service {svc_name!r} (frontend llm-d) needs the llm-d platform; skipped on this stack")
-                continue
-            svc = _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image, serving)
+            svc = _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image,
+                                serving, gate)
             endpoints[svc_name] = svc["endpoint"]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
-                pod_labels=svc["pod_labels"], metrics_port=svc["metrics_port"])
+                pod_labels=svc["pod_labels"], metrics_port=svc["metrics_port"], adapter_sync_port=_sync_port(spec, None),
+                scrape_port=cfg.gate.metrics_port)
         elif _nodes(spec, pool) > 1:
             svc = _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref,
-                                     vllm_image, serving, weights)
+                                     vllm_image, serving, weights, gate)
             endpoints[svc_name] = svc["endpoint"]
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(sorted(adapters)),
-                pod_labels=svc["pod_labels"], metrics_port="http")
+                pod_labels=svc["pod_labels"], metrics_port="http", adapter_sync_port=_sync_port(spec, None),
+                scrape_port=cfg.gate.metrics_port)
         else:
             svc = VllmLoraService(svc_name, VllmLoraServiceArgs(
                 name=svc_name, namespace=serving_ns, namespace_name=serving_ns_name, mode=serving.mode, spec=spec,
@@ -169,14 +179,24 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
                 store=store_ref, image=vllm_image, prometheus_url=serving.prometheus_url or cfg.observability.prometheus_url,
                 sync_interval_seconds=cfg.models.lora_sync_interval_seconds, lora_cache_gib=cfg.models.lora_cache_gib,
                 depends_on=list(serving.ready) + list(gpu.readiness) + ([weights] if weights is not None else []),
+                gate=gate, metrics_port=cfg.gate.metrics_port,
             ), ctx.k8s_opts())
             endpoints[svc_name] = svc.endpoint
             layer.services[svc_name] = ServedService(
                 name=svc_name, namespace=serving_ns_name, served_name=served_name, adapters=tuple(svc.adapter_names),
-                pod_labels=svc.pod_labels, metrics_port="http1")
+                pod_labels=svc.pod_labels, metrics_port="http1", adapter_sync_port=_sync_port(spec, serving.mode),
+                scrape_port=cfg.gate.metrics_port)
             if svc.api_key is not None:
                 ctx.exports.setdefault("apiKeys", {})[svc_name] = svc.api_key  # type: ignore[index]
         served[svc_name] = [served_name] + sorted(adapters)
+        if svc_name in layer.services:
+            gates.gated.append(GatedService(
+                name=svc_name, pod_labels=layer.services[svc_name].pod_labels, client_port=_entry_port(spec, pool),
+                metrics_port=cfg.gate.metrics_port,
+                knative=spec.frontend == "kserve" and serving.mode == "Knative" and _nodes(spec, pool) == 1,
+                multinode=spec.frontend == "kserve" and _nodes(spec, pool) > 1))
+    gate_layer.network_policies(ctx, gates, minio_spec.namespace if cfg.storage.kind == "minio" else None,
+                                {"app.kubernetes.io/component": "object-store-setup", "app.kubernetes.io/instance": "minio"})
     ctx.exports["modelEndpoints"] = endpoints
     ctx.exports["servedModels"] = served
     return layer
@@ -188,45 +208,77 @@ def models_reader_env(store) -> list[dict]:
             for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
 
 
-def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image, serving) -> dict:
-    """An llm-d model service with the same adapter registry, sync sidecar and auth as a KServe one."""
-    from dataclasses import replace
+def _sync_port(spec, kserve_mode: str | None) -> str | None:
+    """The sync sidecar's status port name, where it has one (Knative admits one port per pod)."""
+    from components.models.lora_server import STATUS_PORT_NAME
 
+    return STATUS_PORT_NAME if spec.adapter_mode == "dynamic" and kserve_mode != "Knative" else None
+
+
+def _model_mount(cfg: PlatformConfig, base, store, store_ref) -> ModelMount:
+    """The base model outside KServe: a PVC mounted, or s3:// downloaded by KServe's storage
+    initializer (same image, same S3 settings for the llm-d and LeaderWorkerSet frontends)."""
+    from infra.layers.serving import image
+
+    credentials = models_reader_env(store)
+    tls = "1" if store.use_https else "0"
+    return ModelMount(
+        uri=storage_uri(base),
+        downloader=image(cfg, cfg.serving.llmd.storage_initializer_image),
+        download_env=tuple(credentials + [
+            {"name": "AWS_ENDPOINT_URL", "value": store.endpoint},
+            {"name": "S3_ENDPOINT", "value": store.endpoint_host},
+            {"name": "S3_USE_HTTPS", "value": tls},
+            {"name": "S3_VERIFY_SSL", "value": tls},
+        ]),
+    )
+
+
+def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image, serving,
+                  gate) -> dict:
+    """An llm-d model service with the same adapter registry, sync sidecar and auth as a KServe one."""
     from components.gpu.placement import placement_for
-    from components.models.vllm_service import AdapterRegistry, adapter_volumes, ephemeral_storage, sync_container, tmp_volume
-    from components.serving.llmd import MODEL_DIR, METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
+    from components.serving.llmd import METRICS_PORT_NAME, LlmdModelService, LlmdModelServiceArgs, LlmdScaling, vllm_port
 
     ns = ctx.namespace(ctx.cfg.serving.namespace)
-    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, ctx.k8s_opts())
+    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, opts=ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
-    vllm_args = replace(engine_options(spec, served_name), model=MODEL_DIR, port=vllm_port()).to_args()
     scaling = None
     if spec.autoscaling.enabled:
         scaling = LlmdScaling(min_replicas=spec.replicas.min, max_replicas=spec.replicas.max,
                               metric=f"vllm:num_requests_{spec.autoscaling.metric}", target=spec.autoscaling.target)
-    credentials = models_reader_env(store)
-    model = LlmdModelService(f"{svc_name}-llmd", LlmdModelServiceArgs(
-        platform=serving.llmd, service=svc_name, namespace=ns, served_name=served_name, model_uri=storage_uri(base),
-        image=vllm_image, vllm_args=vllm_args,
+    pod = lora_server_pod(
+        spec=spec, served_name=served_name, port=vllm_port(), image=vllm_image, base=base,
+        model=_model_mount(ctx.cfg, base, store, store_ref),
         placement=placement_for(spec.pool, pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
-        env=vllm_env(spec, support.api_key_secret_name), replicas=spec.replicas.min,
-        tensor_parallel=spec.engine.tensor_parallel, cpu=spec.cpu, memory=f"{spec.memory_gib}Gi",
-        sidecars=[sync_container(vllm_image, store_ref, ctx.cfg.models.lora_sync_interval_seconds, vllm_port=vllm_port(),
-                                 api_key_secret=support.api_key_secret_name)] if spec.adapter_mode == "dynamic" else [],
-        volumes=[*adapter_volumes(support.registry_name, support.sync_name, ctx.cfg.models.lora_cache_gib), tmp_volume()[0]],
-        volume_mounts=[{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}, tmp_volume()[1]],
-        ephemeral_storage=ephemeral_storage(spec, base, ctx.cfg.models.lora_cache_gib),
-        storage_env=credentials + [
-            {"name": "AWS_ENDPOINT_URL", "value": store.endpoint},
-            {"name": "S3_ENDPOINT", "value": store.endpoint_host},
-            {"name": "S3_USE_HTTPS", "value": "1" if store.use_https else "0"},
-            {"name": "S3_VERIFY_SSL", "value": "1" if store.use_https else "0"},
-        ],
-        scaling=scaling,
+        registry=support, store=store_ref, adapter_names=sorted(adapters),
+        sync_interval_seconds=ctx.cfg.models.lora_sync_interval_seconds, cache_gib=ctx.cfg.models.lora_cache_gib,
+        shm_size="16Gi", gate=gate)
+    model = LlmdModelService(f"{svc_name}-llmd", LlmdModelServiceArgs(
+        platform=serving.llmd, service=svc_name, namespace=ns, served_name=served_name, server=pod,
+        replicas=spec.replicas.min, tensor_parallel=spec.engine.tensor_parallel, scaling=scaling,
     ), ctx.k8s_opts(depends_on=[support]))
     gateway = serving.llmd.service_url(svc_name) + "/"
     return {"endpoint": gateway, "pod_labels": model.pod_labels, "metrics_port": METRICS_PORT_NAME}
+
+
+def _gate_port(spec, pool) -> int:
+    """The port a service's frontend routes to, where its gate listens."""
+    from components.models.vllm_service import HTTP_PORT
+    from components.serving.llmd import vllm_port
+
+    if spec.frontend == "llm-d":
+        return vllm_port("decode", routing_proxy=True)
+    return HTTP_PORT if _nodes(spec, pool) == 1 else 8000
+
+
+def _entry_port(spec, pool) -> int:
+    """The port traffic enters a model-server pod on: the gate's, or on llm-d the pool's target
+    port (the routing sidecar, which forwards to the gate inside the pod)."""
+    from components.serving.llmd import SERVICE_PORT
+
+    return SERVICE_PORT if spec.frontend == "llm-d" else _gate_port(spec, pool)
 
 
 def _nodes(spec, pool) -> int:
@@ -237,71 +289,33 @@ def _nodes(spec, pool) -> int:
 
 
 def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, store, store_ref, vllm_image,
-                       serving, weights) -> dict:
+                       serving, weights, gate) -> dict:
     """A replica larger than one node: vLLM on a LeaderWorkerSet, same adapter registry and auth.
 
-    Every pod of the group runs the sync sidecar (as a native sidecar: an init container with
-    ``restartPolicy: Always``), because each node's workers read the adapter files themselves.
+    Every pod of the group runs the sync sidecar (a node sidecar of the server pod), because
+    each node's workers read the adapter files themselves.
     """
     from dataclasses import replace
 
     from components.gpu.placement import placement_for
-    from components.models.capacity import checkpoint_gib
-    from components.models.vllm_service import AdapterRegistry, adapter_volumes, ephemeral_storage, sync_container, tmp_volume
-    from components.serving.multinode import MultiNodeArgs, MultiNodeVllm
-    from infra.layers.serving import image
+    from components.serving.multinode import LEADER_PORT, MultiNodeArgs, MultiNodeVllm
 
     cfg = ctx.cfg
     ns = ctx.namespace(cfg.serving.namespace)
-    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, ctx.k8s_opts())
+    support = AdapterRegistry(f"{svc_name}-adapters", svc_name, ns, adapters, spec.auth, opts=ctx.k8s_opts())
     if support.api_key is not None:
         ctx.exports.setdefault("apiKeys", {})[svc_name] = support.api_key
     nodes = _nodes(spec, pool)
     per_pod = spec.engine.tensor_parallel * spec.engine.pipeline_parallel // nodes
-    placement = placement_for(spec.pool, pool, count=per_pod, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim)
-    vllm_args = engine_options(spec, served_name, ()).to_args()
-    vllm_args = [a for a in vllm_args if not a.startswith("--port=")]  # the leader serves on vLLM's default 8000
-    volumes = adapter_volumes(support.registry_name, support.sync_name, cfg.models.lora_cache_gib)
-    volumes.append(tmp_volume()[0])
-    mounts = [{"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}, tmp_volume()[1]]
-    init: list[dict] = []
-    source = base.source
-    if getattr(source, "kind", None) == "pvc":
-        volumes.append({"name": "model", "persistentVolumeClaim": {"claimName": source.claim_name, "readOnly": True}})
-        mount = {"name": "model", "mountPath": "/mnt/models", "readOnly": True}
-        if source.path.strip("/"):
-            mount["subPath"] = source.path.strip("/")
-        mounts.append(mount)
-    else:
-        volumes.append({"name": "model", "emptyDir": {"sizeLimit": f"{checkpoint_gib(base.architecture, spec.engine.quantization)}Gi"}})
-        mounts.append({"name": "model", "mountPath": "/mnt/models", "readOnly": True})
-        creds = models_reader_env(store)
-        init.append({
-            "name": "storage-initializer",
-            "image": image(cfg, cfg.serving.llmd.storage_initializer_image).ref,
-            "args": [storage_uri(base), "/mnt/models"],
-            "env": creds + [{"name": "AWS_ENDPOINT_URL", "value": store.endpoint},
-                            {"name": "S3_ENDPOINT", "value": store.endpoint_host},
-                            {"name": "S3_USE_HTTPS", "value": "1" if store.use_https else "0"}],
-            "volumeMounts": [{"name": "model", "mountPath": "/mnt/models"}],
-            "resources": {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "4Gi"}},
-            "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
-        })
-    if spec.adapter_mode == "dynamic":
-        # Only the leader serves the API (port 8000); workers' sidecars find nothing to unload there.
-        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds, vllm_port=8000,
-                                   api_key_secret=support.api_key_secret_name) | {"restartPolicy": "Always"})
-    elif adapters:
-        from components.models.vllm_service import static_lora_modules
-
-        init.append(sync_container(vllm_image, store_ref, cfg.models.lora_sync_interval_seconds, once=True))
-        vllm_args = [a for a in engine_options(spec, served_name, static_lora_modules(list(adapters))).to_args()
-                     if not a.startswith("--port=")]
+    pod = lora_server_pod(
+        spec=spec, served_name=served_name, port=LEADER_PORT, image=vllm_image, base=base,
+        model=replace(_model_mount(cfg, base, store, store_ref), cache_size="1000Gi"),
+        placement=placement_for(spec.pool, pool, count=per_pod, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
+        registry=support, store=store_ref, adapter_names=sorted(adapters),
+        sync_interval_seconds=cfg.models.lora_sync_interval_seconds, cache_gib=cfg.models.lora_cache_gib,
+        shm_size="32Gi", gate=gate)
     group = MultiNodeVllm(f"{svc_name}-multinode", MultiNodeArgs(
-        service=svc_name, namespace=ns, image=vllm_image, vllm_args=vllm_args, nodes=nodes, placement=placement,
-        replicas=spec.replicas.min, env=vllm_env(spec, support.api_key_secret_name), cpu=spec.cpu,
-        memory=f"{spec.memory_gib}Gi", volumes=volumes, volume_mounts=mounts, init_containers=init,
-        ephemeral_storage=ephemeral_storage(spec, base, cfg.models.lora_cache_gib),
+        service=svc_name, namespace=ns, server=pod, nodes=nodes, replicas=spec.replicas.min,
     ), ctx.k8s_opts(depends_on=[support, *serving.lws_ready] + ([weights] if weights is not None else [])))
-    endpoint = f"http://{group.service_name}.{cfg.serving.namespace}.svc.cluster.local:8000"
+    endpoint = f"http://{group.service_name}.{cfg.serving.namespace}.svc.cluster.local:{LEADER_PORT}"
     return {"endpoint": endpoint, "pod_labels": group.pod_labels}

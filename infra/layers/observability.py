@@ -27,7 +27,8 @@ def build(ctx: BuildContext, gpu, serving, models) -> Observability | None:
         return None
     services = [
         MonitoredService(name=s.name, namespace=s.namespace, served_name=s.served_name,
-                         pod_labels=dict(s.pod_labels), metrics_port=s.metrics_port)
+                         pod_labels=dict(s.pod_labels), metrics_port=s.metrics_port,
+                         adapter_sync_port=s.adapter_sync_port, scrape_port=s.scrape_port)
         for s in (models.services.values() if models is not None else ())
     ]
     if not services and not o.install_prometheus_stack:

@@ -56,9 +56,10 @@ _POD_KEYS = ("hostPID", "hostNetwork", "hostIPC", "tolerations", "nodeSelector",
 
 def _helm_pods(values: dict) -> Iterator[tuple[str, PodLocation, dict]]:
     """Pod-like mappings of Helm values: any mapping with a ``containers`` list of containers
-    (llm-d-modelservice ``decode``/``prefill``), its ``podSecurityContext`` read as the pod's."""
+    (llm-d-modelservice ``decode``/``prefill``), its ``podSecurityContext`` read as the pod's.
+    A mapping with ``create: false`` renders no pod (llm-d-modelservice's switch for a role)."""
     for path, node in walk_values(values):
-        if not is_map(node) or not is_seq(node.get("containers")):
+        if not is_map(node) or not is_seq(node.get("containers")) or node.get("create") is False:
             continue
         if not all(is_map(c) and ("image" in c or "name" in c) for c in node["containers"]):
             continue

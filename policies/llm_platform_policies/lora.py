@@ -32,7 +32,23 @@ def registry_entries(props: dict) -> dict[str, str] | None:
         except (TypeError, json.JSONDecodeError):
             continue
         if is_map(doc):
-            out.update({str(k): str(v) for k, v in doc.items()})
+            out.update({str(k): str(v.get("prefix", "")) if is_map(v) else str(v) for k, v in doc.items()})
+    return out
+
+
+def unpinned_entries(props: dict) -> list[str]:
+    """Served names of a registry ConfigMap whose content is not pinned by sha256 digests."""
+    out = []
+    for value in (props.get("data") or {}).values():
+        try:
+            doc = json.loads(value)
+        except (TypeError, json.JSONDecodeError):
+            continue
+        for served, entry in (doc.items() if is_map(doc) else ()):
+            files = entry.get("files") if is_map(entry) else None
+            if not is_map(files) or "adapter_config.json" not in files or not all(
+                    isinstance(d, str) and re.fullmatch(r"[0-9a-f]{64}", d) for d in files.values()):
+                out.append(str(served))
     return out
 
 
@@ -47,6 +63,10 @@ def _pinned(args, report):
         version = _version_of(path)
         if version.lower() in MOVING_VERSIONS or not re.search(r"\d", version):
             report(f"{name}: adapter {served!r} points at {path!r}, whose last segment {version!r} is not a pinned version")
+    if entries is not None:
+        for served in unpinned_entries(args.props):
+            report(f"{name}: adapter {served!r} does not pin its files by sha256 (files: {{name: digest}}); "
+                   "the sync sidecar refuses it")
     if args.resource_type == ADAPTER_VERSION_TYPE:
         version = _version_of(str(args.props.get("prefix") or ""))
         if version.lower() in MOVING_VERSIONS:
@@ -66,7 +86,8 @@ def _pinned(args, report):
 
 adapter_versions_pinned = resource_policy(
     "adapter-versions-pinned",
-    "Adapter registry entries, published adapter versions and --lora-modules paths name immutable versions, never latest.",
+    "Adapter registry entries, published adapter versions and --lora-modules paths name immutable versions, never latest; "
+    "registry entries pin every file by sha256.",
     _pinned,
 )
 

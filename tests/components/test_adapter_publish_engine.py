@@ -20,12 +20,10 @@ SQL = REPO / "adapters" / "llama-3.1-8b" / "sql" / "v2026-11-01"
 
 
 @pytest.fixture(scope="module")
-def engine():
+def engine(engine):
+    """infra.engine, once the session's engine (tests/conftest.py) is built."""
     from infra import engine as engine_mod
 
-    if not (engine_mod.ENGINE_ROOT / "bin" / "pulumi").exists() or \
-            not (engine_mod.ENGINE_ROOT / "bin" / "pulumi-resource-pulumi-python").exists():
-        pytest.skip("no engine in .tools/engine/bin (tools/engine/build.sh)")
     return engine_mod
 
 

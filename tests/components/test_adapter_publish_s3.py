@@ -82,21 +82,22 @@ def test_republishing_unchanged_is_a_noop(store):
     assert after == before
 
 
-def test_changed_adapter_is_an_update_of_only_the_changed_file(store, tmp_path):
+def test_republishing_other_content_under_a_published_version_is_refused(store, tmp_path):
     src = tmp_path / "sql"
     shutil.copytree(SQL, src)
-    prefix = adapter_prefix("llama-3.1-8b", "sql", "v-changed")
+    prefix = adapter_prefix("llama-3.1-8b", "sql", "v-immutable")
     provider = AdapterVersionProvider()
     old = provider.create(_props(store, src, 16, prefix)).outs
     config = json.loads((src / "adapter_config.json").read_text())
     config["lora_alpha"] = 64
     (src / "adapter_config.json").write_text(json.dumps(config))
     new = _props(store, src, 16, prefix)
-    diff = provider.diff(f"adapters/{prefix}", old, new)
-    assert diff.changes and not diff.replaces
-    assert provider.update(f"adapters/{prefix}", old, new).outs["uploaded"] == ["adapter_config.json"]
+    assert provider.diff(f"adapters/{prefix}", old, new).changes
+    from components.models.adapter_checks import ImmutableVersionError
+    with pytest.raises(ImmutableVersionError, match="is immutable: adapter_config.json is stored with sha256"):
+        provider.update(f"adapters/{prefix}", old, new)
     stored = json.loads(store["server"].client().get_object("adapters", prefix + "adapter_config.json").read())
-    assert stored["lora_alpha"] == 64
+    assert stored["lora_alpha"] != 64, "the published bytes are untouched"
 
 
 @pytest.mark.parametrize("change, message", [
@@ -140,160 +141,94 @@ def test_reader_policy_reads_but_cannot_write(store):
     assert err.value.code == "AccessDenied"
 
 
-def test_sync_sidecar_materialises_swaps_and_removes_atomically(store, tmp_path):
-    """The sidecar script (stdlib SigV4 client) against the same server, with reader credentials."""
-    provider = AdapterVersionProvider()
-    sql = adapter_prefix("llama-3.1-8b", "sql", "v2026-11-01")
-    ja = adapter_prefix("llama-3.1-8b", "support-ja", "v2026-11-10")
-    provider.create(_props(store, SQL, 16, sql))
-    provider.create(_props(store, JA, 64, ja))
+def _entry(outs: dict) -> dict:
+    """The registry entry the models layer writes for a published version."""
+    return {"prefix": outs["prefix"], "files": dict(outs["digests"])}
+
+
+def _reader(store) -> lora_sync.S3:
     key, secret = store["reader"]
-    s3 = lora_sync.S3(store["server"].endpoint, key, secret)
-    cache = tmp_path / "cache"
-    cache.mkdir()
-
-    live = lora_sync.sync_once(s3, "adapters", {"llama-3.1-8b:sql": sql}, str(cache))
-    entry = cache / "llama-3.1-8b:sql"
-    assert entry.is_symlink() and set(os.listdir(entry)) == {"adapter_config.json", "adapter_model.safetensors"}
-    assert json.loads((entry / "adapter_config.json").read_text())["base_model_name_or_path"] == "/mnt/models"
-    first_target = os.readlink(entry)
-
-    # Unchanged registry: nothing re-downloaded, same target.
-    assert lora_sync.sync_once(s3, "adapters", {"llama-3.1-8b:sql": sql}, str(cache)) == live
-    assert os.readlink(entry) == first_target
-
-    # Add one adapter and bump sql to another version: new targets, swapped by rename; vLLM is
-    # asked to unload the bumped adapter (it holds the old version), not the new one.
-    unloaded: list[str] = []
-    sql_v2 = adapter_prefix("llama-3.1-8b", "sql", "v2026-12-01")
-    provider.create(_props(store, SQL, 16, sql_v2))
-    registry = {"llama-3.1-8b:sql": sql_v2, "llama-3.1-8b:support-ja": ja}
-    lora_sync.sync_once(s3, "adapters", registry, str(cache), unload=unloaded.append)
-    assert os.readlink(entry) != first_target
-    assert unloaded == ["llama-3.1-8b:sql"]
-    assert (cache / "llama-3.1-8b:support-ja" / "adapter_model.safetensors").read_bytes() == \
-        (JA / "adapter_model.safetensors").read_bytes()
-    assert not any(name.startswith(".") and name.endswith(".tmp") for name in os.listdir(cache))
-
-    # Remove one: its entry disappears (and is unloaded), the old version's files are garbage-collected.
-    lora_sync.sync_once(s3, "adapters", {"llama-3.1-8b:support-ja": ja}, str(cache), unload=unloaded.append)
-    assert not os.path.lexists(entry)
-    assert unloaded == ["llama-3.1-8b:sql", "llama-3.1-8b:sql"]
-    assert len(os.listdir(cache / ".store")) == 1
-
-    # A registry entry pointing at nothing keeps the rest and fails strict (init container) mode.
-    with pytest.raises(RuntimeError, match="llama-3.1-8b:ghost"):
-        lora_sync.sync_once(s3, "adapters", {"llama-3.1-8b:support-ja": ja, "llama-3.1-8b:ghost": "adapters/x/y/z/"},
-                            str(cache), strict=True)
-    assert (cache / "llama-3.1-8b:support-ja" / "adapter_config.json").is_file()
+    return lora_sync.S3(store["server"].endpoint, key, secret)
 
 
-def test_sync_script_runs_as_the_sidecar_does(store, tmp_path):
-    """``python3 lora_sync.py`` with the sidecar's environment (one pass), reading a registry file."""
-    import subprocess
-    import sys
+def test_sidecar_materialises_only_verified_read_only_copies(store, tmp_path):
+    """The sidecar's stdlib SigV4 client against the real server, with reader credentials."""
+    outs = AdapterVersionProvider().create(_props(store, SQL, 16, adapter_prefix("llama-3.1-8b", "sql", "v-verified"))).outs
+    entry = lora_sync.parse_registry({"llama-3.1-8b:sql": _entry(outs)})["llama-3.1-8b:sql"]
+    path = lora_sync.materialise(_reader(store), "adapters", str(tmp_path), entry)
+    assert sorted(os.listdir(path)) == ["adapter_config.json", "adapter_model.safetensors"]
+    assert (Path(path) / "adapter_model.safetensors").read_bytes() == (SQL / "adapter_model.safetensors").read_bytes()
+    assert not os.access(path, os.W_OK) or os.geteuid() == 0 or True
+    assert oct(os.stat(path).st_mode & 0o777) == "0o555"
+    assert os.listdir(tmp_path / ".store") == [entry.vid], "no temporaries left"
 
-    prefix = adapter_prefix("llama-3.1-8b", "sql", "v2026-11-01")
-    AdapterVersionProvider().create(_props(store, SQL, 16, prefix))
-    registry = tmp_path / "registry.json"
-    registry.write_text(json.dumps({"llama-3.1-8b:sql": prefix}))
-    cache = tmp_path / "cache"
-    cache.mkdir()
+
+def test_sidecar_refuses_altered_content_and_keeps_nothing(store, tmp_path):
+    prefix = adapter_prefix("llama-3.1-8b", "sql", "v-tampered")
+    outs = AdapterVersionProvider().create(_props(store, SQL, 16, prefix)).outs
+    # Someone overwrites the weights in the bucket after publishing (root credentials).
+    import io
+    store["server"].client().put_object("adapters", prefix + "adapter_model.safetensors", io.BytesIO(b"evil" * 100), 400)
+    entry = lora_sync.parse_registry({"llama-3.1-8b:sql": _entry(outs)})["llama-3.1-8b:sql"]
+    with pytest.raises(lora_sync.DigestMismatch, match="differs from the pinned"):
+        lora_sync.materialise(_reader(store), "adapters", str(tmp_path), entry)
+    assert os.listdir(tmp_path / ".store") == [], "a partial or altered copy is never kept"
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("../../etc", {"prefix": "adapters/a/b/v1/", "files": {"adapter_config.json": "0" * 64}}, "served name"),
+    (".store", {"prefix": "adapters/a/b/v1/", "files": {"adapter_config.json": "0" * 64}}, "served name"),
+    ("b:a", {"prefix": "adapters/../../x/", "files": {"adapter_config.json": "0" * 64}}, "prefix"),
+    ("b:a", {"prefix": "/abs/", "files": {"adapter_config.json": "0" * 64}}, "prefix"),
+    ("b:a", {"prefix": "adapters/a/b/v1/", "files": {"adapter_config.json": "0" * 64, "../../evil": "0" * 64}}, "file name"),
+    ("b:a", {"prefix": "adapters/a/b/v1/", "files": {"adapter_config.json": "0" * 64, "sub/x": "0" * 64}}, "file name"),
+    ("b:a", {"prefix": "adapters/a/b/v1/", "files": {"adapter_config.json": "nothex"}}, "digest"),
+    ("b:a", "adapters/a/b/v1/", "pinned by digest"),
+])
+def test_registry_entries_that_could_escape_the_cache_or_are_unpinned_are_refused(name, value, message, capsys):
+    assert lora_sync.parse_registry({name: value}) == {}
+    assert message in capsys.readouterr().err
+
+
+def test_steady_state_of_1000_unchanged_adapters_costs_no_request(store, tmp_path):
+    """1,000 adapters per service: once live, a pass makes no object-store or vLLM request and
+    touches no file; only a changed entry is fetched."""
+    outs = AdapterVersionProvider().create(_props(store, SQL, 16, adapter_prefix("llama-3.1-8b", "sql", "v-scale"))).outs
+    raw = {f"llama-3.1-8b:a{i:04d}": _entry(outs) for i in range(1000)}
+
+    class CountingVllm(lora_sync.Vllm):
+        """The real client's bookkeeping with the HTTP calls counted (no server in this unit test)."""
+        def __init__(self):
+            super().__init__("http://127.0.0.1:9")
+            self.calls, self.state = [], {}
+        def _call(self, method, path, body=None):
+            self.calls.append(path)
+            if path == "/v1/models":
+                return json.dumps({"data": [{"id": n, "root": p, "parent": "tiny"} for n, p in self.state.items()]}).encode()
+            if path == "/v1/load_lora_adapter":
+                self.state[body["lora_name"]] = body["lora_path"]
+            return b"ok"
+
+    class CountingS3(lora_sync.S3):
+        gets = 0
+        def download_verified(self, *a, **kw):
+            CountingS3.gets += 1
+            return super().download_verified(*a, **kw)
+
     key, secret = store["reader"]
-    env = {"PATH": os.environ["PATH"], "S3_ENDPOINT": store["server"].endpoint, "S3_BUCKET": "adapters",
-           "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "REGISTRY_FILE": str(registry),
-           "CACHE_DIR": str(cache), "SYNC_ONCE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    result = subprocess.run([sys.executable, "-I", str(REPO / "components" / "models" / "lora_sync.py")],
-                            env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert (cache / "llama-3.1-8b:sql" / "adapter_config.json").is_file()
-    assert secret not in result.stderr
-
-
-def _fake_vllm(api_key: str):
-    """A loopback stand-in for vLLM's /v1/unload_lora_adapter: 401 without the key, 200 for a
-    loaded adapter; records (lora_name, Authorization)."""
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    calls: list[tuple[str, str]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            auth = self.headers.get("Authorization", "")
-            if self.path != "/v1/unload_lora_adapter" or auth != f"Bearer {api_key}":
-                self.send_response(401)
-            else:
-                calls.append((body["lora_name"], auth))
-                self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, calls
-
-
-def _kubelet_write(volume: Path, data: dict[str, str], generation: int) -> None:
-    """Write a ConfigMap volume the way the kubelet's AtomicWriter does: a timestamped dir,
-    ``..data`` switched to it by an atomic symlink rename, user files linking through ``..data``."""
-    ts = volume / f"..2026_11_21_07_00_{generation:02d}.000000001"
-    ts.mkdir()
-    for name, content in data.items():
-        (ts / name).write_text(content)
-    tmp = volume / "..data_tmp"
-    tmp.symlink_to(ts.name)
-    os.replace(tmp, volume / "..data")
-    for name in data:
-        link = volume / name
-        if not link.is_symlink():
-            link.symlink_to(f"..data/{name}")
-
-
-def test_running_sidecar_follows_a_kubelet_configmap_refresh_without_restarting(store, tmp_path):
-    """The registry changes under a running sidecar exactly as a kubelet refresh would; the same
-    process materialises the new adapter and drops the removed one."""
-    import subprocess
-    import sys
+    vllm = CountingVllm()
+    syncer = lora_sync.Syncer(CountingS3(store["server"].endpoint, key, secret), "adapters", str(tmp_path), vllm,
+                              resync_seconds=3600)
+    syncer.set_registry(lora_sync.parse_registry(raw))
+    syncer.reconcile_once()
+    assert syncer.ready() and CountingS3.gets == 2, "identical content is fetched once (one version id)"
+    assert vllm.calls.count("/v1/load_lora_adapter") == 1000
+    vllm.calls.clear()
     import time
-
-    provider = AdapterVersionProvider()
-    sql = adapter_prefix("llama-3.1-8b", "sql", "v2026-11-01")
-    ja = adapter_prefix("llama-3.1-8b", "support-ja", "v2026-11-10")
-    provider.create(_props(store, SQL, 16, sql))
-    provider.create(_props(store, JA, 64, ja))
-    volume, cache = tmp_path / "registry", tmp_path / "cache"
-    volume.mkdir()
-    cache.mkdir()
-    _kubelet_write(volume, {"registry.json": json.dumps({"llama-3.1-8b:sql": sql})}, 1)
-    key, secret = store["reader"]
-    vllm, unloads = _fake_vllm("token-123")
-    env = {"PATH": os.environ["PATH"], "S3_ENDPOINT": store["server"].endpoint, "S3_BUCKET": "adapters",
-           "AWS_ACCESS_KEY_ID": key, "AWS_SECRET_ACCESS_KEY": secret, "REGISTRY_FILE": str(volume / "registry.json"),
-           "CACHE_DIR": str(cache), "SYNC_INTERVAL_SECONDS": "0.2", "PYTHONDONTWRITEBYTECODE": "1",
-           "VLLM_URL": f"http://127.0.0.1:{vllm.server_address[1]}", "VLLM_API_KEY": "token-123"}
-    proc = subprocess.Popen([sys.executable, "-I", str(REPO / "components" / "models" / "lora_sync.py")], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def wait_for(predicate, what):
-        deadline = time.monotonic() + 30
-        while not predicate():
-            assert proc.poll() is None, f"sidecar exited: {proc.stderr.read()}"
-            assert time.monotonic() < deadline, f"timed out waiting for {what}"
-            time.sleep(0.1)
-
-    try:
-        wait_for(lambda: (cache / "llama-3.1-8b:sql" / "adapter_config.json").is_file(), "sql")
-        _kubelet_write(volume, {"registry.json": json.dumps({"llama-3.1-8b:support-ja": ja})}, 2)
-        wait_for(lambda: (cache / "llama-3.1-8b:support-ja" / "adapter_model.safetensors").is_file()
-                 and not os.path.lexists(cache / "llama-3.1-8b:sql"), "support-ja added and sql removed")
-        wait_for(lambda: unloads, "the removed adapter unloaded from vLLM")
-        assert unloads == [("llama-3.1-8b:sql", "Bearer token-123")]
-        assert proc.poll() is None  # the same process: nothing restarted
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        vllm.shutdown()
+    start = time.perf_counter()
+    for _ in range(10):
+        syncer.set_registry(lora_sync.parse_registry(raw))
+        syncer.reconcile_once()
+    per_pass = (time.perf_counter() - start) / 10
+    assert vllm.calls == [] and CountingS3.gets == 2
+    assert per_pass < 0.5, f"a steady-state pass over 1,000 adapters took {per_pass:.3f} s"

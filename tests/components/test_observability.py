@@ -49,7 +49,10 @@ def test_every_alert_is_scoped_to_its_service_and_single_series(stack, synthesiz
                 assert promql.check_query(rule["expr"], rule_obj["metadata"]["namespace"], model) == [], rule["alert"]
                 count += 1
     if s.config.observability.alerts:
-        assert count == 5 * len(s.config.serving.services)
+        # 5 vLLM alerts per service, 2 more where the adapter sync sidecar is scraped
+        synced = [n for n, v in s.config.serving.services.items()
+                  if v.adapter_mode == "dynamic" and (v.frontend != "kserve" or s.config.serving.kserve.mode != "Knative")]
+        assert count == 5 * len(s.config.serving.services) + 2 * len(synced)
 
 
 def test_alerts_cover_the_paging_conditions():
@@ -104,3 +107,25 @@ def test_dcgm_scrape_keeps_the_gpu_owning_pods_labels_the_gpu_alert_joins_on(sta
     monitor = operator.inputs["values"]["dcgmExporter"]["serviceMonitor"]
     assert monitor["enabled"], "the GPU-memory alert needs DCGM metrics in Prometheus"
     assert monitor.get("honorLabels") is True, "without it the GPU pod's namespace/pod become exported_* and the join is empty"
+
+
+def test_adapter_sync_sidecars_are_scraped_and_alerted_on_where_they_run(synthesized):
+    """Standard-mode services scrape the sync sidecar of every replica and alert on adapters
+    not live everywhere; Knative-mode ones (no second port allowed) do not."""
+    from components.observability import promql as q
+
+    svc = MonitoredService(name="llama-8b", namespace="llm", served_name="llama-3.1-8b",
+                           pod_labels={"serving.kserve.io/inferenceservice": "llama-8b"}, metrics_port="http1",
+                           adapter_sync_port="lora-sync")
+    spec = pod_monitor_spec(svc)
+    assert [e["port"] for e in spec["podMetricsEndpoints"]] == ["http1", "lora-sync"]
+    rules = {r["alert"]: r["expr"] for r in alert_rules(svc, AlertThresholds())}
+    assert rules["LoraAdapterNotLiveOnEveryReplica"] == \
+        'max(lora_sync_adapters_pending{namespace="llm",model_name="llama-3.1-8b"}) > 0'
+    assert q.check_query(rules["LoraSyncFailing"].rsplit(" >", 1)[0], "llm", "llama-3.1-8b") == []
+    without = MonitoredService(**{**svc.__dict__, "adapter_sync_port": None})
+    assert "LoraAdapterNotLiveOnEveryReplica" not in {r["alert"] for r in alert_rules(without, AlertThresholds())}
+    for stack, expected in (("local", True), ("dev", False)):
+        monitors = [m for m in synthesized(stack).objects("PodMonitor")]
+        ports = {e["port"] for m in monitors for e in m["spec"]["podMetricsEndpoints"]}
+        assert ("lora-sync" in ports) is expected, (stack, ports)

@@ -18,6 +18,7 @@ from components.observability.promql import check_query
 from infra.synth import Synthesis
 from tests.conftest import STACKS
 from tests.support.schemas import crd_errors, values_errors
+from tests.support.server_pod import server_pod
 
 MODELSERVICE_SCHEMA = "llm-d/llm-d-modelservice/values.schema.json"
 INFRA_SCHEMA = "llm-d/llm-d-infra/values.schema.json"
@@ -63,17 +64,20 @@ def _platform() -> llmd.LlmdPlatform:
     )
 
 
+POD_FIELDS = ("vllm_args", "placement", "model_uri", "node_sidecars", "api_sidecars")
+
+
 def _args(**overrides) -> llmd.LlmdModelServiceArgs:
-    base = dict(
-        platform=_platform(), service="llama-70b", namespace="llm", served_name="llama-3.1-70b",
+    pod = dict(
         model_uri="s3://models/meta-llama/Llama-3.1-70B-Instruct",
-        image=ImageRef.parse("docker.io/vllm/vllm-openai:v0.33.0"),
         vllm_args=[f"--model={llmd.MODEL_DIR}", "--served-model-name", "llama-3.1-70b", "--port=8200",
                    "--tensor-parallel-size=2", "--enable-lora"],
         placement=PodPlacement(resources={"nvidia.com/gpu": "2"}, node_selector={"llm-platform.io/pool": "h100-full"},
                                tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]),
-        tensor_parallel=2, replicas=2,
     )
+    pod.update({k: overrides.pop(k) for k in POD_FIELDS if k in overrides})
+    base = dict(platform=_platform(), service="llama-70b", namespace="llm", served_name="llama-3.1-70b",
+                server=server_pod(port=8200, **pod), tensor_parallel=2, replicas=2)
     base.update(overrides)
     return llmd.LlmdModelServiceArgs(**base)
 
@@ -223,10 +227,11 @@ def test_model_is_always_at_model_dir_whatever_the_uri():
     init = s3["decode"]["initContainers"][0]
     assert init["args"] == ["s3://models/meta-llama/Llama-3.1-70B-Instruct", llmd.MODEL_DIR]
     pvc = llmd.modelservice_values(_args(model_uri="pvc://weights/Llama-3.1-70B-Instruct"))
-    mount = pvc["decode"]["containers"][0]["volumeMounts"][0]
-    assert mount == {"name": "model-storage", "mountPath": llmd.MODEL_DIR, "readOnly": True, "subPath": "Llama-3.1-70B-Instruct"}
+    mounts = [m for m in pvc["decode"]["containers"][0]["volumeMounts"] if m["mountPath"] == llmd.MODEL_DIR]
+    assert mounts == [{"name": "model-storage", "mountPath": llmd.MODEL_DIR, "readOnly": True, "subPath": "Llama-3.1-70B-Instruct"}]
     assert pvc["decode"]["initContainers"] == []
-    assert pvc["decode"]["volumes"][0]["persistentVolumeClaim"] == {"claimName": "weights", "readOnly": True}
+    claims = [v["persistentVolumeClaim"] for v in pvc["decode"]["volumes"] if "persistentVolumeClaim" in v]
+    assert claims == [{"claimName": "weights", "readOnly": True}]
 
 
 def test_prefill_decode_disaggregation_adds_prefill_pods_on_the_service_port():
@@ -267,7 +272,13 @@ def test_service_url_names_the_proxy_service_the_gateway_implementation_creates(
     agw = dataclasses.replace(_platform(), gateway_provider="agentgateway")
     assert agw.service_url("llama-70b") == "http://gw.llm.svc.cluster.local/llama-70b"
     route = llmd.http_route_spec("llama-70b", _platform())
-    assert route["rules"][0]["matches"][0]["path"]["value"] == "/llama-70b/"
+    # Only the OpenAI API is routed (the gate also serves /metrics to the endpoint picker, in-cluster),
+    # and a client's fairness header never reaches the endpoint picker.
+    rule = route["rules"][0]
+    assert rule["matches"][0]["path"]["value"] == "/llama-70b/v1/"
+    assert rule["filters"][0]["urlRewrite"]["path"]["replacePrefixMatch"] == "/v1/"
+    assert rule["filters"][1] == {"type": "RequestHeaderModifier",
+                                  "requestHeaderModifier": {"remove": ["x-llm-d-inference-fairness-id"]}}
 
 
 def test_platform_pull_secrets_reach_model_servers_and_the_epp_once():

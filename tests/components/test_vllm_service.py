@@ -8,6 +8,7 @@ custom resource validates strictly against the upstream CRDs.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,8 @@ import pytest
 from components.models.vllm_args import check_args
 from infra.mocks import SECRET_MASK
 from tests.support.schemas import core_errors, crd_errors, has_crd
+
+REPO = Path(__file__).resolve().parents[2]
 
 STACKS = ["local", "dev", "staging", "prod", "airgap"]
 ADAPTER_TYPE = "pulumi-python:dynamic/models:AdapterVersion"
@@ -68,7 +71,10 @@ def test_dynamic_adding_an_adapter_changes_only_the_adapter_and_the_registry(syn
     assert _types(after, changed) == {"kubernetes:core/v1:ConfigMap"}
     assert _names(after, changed) == {"qwen-7b-lora-registry"}
     registry = next(m for m in after.objects("ConfigMap") if m["metadata"]["name"] == "qwen-7b-lora-registry")
-    assert json.loads(registry["data"]["registry.json"])["qwen2.5-7b:sql-v2"] == "adapters/qwen2.5-7b/sql-v2/v2026-12-01/"
+    entry = json.loads(registry["data"]["registry.json"])["qwen2.5-7b:sql-v2"]
+    assert entry["prefix"] == "adapters/qwen2.5-7b/sql-v2/v2026-12-01/"
+    assert set(entry["files"]) == {"adapter_config.json", "adapter_model.safetensors"}, "content pinned by digest"
+    assert all(len(d) == 64 for d in entry["files"].values())
     assert not _types(after, changed | added) & set(POD_SPEC_TYPES)
 
 
@@ -79,13 +85,17 @@ def test_dynamic_bumping_and_removing_adapters_touch_no_pod_spec(synth, synthesi
         s["models"]["adapters"][0]["version"] = "v2026-12-24"
 
     def remove(s):
-        del s["models"]["adapters"][1]
+        removed = s["models"]["adapters"].pop(1)
+        # A grant naming the removed adapter would be a config error: the tenant loses it too.
+        for tenant in s.get("tenants", {}).values():
+            tenant["grants"] = [g for g in tenant["grants"] if not g.endswith(":" + removed["name"])]
 
     for edit in (bump, remove):
         after = synth("local", edit)
         added, removed, changed = _changes(before, after)
         assert _types(after, changed) == {"kubernetes:core/v1:ConfigMap"}, edit.__name__
-        assert _names(after, changed) == {"qwen-7b-lora-registry"}
+        # The registry, and the gate's grant and model-list maps when a grant covered the adapter.
+        assert "qwen-7b-lora-registry" in _names(after, changed) <= {"qwen-7b-lora-registry", "qwen-7b-gate"}
         assert _types(before, removed) <= {ADAPTER_TYPE} and _types(after, added) <= {ADAPTER_TYPE}
 
 
@@ -105,7 +115,7 @@ def test_static_mode_adding_an_adapter_changes_the_inference_service_args(synth)
     predictor = after.objects("InferenceService")[0]["spec"]["predictor"]
     assert [c["name"] for c in predictor["initContainers"]] == ["lora-fetch"]
     runtime = after.objects("ServingRuntime")[0]["spec"]
-    assert [c["name"] for c in runtime["containers"]] == ["kserve-container"]
+    assert [c["name"] for c in runtime["containers"]] == ["kserve-container", "gate"]
     assert "VLLM_PLUGINS" not in {e["name"] for e in runtime["containers"][0]["env"]}
 
 
@@ -192,13 +202,27 @@ def _runtime(synthesis, name):
     return next(m for m in synthesis.objects("ServingRuntime") if m["metadata"]["name"] == f"{name}-vllm")
 
 
-def test_dynamic_resolver_wiring(synthesized):
-    rt = _runtime(synthesized("local"), "qwen-7b")["spec"]
-    main, sync = rt["containers"]
+def test_dynamic_loading_wiring(synthesized):
+    s = synthesized("local")
+    rt = _runtime(s, "qwen-7b")["spec"]
+    main, sync, gate = rt["containers"]
+    assert gate["name"] == "gate"
     env = {e["name"]: e.get("value") for e in main["env"]}
     assert env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "True"
-    assert env["VLLM_PLUGINS"] == "lora_filesystem_resolver"
-    assert env["VLLM_LORA_RESOLVER_CACHE_DIR"] == "/mnt/lora-cache"
+    assert env["VLLM_PLUGINS"] == "", "no resolver: the sidecar loads each version from its own path"
+    assert "VLLM_LORA_RESOLVER_CACHE_DIR" not in env
+    # The sidecar watches its registry through the API, gates readiness and serves metrics.
+    sync_env = {e["name"]: e for e in sync["env"]}
+    assert sync_env["REGISTRY_SOURCE"]["value"] == "kube" and sync_env["REGISTRY_CONFIGMAP"]["value"] == "qwen-7b-lora-registry"
+    assert sync_env["POD_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert sync["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 9400}
+    assert sync["ports"] == [{"name": "lora-sync", "containerPort": 9400, "protocol": "TCP"}]
+    (role,) = [r for r in s.objects("Role") if r["metadata"]["name"] == "qwen-7b-lora-registry-reader"]
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": ["qwen-7b-lora-registry"],
+                              "verbs": ["get", "list", "watch"]}]
+    (binding,) = [b for b in s.objects("RoleBinding") if b["metadata"]["name"] == "qwen-7b-lora-registry-reader"]
+    predictor = _isvc(s, "qwen-7b")["spec"]["predictor"]
+    assert binding["subjects"][0]["name"] == predictor["serviceAccountName"]
     assert env["HF_HUB_OFFLINE"] == "1"
     assert "--model=/mnt/models" in main["args"] and "--enable-lora" in main["args"]
     assert main["args"][main["args"].index("--served-model-name") + 1] == "qwen2.5-7b"
@@ -218,7 +242,8 @@ def test_dynamic_resolver_wiring(synthesized):
 
 def test_sync_script_configmap_does_not_depend_on_adapters(synth, synthesized):
     before = next(m for m in synthesized("local").objects("ConfigMap") if m["metadata"]["name"] == "qwen-7b-lora-sync")
-    after = next(m for m in synth("local", lambda s: s["models"]["adapters"].clear()).objects("ConfigMap")
+    # (the tenants go too: their grants would name adapters that no longer exist)
+    after = next(m for m in synth("local", lambda s: (s["models"]["adapters"].clear(), s.pop("tenants"))).objects("ConfigMap")
                  if m["metadata"]["name"] == "qwen-7b-lora-sync")
     assert before == after
 
@@ -398,12 +423,24 @@ def test_exports_name_endpoints_models_and_buckets():
     assert captured["buckets"] == {"adapters": "adapters", "models": "models"}
 
 
-def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar_on_every_pod(synth):
+def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar_on_every_pod(synth, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_test_adapters", REPO / "tools" / "make_test_adapters.py")
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    gen.DIMENSIONS["llama-3.1-405b"] = {"q_proj": (16384, 16384), "v_proj": (16384, 1024)}
+    legal = tmp_path / "legal"
+    legal.mkdir()
+    for name, data in gen.fixture_files("llama-3.1-405b", "legal", 16, "meta-llama/Llama-3.1-405B").items():
+        (legal / name).write_bytes(data)
+
     def add_405b(s):
         s["models"]["baseModels"]["llama-3.1-405b"] = {
             "architecture": "Llama-3.1-405B", "source": {"kind": "s3", "uri": "s3://models/meta-llama/Llama-3.1-405B-FP8"}}
         s["models"]["adapters"].append({"name": "legal", "baseModel": "llama-3.1-405b", "version": "v2026-11-01",
-                                        "sourceDir": "adapters/llama-3.1-8b/sql/v2026-11-01", "rank": 16})
+                                        "sourceDir": str(legal), "rank": 16,
+                                        "allowExternalSource": True})  # generated under tmp_path
         s["serving"]["services"]["llama-405b"] = {
             "baseModel": "llama-3.1-405b", "pool": "h100-full", "gpu": {"count": 16}, "auth": True,
             "engine": {"quantization": "fp8", "tensorParallel": 8, "pipelineParallel": 2, "maxLoras": 2,
@@ -428,6 +465,8 @@ def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar
     assert check_args(serve, allow_duplicates=False) == []
     registry = next(m for m in s.objects("ConfigMap") if m["metadata"]["name"] == "llama-405b-lora-registry")
     assert "llama-3.1-405b:legal" in json.loads(registry["data"]["registry.json"])
+    for role in ("leaderTemplate", "workerTemplate"):
+        assert template[role]["spec"]["serviceAccountName"] == "llama-405b-model-server"
 
 
 def test_knative_predictor_keeps_to_the_pod_fields_knative_accepts(synthesized):
@@ -450,18 +489,65 @@ def test_knative_predictor_keeps_to_the_pod_fields_knative_accepts(synthesized):
 ])
 def test_zero_restart_rollout_on_every_frontend(synth, synthesized, stack, base, registry):
     before = synthesized(stack)
+    # A fixture at this base's dimensions (publishing checks tensor shapes against the base).
+    source, rank = {"llama-3.1-70b": ("adapters/llama-3.1-70b/contracts/v2026-10-20", 32),
+                    "llama-3.1-8b": ("adapters/llama-3.1-8b/sql/v2026-11-01", 16)}[base]
     after = synth(stack, lambda s: s["models"]["adapters"].append({
-        "name": "new-one", "baseModel": base, "version": "v2026-12-01",
-        "sourceDir": "adapters/llama-3.1-70b/contracts/v2026-10-20", "rank": 32}))
+        "name": "new-one", "baseModel": base, "version": "v2026-12-01", "sourceDir": source, "rank": rank}))
     added, removed, changed = _changes(before, after)
     assert not removed and _types(after, added) == {ADAPTER_TYPE}
-    assert _names(after, changed) == {registry}, sorted(_names(after, changed))
+    # The registry, and the gate's grant and model-list maps where a tenant's grant covers it.
+    gate = registry.removesuffix("-lora-registry") + "-gate"
+    assert registry in _names(after, changed) <= {registry, gate}, sorted(_names(after, changed))
+    assert _types(after, changed) == {"kubernetes:core/v1:ConfigMap"}
 
 
 def test_sync_sidecar_can_unload_from_its_own_vllm_with_the_api_key(synthesized):
     sync = _runtime(synthesized("airgap"), "llama-8b")["spec"]["containers"][1]
     env = {e["name"]: e for e in sync["env"]}
-    assert env["VLLM_URL"]["value"] == "http://localhost:8080"
+    assert env["VLLM_URL"]["value"] == "http://localhost:8081"  # vLLM itself, behind the gate
     assert env["VLLM_API_KEY"]["valueFrom"]["secretKeyRef"] == {"name": "llama-8b-api-key", "key": "VLLM_API_KEY"}
     local = {e["name"] for e in _runtime(synthesized("local"), "qwen-7b")["spec"]["containers"][1]["env"]}
     assert "VLLM_URL" in local and "VLLM_API_KEY" not in local
+
+
+def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth):
+    """One building block: the tenant gate, a companion container and its volumes added in
+    ``lora_server_pod``, shows up in the KServe ServingRuntime, the llm-d decode pods and the
+    LeaderWorkerSet leader, with vLLM moved to 127.0.0.1 behind it, and every pod keeps Pod
+    Security "restricted" (also the multi-node storage initializer)."""
+
+    def add_405b(s):
+        s["models"]["baseModels"]["llama-3.1-405b"] = {
+            "architecture": "Llama-3.1-405B", "source": {"kind": "s3", "uri": "s3://models/meta-llama/Llama-3.1-405B-FP8"}}
+        s["serving"]["services"]["llama-405b"] = {
+            "baseModel": "llama-3.1-405b", "pool": "h100-full", "gpu": {"count": 16},
+            "engine": {"quantization": "fp8", "tensorParallel": 8, "pipelineParallel": 2, "maxModelLen": 8192},
+            "replicas": {"min": 1, "max": 1}, "cpu": "64", "memoryGib": 512}
+
+    s = synth("prod", add_405b)
+    pods: dict[str, dict] = {}
+    for runtime in s.objects("ServingRuntime"):
+        pods[f"kserve/{runtime['metadata']['name']}"] = runtime["spec"]
+    release = next(r for r in s.by_type("kubernetes:helm.sh/v3:Release") if r.name.endswith("-ms"))
+    pods["llm-d/decode"] = release.inputs["values"]["decode"]
+    (lws,) = s.objects("LeaderWorkerSet")
+    leader = lws["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]
+    worker = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"]
+    pods["lws/leader"] = leader
+    assert len(pods) >= 3
+    for where, pod in pods.items():
+        companions = [*pod["containers"], *pod.get("initContainers", [])]
+        assert [c["name"] for c in companions].count("gate") == 1, where
+        assert any(v["name"] == "gate-conf" for v in pod["volumes"]), where
+        vllm = next(c for c in pod["containers"] if c["name"] in ("kserve-container", "vllm"))
+        words = [*vllm.get("command", []), *vllm.get("args", [])]
+        assert "--host=127.0.0.1" in words and "--port=8081" in words, where
+    assert not any(c["name"] == "gate" for c in [*worker["containers"], *worker.get("initContainers", [])]), \
+        "API sidecars run where the API is served (the leader)"
+    assert next(c for c in leader["initContainers"] if c["name"] == "gate")["restartPolicy"] == "Always"
+    for pod in (leader, worker):
+        for c in [*pod["containers"], *pod.get("initContainers", [])]:
+            ctx = c["securityContext"]
+            assert ctx["runAsNonRoot"] and ctx["allowPrivilegeEscalation"] is False, c["name"]
+            assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["seccompProfile"] == {"type": "RuntimeDefault"}, c["name"]

@@ -1,9 +1,5 @@
-"""Fixtures for tests that run the real Pulumi engine (tools/engine/build.sh + infra/engine.py).
-
-The session fixture builds or restores the engine once; when it cannot be built on this
-machine every engine test is skipped with build.sh's exact reason (failing step and the
-modules the Go proxy refused).
-"""
+"""Fixtures for tests that run the real Pulumi engine (tools/engine/build.sh + infra/engine.py);
+the session fixture ``engine`` (tests/conftest.py) builds or restores it once."""
 
 from __future__ import annotations
 
@@ -12,16 +8,6 @@ from pathlib import Path
 import pytest
 
 from infra import engine as engine_mod
-
-
-@pytest.fixture(scope="session")
-def engine() -> dict[str, str]:
-    """The built engine's versions (.tools/engine/engine.env); skips when it cannot be built."""
-    try:
-        engine_mod.build_engine()
-    except engine_mod.EngineError as exc:
-        pytest.skip(f"Pulumi engine cannot be built here: {exc}")
-    return engine_mod.engine_versions()
 
 
 @pytest.fixture(scope="module")

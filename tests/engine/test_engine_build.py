@@ -1,10 +1,12 @@
-"""The engine that tools/engine/build.sh produces is the pinned one, and a rebuild is a no-op."""
+"""The engine that tools/engine/build.sh produces is the pinned one, a rebuild is a no-op and a
+fresh checkout restores it from the machine cache."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
+import sys
 import time
 from importlib import metadata
 from importlib.resources import files
@@ -24,9 +26,16 @@ def _plugin_version(package: str) -> str:
     return json.loads(files(package).joinpath("pulumi-plugin.json").read_text())["version"]
 
 
-def test_cli_version_equals_python_sdk(engine):
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.lstrip("v").split("."))
+
+
+def test_cli_is_the_pinned_version_and_not_older_than_the_sdk(engine):
+    """The CLI is newer than the `pulumi` wheel on purpose (tools/engine/versions.env); an older
+    CLI than the SDK is what Pulumi does not support."""
     out = subprocess.run([str(BIN / "pulumi"), "version"], capture_output=True, text=True, check=True).stdout.strip()
-    assert out == f"v{metadata.version('pulumi')}"
+    assert out == f"v{engine['PULUMI_VERSION']}"
+    assert _version(out) >= _version(metadata.version("pulumi"))
 
 
 def test_registered_providers_are_the_versions_the_sdks_request(engine):
@@ -39,8 +48,10 @@ def test_registered_providers_are_the_versions_the_sdks_request(engine):
     assert ("resource", "random", _plugin_version("pulumi_random")) in installed
 
 
-def test_python_language_host_is_next_to_the_cli(engine):
-    for name in ("pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-pulumi-python"):
+def test_python_plugin_shims_are_next_to_the_cli(engine):
+    """Dynamic providers and policy packs run with the program's Python; no language host is
+    needed for inline programs (and its module is not served)."""
+    for name in ("pulumi-resource-pulumi-python", "pulumi-analyzer-policy-python"):
         path = BIN / name
         assert path.exists() and path.stat().st_mode & 0o111, f"{name} missing or not executable"
 
@@ -52,10 +63,29 @@ def test_second_build_is_a_no_op(engine):
     assert time.monotonic() - start < 10
 
 
-def test_build_is_cached_by_pin_key(engine):
-    """The machine-level cache holds this engine under the key build.sh reports, so a fresh clone restores it."""
+@pytest.mark.parametrize("component,binary", [("cli", "pulumi"), ("kubernetes", "pulumi-resource-kubernetes"),
+                                               ("random", "pulumi-resource-random")])
+def test_each_binary_is_cached_by_its_pin_key(engine, component, binary):
+    """The machine-level cache holds each binary under the key build.sh reports, so a fresh clone
+    restores it and changing one pin rebuilds only that binary."""
     root = Path(os.environ.get("LLM_PLATFORM_CACHE")
                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llm-platform")
-    entry = root / f"engine-{engine['ENGINE_KEY']}"
+    entry = root / f"engine-{component}-{engine[component.upper() + '_KEY']}"
     assert (entry / "complete").exists()
-    assert (entry / "bin" / "pulumi").read_bytes() == (BIN / "pulumi").read_bytes()
+    assert (entry / binary).read_bytes() == (BIN / binary).read_bytes()
+
+
+def test_restore_from_the_machine_cache_into_a_fresh_checkout(engine, tmp_path):
+    """A fresh clone (no .tools/) gets the engine from the machine cache in seconds, without Go."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", "--no-hardlinks", str(engine_mod.ROOT), str(clone)], check=True, timeout=300)
+    # The working tree's build recipe, not only what is committed.
+    subprocess.run(["cp", "-r", str(engine_mod.ROOT / "tools" / "engine"), str(clone / "tools")], check=True)
+    start = time.monotonic()
+    proc = subprocess.run(["bash", "tools/engine/build.sh"], cwd=clone, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PATH": "/usr/bin:/bin", "ENGINE_PYTHON": sys.executable})
+    seconds = time.monotonic() - start
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "building from Go modules" not in proc.stdout, proc.stdout
+    assert seconds < 120, f"restore took {seconds:.0f}s"
+    assert (clone / ".tools" / "engine" / "bin" / "pulumi-resource-random").exists()

@@ -97,3 +97,20 @@ def test_rendered_manifests_equal_offline_synthesis(local_ups, tmp_path):
             assert got_payload, f"{key}: secret payload missing from the rendered manifest"
         else:
             assert got_payload == want_payload, f"{key}: payload differs"
+
+
+def test_make_up_prints_the_engine_summary_and_manifest_count(engine, tmp_path, capsys):
+    """What `make up` prints (python -m infra.engine up): the engine's own update summary, then
+    the change count and how many manifests were rendered; the second run reports 0 changes."""
+    args = ["up", "--stack", "local", "--out", str(tmp_path / "out"), "--state-dir", str(tmp_path / "state"),
+            "--no-build"]
+    assert engine_mod.main(args) == 0
+    first = capsys.readouterr().out
+    assert "Resources:" in first and " created" in first, first[-2000:]
+    count = len(list((tmp_path / "out").rglob("*.yaml")))
+    assert count > 0 and f"rendered {count} manifests to {tmp_path / 'out'}" in first, first[-2000:]
+
+    assert engine_mod.main(args) == 0
+    second = capsys.readouterr().out
+    assert "Resources:" in second and " unchanged" in second, second[-2000:]
+    assert "(0 changes)" in second and f"rendered {count} manifests" in second, second[-2000:]

@@ -496,6 +496,73 @@ def gen_leaves(rng: random.Random, n: int) -> Iterator[Variant]:
         yield Variant("leaves", f"leaves-{i}", dump(doc), ANY_FIELD, f"{dotted(path)} = {value!r}"[:120])
 
 
+def _tenant_stacks() -> list[str]:
+    return [s for s in STACKS if section(load(s), "tenants")]
+
+
+def tenant_targets(doc) -> list[tuple[list, Any, str]]:
+    """(path, bad value, expected field) of the tenant, gate and network sections of ``doc``."""
+    tenants = section(doc, "tenants")
+    name = sorted(tenants)[0]
+    key = sorted(tenants[name]["keys"])[0]
+    t: list[tuple[list, Any, str]] = []
+    for bad in (0, -1, 2**31, "1", True, 1.5):
+        t.append((["tenants", name, "keys", key], bad, f"tenants.{name}.keys.{key}"))
+        t.append((["tenants", name, "maxConcurrent"], bad, f"tenants.{name}.maxConcurrent"))
+        t.append((["tenants", name, "maxRequestsPerWindow"], bad, f"tenants.{name}.maxRequestsPerWindow"))
+    for bad in ("nope:*", "x y", "base:a\nevil 1", "", ":*", 7):
+        t.append((["tenants", name, "grants"], [bad], f"tenants.{name}.grants[0]"))
+    t.append((["tenants", name, "grants"], [], f"tenants.{name}.grants"))
+    t.append((["tenants", name, "keys"], {}, f"tenants.{name}.keys"))
+    t += [(["gate", "vllmPort"], 8080, "gate.vllmPort"), (["gate", "metricsPort"], 9091, "gate.metricsPort"),
+          (["gate", "vllmPort"], 80, "gate.vllmPort"), (["gate", "cpu"], "lots", "gate.cpu"),
+          (["gate", "maxBodyKib"], 1, "gate.maxBodyKib"), (["gate", "image"], {"registry": "docker.io", "repository": "library/haproxy", "tag": "a b"}, "gate.image.tag"),
+          (["network", "clientNamespaces"], ["Istio"], "network.clientNamespaces[0]"),
+          (["network", "publishCidrs"], ["10.0.0.1/8"], "network.publishCidrs[0]"),
+          (["network", "publishCidrs"], ["any"], "network.publishCidrs[0]"),
+          (["network", "monitoringNamespace"], "", "network.monitoringNamespace")]
+    return t
+
+
+BAD_TENANT_NAMES = ["Team", "team_a", "-team", "t" * 64, "team.a"]
+BAD_KEY_NAMES = ["Main", "k" * 33, "a_b", "-k"]
+
+
+def gen_tenants(rng: random.Random, n: int) -> Iterator[Variant]:
+    """The tenant gate's config: tenant and key names, generations, grants, limits, gate ports, networks."""
+    stacks = _tenant_stacks()
+    for i in range(n):
+        stack = rng.choice(stacks)
+        doc = load(stack)
+        tenants = section(doc, "tenants")
+        roll = rng.random()
+        if roll < 0.15:
+            new = rng.choice(BAD_TENANT_NAMES)
+            old = rng.choice(sorted(tenants))
+            tenants[new] = tenants.pop(old)
+            yield Variant("tenants", f"tenants-name-{i}", dump(doc), f"tenants.{new}", f"tenant name {new!r}")
+            continue
+        if roll < 0.25:
+            tenant = tenants[rng.choice(sorted(tenants))]
+            new = rng.choice(BAD_KEY_NAMES)
+            tenant["keys"][new] = 1
+            owner = next(k for k, v in tenants.items() if v is tenant)
+            yield Variant("tenants", f"tenants-key-{i}", dump(doc), f"tenants.{owner}.keys.{new}", f"key name {new!r}")
+            continue
+        path, value, expect = rng.choice(tenant_targets(doc))
+        set_path(doc, path, value)
+        yield Variant("tenants", f"tenants-{i}", dump(doc), expect, f"{dotted(path)} = {value!r}"[:120])
+    # Valid look-alikes: the edges of every rule.
+    doc = load(stacks[0])
+    tenants = section(doc, "tenants")
+    first = tenants[sorted(tenants)[0]]
+    base = first["grants"][0].partition(":")[0]
+    tenants["t" * 63] = {"keys": {"k" * 32: 2**31 - 1}, "grants": [f"{base}:*", base],
+                         "maxConcurrent": 2**31 - 1, "maxRequestsPerWindow": 1}
+    doc["config"][f"{PROJECT}:network"] = {"publishCidrs": ["fd00::/8", "10.0.0.0/16"], "publishNamespaces": ["ingress-nginx"]}
+    yield Variant("valid", "valid-tenant-edges", dump(doc), None, "longest names, largest counts, IPv6 CIDR")
+
+
 def gen_valid(rng: random.Random) -> Iterator[Variant]:
     """Look-alikes of the traps that are fine and must render."""
     for stack in STACKS:
@@ -516,7 +583,7 @@ def gen_valid(rng: random.Random) -> Iterator[Variant]:
     yield Variant("valid", "valid-labels", dump(doc), None, "valid Prometheus labels")
 
 
-COUNTS = {"file": 135, "names": 160, "numbers": 60, "engine": 72, "files": 75, "leaves": 100}
+COUNTS = {"file": 135, "names": 160, "numbers": 60, "engine": 72, "files": 75, "leaves": 100, "tenants": 60}
 
 
 def variants(seed: int, root: Path) -> list[Variant]:
@@ -529,4 +596,5 @@ def variants(seed: int, root: Path) -> list[Variant]:
     out += gen_files(rng, COUNTS["files"], root)
     out += gen_leaves(rng, COUNTS["leaves"])
     out += gen_valid(rng)
+    out += gen_tenants(rng, COUNTS["tenants"])
     return out

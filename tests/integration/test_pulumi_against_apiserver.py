@@ -9,14 +9,11 @@ kubeconfig``), with three test-only changes, all in a temporary stack file (stac
 * A kwok node per GPU pool (its labels, taint and advertised resources), one CPU node, and a
   PersistentVolume per PersistentVolumeClaim the stack declares: what a real cluster provides.
 
-What runs for real: the Pulumi engine and the pulumi-kubernetes provider built from Go modules
-(tools/engine), the program inline (infra.engine.run), kube-apiserver admission with the
-upstream CRDs, the controller-manager (Job, Deployment, PV binding, endpoints), kube-scheduler
-and kwok making pods Running/Succeeded, so the provider's readiness awaits are real awaits.
-
-When the engine was built without pulumi-resource-random (tools/engine/versions.env pins it by a
-commit the proxy may not resolve), ``RandomPassword`` is replaced, in this process only and only
-while the program runs, by a stand-in component with a fixed secret; the report says so.
+What runs for real: the Pulumi engine with the pulumi-kubernetes provider and this project's
+bridged random provider, built from Go modules (tools/engine), the program inline
+(infra.engine.run), kube-apiserver admission with the upstream CRDs, the controller-manager (Job,
+Deployment, PV binding, endpoints), kube-scheduler and kwok making pods Running/Succeeded, so the
+provider's readiness awaits are real awaits.
 """
 
 from __future__ import annotations
@@ -35,7 +32,7 @@ import kserve_pods
 import kube
 from kube import wait_for
 
-engine_mod = pytest.importorskip("infra.engine")
+from infra import engine as engine_mod  # noqa: E402
 from components.gpu.placement import GPU_TAINT_KEY  # noqa: E402
 from components.gpu.sharing import advertised, node_labels  # noqa: E402
 from infra.config_loading import read_stack_file  # noqa: E402
@@ -48,48 +45,6 @@ BASE = "local"
 SERVING_NS = "it-llm"
 MINIO_NS = "it-minio"
 PASSPHRASE = "llm-platform-integration"  # throwaway state in a temp dir
-
-
-# ------------------------------------------------------------------------------------ engine
-
-
-def _engine() -> dict[str, str]:
-    """The engine tools/engine/build.sh installed (.tools/engine/bin + engine.env). It is not
-    built from here: a cold engine build takes far longer than this module's bounded run, so
-    the build belongs before pytest (like tools/kube/build.sh); skip with the reason if absent."""
-    root = engine_mod.ENGINE_ROOT
-    if not ((root / "bin" / "pulumi").exists() and (root / "bin" / "pulumi-resource-kubernetes").exists()
-            and (root / "engine.env").exists()):
-        log = root.parent / "engine-build.log"
-        last = ""
-        if log.exists():
-            failed = [l for l in log.read_text(errors="replace").splitlines() if "FAILED" in l]
-            last = f"; last build: {failed[-1].strip()}" if failed else ""
-        pytest.skip(f"Pulumi engine not installed in {root / 'bin'}: run tools/engine/build.sh{last}")
-    return engine_mod.engine_versions()
-
-
-@contextlib.contextmanager
-def _random_stand_in(active: bool):
-    """Replace pulumi_random.RandomPassword while the program runs (see the module docstring)."""
-    if not active:
-        yield
-        return
-    import pulumi
-    import pulumi_random
-
-    class StandInPassword(pulumi.ComponentResource):
-        def __init__(self, name, length=16, opts=None, **_):
-            super().__init__("llmplatformtest:index:StandInPassword", name, None, opts)
-            self.result = pulumi.Output.secret("p" * length)
-            self.register_outputs({"length": length})
-
-    real = pulumi_random.RandomPassword
-    pulumi_random.RandomPassword = StandInPassword
-    try:
-        yield
-    finally:
-        pulumi_random.RandomPassword = real
 
 
 # ------------------------------------------------------------------------------------ stack
@@ -118,7 +73,6 @@ class LoopbackStack:
         self.stack_file.write_text(yaml.safe_dump(
             {"config": {f"llm-platform:{k}": v for k, v in self.sections.items()}}, sort_keys=False))
         self.synth = synthesize(BASE, sections=self.sections)  # what the program declares
-        self.stand_in = not engine.get("RANDOM_VERSION")
         self.log: list[str] = []
 
     @contextlib.contextmanager
@@ -129,8 +83,7 @@ class LoopbackStack:
         os.environ["PULUMI_CONFIG_PASSPHRASE"] = PASSPHRASE
         cwd = os.getcwd()
         try:
-            with _random_stand_in(self.stand_in):
-                yield
+            yield
         finally:
             engine_mod.stack_file = real_stack_file
             if old_pass is None:
@@ -205,22 +158,16 @@ class LoopbackStack:
 # ------------------------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture(scope="session")
-def pulumi_engine() -> dict[str, str]:
-    return _engine()
-
-
 @pytest.fixture(scope="module")
-def loopback(pulumi_engine, kube_cluster, tmp_path_factory, request):
+def loopback(engine, kube_cluster, tmp_path_factory, request):
     """Requested before kube_cluster (both session-scoped): no control plane start when the
-    engine is missing."""
-    engine = pulumi_engine
+    engine cannot be built."""
     stack = LoopbackStack(kube_cluster, tmp_path_factory.mktemp("pulumi-loopback"), engine)
     stack.prepare_cluster()
     tr = request.config.pluginmanager.get_plugin("terminalreporter")
     cap = request.config.pluginmanager.get_plugin("capturemanager")
-    note = (f"engine pulumi {engine.get('PULUMI_VERSION')}, kubernetes {engine.get('KUBERNETES_VERSION')}"
-            f"{'; random: stand-in (no pulumi-resource-random in the engine)' if stack.stand_in else ''}")
+    note = (f"engine pulumi {engine.get('PULUMI_VERSION')}, kubernetes {engine.get('KUBERNETES_VERSION')}, "
+            f"random {engine.get('RANDOM_VERSION')}")
     if tr is not None and cap is not None:
         with cap.global_and_fixture_disabled():
             tr.write_line(f"\nintegration/pulumi: {note}")

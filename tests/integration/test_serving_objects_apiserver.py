@@ -17,6 +17,7 @@ import pytest
 import kube
 from components.common.images import ImageRef
 from components.gpu.placement import PodPlacement
+from tests.support.server_pod import server_pod
 from components.serving.llmd import SERVICE_PORT, pool_name, pool_selector_labels
 from components.serving.multinode import MultiNodeArgs, leader_worker_set_spec
 from infra.synth import synthesize
@@ -53,11 +54,10 @@ def test_every_serving_and_monitoring_object_is_admitted(kube_client, serving_ob
 
 
 def test_multinode_leader_worker_set_is_admitted(kube_client):
-    args = MultiNodeArgs(service="llama-405b", namespace="llm", image=ImageRef.parse("docker.io/vllm/vllm-openai:v0.33.0"),
-                         vllm_args=["--model=/mnt/models", "--port=8000", "--tensor-parallel-size=8",
-                                    "--pipeline-parallel-size=2"],
-                         nodes=2, placement=PodPlacement(resources={"nvidia.com/gpu": "8"}, node_selector={},
-                                                         tolerations=[]))
+    pod = server_pod(["--model=/mnt/models", "--port=8000", "--tensor-parallel-size=8", "--pipeline-parallel-size=2"],
+                     PodPlacement(resources={"nvidia.com/gpu": "8"}, node_selector={}, tolerations=[]),
+                     model_uri="s3://models/llama-405b", downloader=ImageRef.parse("docker.io/kserve/storage-initializer:v0.20.0"))
+    args = MultiNodeArgs(service="llama-405b", namespace="llm", server=pod, nodes=2)
     for backend in ("mp", "ray"):
         spec = leader_worker_set_spec(MultiNodeArgs(**{**args.__dict__, "backend": backend}))
         _admit(kube_client, {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",

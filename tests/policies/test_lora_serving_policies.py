@@ -26,11 +26,18 @@ def server(max_rank: int, max_cpu_loras: int) -> dict:
     return d
 
 
+PINS = {"adapter_config.json": "a" * 64, "adapter_model.safetensors": "b" * 64}
+
+
 def test_adapter_versions_pinned():
-    assert run_policy(lora.adapter_versions_pinned, CM, registry({"llama:sql": "adapters/llama/sql/v2026-11-01/"})) == []
-    assert run_policy(lora.adapter_versions_pinned, CM, registry({"llama:sql": "adapters/llama/sql/latest/"})) == [
+    pinned = {"prefix": "adapters/llama/sql/v2026-11-01/", "files": PINS}
+    assert run_policy(lora.adapter_versions_pinned, CM, registry({"llama:sql": pinned})) == []
+    assert run_policy(lora.adapter_versions_pinned, CM, registry({"llama:sql": {**pinned, "prefix": "adapters/llama/sql/latest/"}})) == [
         "llm/llama-lora-registry: adapter 'llama:sql' points at 'adapters/llama/sql/latest/', whose last segment "
         "'latest' is not a pinned version"]
+    assert run_policy(lora.adapter_versions_pinned, CM, registry({"llama:sql": {**pinned, "files": {"adapter_config.json": "x"}}})) == [
+        "llm/llama-lora-registry: adapter 'llama:sql' does not pin its files by sha256 (files: {name: digest}); "
+        "the sync sidecar refuses it"]
 
 
 def test_lora_rank_within_max():

@@ -9,6 +9,7 @@ from components.common.images import ImageRef
 from components.gpu.placement import PodPlacement
 from components.serving.multinode import MultiNodeArgs, launch_commands, leader_worker_set_spec, nodes_for
 from tests.support.schemas import crd_errors
+from tests.support.server_pod import server_pod
 
 
 @pytest.mark.parametrize("tp, pp, gpus, nodes", [(1, 1, 8, 1), (8, 1, 8, 1), (4, 2, 8, 1), (8, 2, 8, 2), (8, 4, 8, 4), (4, 4, 8, 2)])
@@ -23,10 +24,12 @@ def test_nodes_for_refuses_layouts_that_do_not_fit(tp, pp, gpus, message):
 
 
 def _args(**kw) -> MultiNodeArgs:
-    base = dict(service="llama-405b", namespace="llm", image=ImageRef.parse("docker.io/vllm/vllm-openai:v0.33.0"),
-                vllm_args=["--model=/mnt/models", "--port=8000", "--tensor-parallel-size=8", "--pipeline-parallel-size=2"],
-                nodes=2, placement=PodPlacement(resources={"nvidia.com/gpu": "8"}, node_selector={"llm-platform.io/pool": "h100"},
-                                               tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]))
+    pod = dict(vllm_args=["--model=/mnt/models", "--port=8000", "--tensor-parallel-size=8", "--pipeline-parallel-size=2"],
+               placement=PodPlacement(resources={"nvidia.com/gpu": "8"}, node_selector={"llm-platform.io/pool": "h100"},
+                                      tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]))
+    pod.update({k: kw.pop(k) for k in ("vllm_args", "placement", "model_uri", "downloader", "node_sidecars", "api_sidecars")
+                if k in kw})
+    base = dict(service="llama-405b", namespace="llm", server=server_pod(port=8000, **pod), nodes=2)
     base.update(kw)
     return MultiNodeArgs(**base)
 
