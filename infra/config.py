@@ -14,8 +14,9 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from components.airgap.spec import AirgapSpec
+from components.common.fields import AwsRegion, ClusterName
 from components.gate.rules import gate_rules, tenant_rules
-from components.gate.spec import GateSpec, NetworkSpec, TenantSpec
+from components.gate.spec import GateSpec, NetworkSpec, TenantName, TenantSpec
 from components.common.spec import RuleViolations, Spec
 from components.common.suggest import did_you_mean
 from components.gpu.pool_ref import GpuPoolRef
@@ -43,7 +44,7 @@ class ClusterSpec(Spec):
     ``openshift``: an existing OpenShift cluster running OpenShift AI, reached through a
     kubeconfig: KServe is OpenShift AI's, pods get their uid from the namespace
     (``restricted-v2``), see ``llm-platform:openshift``."""
-    name: str | None = None
+    name: ClusterName | None = None
     """Cluster name (EKS cluster name; Karpenter discovery tag). Default: the stack name."""
     render_dir: str | None = None
     """``render`` only: directory for rendered manifests. Default: ``out/<stack>/manifests``."""
@@ -51,7 +52,7 @@ class ClusterSpec(Spec):
     """``kubeconfig``/``eks``: kubeconfig file path. Default: the ambient kubeconfig."""
     context: str | None = None
     """Kubeconfig context. Default: the kubeconfig's current context."""
-    region: str | None = None
+    region: AwsRegion | None = None
     """``eks`` only: AWS region. Default: none (required for eks)."""
     kubernetes_version: str = "1.34"
     """Kubernetes minor version of the cluster; DRA needs 1.34 or later. Default: 1.34."""
@@ -92,7 +93,7 @@ class PlatformConfig(Spec):
     OpenShift AI shows and exposes the services. Default: OpenShiftSpec's defaults there."""
     policy: PolicySpec = Field(default_factory=PolicySpec)
     """Policy enforcement."""
-    tenants: dict[str, TenantSpec] = Field(default_factory=dict)
+    tenants: dict[TenantName, TenantSpec] = Field(default_factory=dict)
     """Who may call which model, by tenant name: API keys, granted ``<base>:<adapter>`` patterns
     and limits, enforced by the gate in front of every vLLM. Default: none (every gate refuses
     every key)."""
@@ -112,10 +113,13 @@ class PlatformConfig(Spec):
             _airgap_rules,
             _openshift_rules,
             architecture_rules,
+            _mount_rules,
+            _storage_tls_rules,
+            _policy_rules,
             lambda c: serving_rules(c.serving, c.gpu.pools, cluster_kind=c.cluster.kind),
             lambda c: gpu_rules(c.gpu, cluster_kind=c.cluster.kind),
             lambda c: tenant_rules(c.tenants, c.served_models()),
-            lambda c: gate_rules(c.gate, c.network),
+            lambda c: gate_rules(c.gate),
         ):
             issues.extend(rule(self))
         if not issues:  # the capacity planner needs valid pool/model references
@@ -230,6 +234,11 @@ def _service_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
         path = f"serving.services.{name}"
         if not is_dns_label(name):
             issues.append((path, f"service name {name!r} must be a DNS label (lowercase letters, digits, '-', max 63)"))
+        else:
+            for derived, what, limit in derived_names(name, svc.frontend, mode):
+                if len(derived) > limit:
+                    issues.append((path, f"service name {name!r} is too long: {what} {derived!r} would have {len(derived)} "
+                                         f"characters, the limit is {limit} (shorten it to {len(name) - len(derived) + limit})"))
         if svc.base_model not in bases:
             issues.append((f"{path}.baseModel", f"unknown base model {svc.base_model!r}{_did_you_mean(svc.base_model, list(bases))}"))
         if svc.pool not in pools:
@@ -250,11 +259,22 @@ def _service_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     return issues
 
 
+def derived_names(service: str, frontend: str, mode: str) -> list[tuple[str, str, int]]:
+    """Object names the controllers derive from a service name, with the limit each must meet."""
+    if frontend == "llm-d":
+        # Helm release names are at most 53; the router chart names its Service <release>-epp.
+        return [(f"{service}-pool", "the llm-d router Helm release", 53), (f"{service}-ms", "the llm-d model service Helm release", 53),
+                (f"{service}-pool-epp", "the endpoint picker Service", 63)]
+    if mode == "Knative":
+        return [(f"{service}-predictor-00001", "the first Knative revision of KServe's predictor", 63)]
+    return [(f"{service}-predictor", "KServe's predictor Service", 63)]
+
+
 def _gpu_request_rules(cfg: PlatformConfig, service: str) -> list[tuple[str, str]]:
     # The service component checks the same rule against its pool reference (VllmLoraService).
     svc = cfg.serving.services[service]
     return service_pool_rules(svc, GpuPoolRef(svc.pool, cfg.gpu.pools[svc.pool]),
-                              claim_templates=list(cfg.gpu.dra.claim_templates), path=f"serving.services.{service}")
+                              claim_templates=dict(cfg.gpu.dra.claim_templates), path=f"serving.services.{service}")
 
 
 def _adapter_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
@@ -327,3 +347,43 @@ def _openshift_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
                                                                 "Route; set auth: true so the auth proxy checks callers "
                                                                 "(or openshift.expose: false)"))
     return issues
+
+
+def _storage_tls_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    m = cfg.storage.minio
+    if cfg.storage.kind != "minio" or m.tls_secret is None:
+        return []
+    issues = []
+    if not (cfg.airgap.enabled and cfg.airgap.ca_bundle is not None):
+        issues.append(("storage.minio.tlsSecret", "needs the CA that issued it in airgap.caBundle (with airgap.enabled): "
+                                                  "every client verifies MinIO's certificate against it"))
+    if m.publish_endpoint is not None and not m.publish_endpoint.startswith("https://"):
+        issues.append(("storage.minio.publishEndpoint", "MinIO serves HTTPS only when tlsSecret is set; use an https:// endpoint"))
+    return issues
+
+
+def _mount_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    """The CA bundle is mounted into every container: its directory must not collide with the
+    platform's own mounts (one would hide the other)."""
+    ca = cfg.airgap.ca_bundle
+    if ca is None:
+        return []
+    from components.gate import gate
+    from components.models import lora_server
+    from components.storage import minio
+
+    platform_mounts = sorted(set(lora_server.MOUNT_PATHS + gate.MOUNT_PATHS + minio.MOUNT_PATHS))
+    mine = ca.mount_path.rstrip("/") + "/"
+    for other in platform_mounts:
+        theirs = other.rstrip("/") + "/"
+        if mine.startswith(theirs) or theirs.startswith(mine):
+            return [("airgap.caBundle.mountPath", f"{ca.mount_path!r} collides with the platform's mount {other!r}; "
+                                                  f"platform mounts: {', '.join(platform_mounts)}")]
+    return []
+
+
+def _policy_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
+    from policies.llm_platform_policies import POLICY_NAMES
+
+    return [(f"policy.overrides.{name}", f"unknown policy{_did_you_mean(name, POLICY_NAMES)}")
+            for name in cfg.policy.overrides if name not in POLICY_NAMES]

@@ -12,15 +12,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from components.common.spec import RuleViolations
+from components.common.spec import RuleViolations, SensitiveValueError
 from infra.config import PROJECT, PlatformConfig
+from infra.stack_file import StackFileProblem, parse_stack_yaml, split_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STACKS_DIR = REPO_ROOT / "stacks"
 SECRET_PLACEHOLDER = "[secret]"
+# Provider namespaces a stack file may also configure (never mistaken for a typo of PROJECT).
+OTHER_NAMESPACES = ("pulumi", "aws", "kubernetes", "random")
+# Kubernetes and the engine hold integers as int64 (Go); larger values cannot round-trip.
+_INT64 = (-(2**63), 2**63 - 1)
 
 
 @dataclass(frozen=True)
@@ -39,18 +43,16 @@ class PlatformConfigError(Exception):
         self.issues = issues
         self.source = source
         where = f" ({source})" if source else ""
-        lines = [f"stack {stack!r}{where}: {len(issues)} configuration error{'s' if len(issues) != 1 else ''}"]
+        if len(issues) == 1:
+            super().__init__(f"stack {stack!r}{where}: {issues[0].path}: {issues[0].message}")
+            return
+        lines = [f"stack {stack!r}{where}: {len(issues)} configuration errors"]
         lines += [f"  - {i.path}: {i.message}" for i in issues]
         super().__init__("\n".join(lines))
 
 
 def stack_file(stack: str) -> Path:
     return STACKS_DIR / f"Pulumi.{stack}.yaml"
-
-
-def _shown(path: Path) -> str:
-    """``path`` as messages show it: relative to the project when inside it."""
-    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def list_stacks() -> list[str]:
@@ -68,22 +70,32 @@ def _mask_secure(value: Any) -> Any:
     return value
 
 
+def display_path(path: Path) -> str:
+    """``path`` relative to the project root when it is inside it (messages name what users edit)."""
+    try:
+        return str(path.resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
 def read_stack_file(stack: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The project's section values and the other namespaces' keys (``aws:region`` ...) of a stack file."""
     path = stack_file(stack)
-    if not path.exists():
+    source = display_path(path)
+    if not path.is_file():
         known = ", ".join(list_stacks())
-        raise PlatformConfigError(stack, [ConfigIssue("stack", f"no stack file {_shown(path)}; known stacks: {known}")])
-    doc = yaml.safe_load(path.read_text()) or {}
-    config = doc.get("config") or {}
-    project: dict[str, Any] = {}
-    others: dict[str, Any] = {}
-    for key, value in config.items():
-        namespace, _, name = key.partition(":")
-        if namespace == PROJECT:
-            project[name] = _mask_secure(value)
-        else:
-            others[key] = _mask_secure(value)
+        raise PlatformConfigError(stack, [ConfigIssue("stack", f"no stack file {source}; known stacks: {known}")])
+    try:
+        doc = parse_stack_yaml(path.read_bytes())
+        split = split_config(doc.get("config") or {}, PROJECT, OTHER_NAMESPACES)
+    except StackFileProblem as exc:
+        # Inside a project section the path is the one every other message uses (``serving.services.x``).
+        field = exc.path.removeprefix(f"config.{PROJECT}:") or exc.path
+        raise PlatformConfigError(stack, [ConfigIssue(field, exc.message)], source) from None
+    except OSError as exc:
+        raise PlatformConfigError(stack, [ConfigIssue("(file)", f"cannot be read: {exc.strerror}")], source) from None
+    project = {name: _mask_secure(value) for name, value in split.project.items()}
+    others = {key: _mask_secure(value) for key, value in split.others.items()}
     return project, others
 
 
@@ -107,17 +119,37 @@ def read_runtime_config() -> dict[str, Any]:
 
 
 def load_platform_config(stack: str, sections: dict[str, Any], source: str | None = None) -> PlatformConfig:
-    """Validate ``sections`` (``{"cluster": {...}, "gpu": {...}}``) for ``stack``."""
+    """Validate ``sections`` (``{"cluster": {...}, "gpu": {...}}``) for ``stack``, then the files
+    it names (adapter folders, CA bundle)."""
+    too_big = _out_of_int64(sections)
+    if too_big:
+        raise PlatformConfigError(stack, too_big, source)
     try:
-        return PlatformConfig.model_validate(sections)
+        cfg = PlatformConfig.model_validate(sections)
     except ValidationError as exc:
         raise PlatformConfigError(stack, _issues(exc), source) from None
+    from infra.config_files import file_issues
+
+    problems = [ConfigIssue(path, message) for path, message in file_issues(cfg, REPO_ROOT)]
+    if problems:
+        raise PlatformConfigError(stack, problems, source)
+    return cfg
+
+
+def _out_of_int64(value: Any, path: str = "") -> list[ConfigIssue]:
+    if isinstance(value, dict):
+        return [i for k, v in value.items() for i in _out_of_int64(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [i for n, v in enumerate(value) for i in _out_of_int64(v, f"{path}[{n}]")]
+    if isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+        return [ConfigIssue(path, f"integer {_short(value)} is outside int64, the range Kubernetes and Pulumi hold")]
+    return []
 
 
 def load_stack(stack: str) -> PlatformConfig:
     """Read and validate ``stacks/Pulumi.<stack>.yaml``."""
     sections, _ = read_stack_file(stack)
-    return load_platform_config(stack, sections, _shown(stack_file(stack)))
+    return load_platform_config(stack, sections, display_path(stack_file(stack)))
 
 
 # --- error formatting ---------------------------------------------------------------------
@@ -178,7 +210,7 @@ def _clean_path(loc: tuple) -> tuple[list[str | int], type[BaseModel] | None]:
         members = _union_members(annotation)
         models = [m for m in members if isinstance(m, type) and issubclass(m, BaseModel)]
         # A discriminated-union tag or a type tag ('str', 'function-after[...]') is not a key.
-        tagged = [m for m in models if _tag_of(m) == segment]
+        tagged = [m for m in models if len(models) > 1 and _tag_of(m) == segment]
         if tagged:
             annotation = tagged[0]
             continue
@@ -226,6 +258,8 @@ def _describe(err: dict, path: list[str | int], parent: type[BaseModel] | None) 
         return f"unknown key{hint} Allowed keys: {', '.join(allowed)}"
     if kind == "missing":
         return "required key is missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a mapping of keys to values (got {_short(value)})"
     if kind == "union_tag_invalid":
         expected = err.get("ctx", {}).get("expected_tags", "")
         return f"{_short(err.get('ctx', {}).get('tag'))} is not allowed; allowed: {expected}"
@@ -236,6 +270,8 @@ def _describe(err: dict, path: list[str | int], parent: type[BaseModel] | None) 
         if message.startswith(prefix):
             message = message[len(prefix):]
     message = message[0].lower() + message[1:] if message else message
+    if isinstance((err.get("ctx") or {}).get("error"), SensitiveValueError):
+        return message
     return f"{message} (got {_short(value)})"
 
 

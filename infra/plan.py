@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from components.models.planning import format_plan, plan_services
-from infra.config_loading import PlatformConfigError, load_platform_config, read_stack_file, stack_file
+from infra.config_loading import PlatformConfigError, display_path, load_platform_config, read_stack_file, stack_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         sections, _ = read_stack_file(args.stack)
-        cfg = load_platform_config(args.stack, sections, f"stacks/{stack_file(args.stack).name}")
+        cfg = load_platform_config(args.stack, sections, display_path(stack_file(args.stack)))
     except PlatformConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

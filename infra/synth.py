@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextvars
 import json
+import os
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from typing import Any, Callable
 import yaml
 
 from infra.config import PROJECT, PlatformConfig
-from infra.config_loading import PlatformConfigError, list_stacks, load_platform_config, read_stack_file, stack_file
+from infra.config_loading import (ConfigIssue, PlatformConfigError, display_path, list_stacks, load_platform_config,
+                                  read_stack_file, stack_file)
 from infra.mocks import PlatformMocks, RecordingMonitor, Registration
 
 # Kubernetes types that are not plain objects: Helm releases, providers, partial patches.
@@ -109,7 +111,7 @@ def synthesize(stack: str, sections: dict[str, Any] | None = None,
     """
     file_sections, other_keys = read_stack_file(stack)
     sections = file_sections if sections is None else sections
-    cfg = load_platform_config(stack, sections, f"stacks/{stack_file(stack).name}")
+    cfg = load_platform_config(stack, sections, display_path(stack_file(stack)))
     if program is None:
         from infra.compose import build_platform as program
     # A fresh context per run: Pulumi's runtime state lives in context variables.
@@ -150,6 +152,23 @@ def summary_table(synthesis: Synthesis) -> str:
     return "\n".join(lines)
 
 
+def out_problem(out: Path) -> str | None:
+    """Why synthesis could not write into ``out`` (checked before synthesizing), or None."""
+    if out.exists() and not out.is_dir():
+        return f"{out} exists and is not a directory"
+    existing = out
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{out} cannot be created: {existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK) or os.statvfs(existing).f_flag & os.ST_RDONLY:
+        return f"{out} is not writable ({existing} is read-only for this user)"
+    for name in ("manifests.yaml", "resources.json"):
+        if (out / name).exists() and not (out / name).is_file():
+            return f"{out / name} exists and is not a file"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.synth", description=__doc__.split("\n\n")[0])
     which = parser.add_mutually_exclusive_group(required=True)
@@ -164,11 +183,18 @@ def main(argv: list[str] | None = None) -> int:
     for stack in stacks:
         out = args.out / stack if args.all else args.out
         try:
+            problem = out_problem(out)
+            if problem:
+                raise PlatformConfigError(stack, [ConfigIssue("--out", problem + "; name a writable directory")])
             synthesis = synthesize(stack)
         except PlatformConfigError as exc:
             print(exc, file=sys.stderr)
             return 2
-        write(synthesis, out)
+        try:
+            write(synthesis, out)
+        except OSError as exc:  # e.g. a pseudo file system that passes the access checks
+            print(PlatformConfigError(stack, [ConfigIssue("--out", f"cannot write into {out}: {exc.strerror}")]), file=sys.stderr)
+            return 2
         print(summary_table(synthesis))
         print(f"  wrote {out / 'manifests.yaml'} and {out / 'resources.json'}")
         if args.policy:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from components.common.fields import ObjectName, RegistryWithPrefix
 from components.common.spec import Spec, check_rules
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -15,6 +17,9 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 # ``serving.kserve.io/s3-cabundle-configmap`` annotation / ``cabundle_configmap`` storage-config
 # field (kserve docs/model-serving/storage/certificate/self-signed.md; PR #3250).
 KSERVE_CA_BUNDLE_KEY = "cabundle.crt"
+# Mounting a ConfigMap over one of these hides the image's own files.
+_SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/mnt", "/opt", "/proc", "/root", "/run",
+                "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/etc/ssl", "/etc/pki", "/usr/local", "/usr/lib", "/usr/bin"}
 
 
 CaSource = Literal["file", "openshift-injected", "rhoai"]
@@ -46,7 +51,7 @@ class CaBundleSpec(Spec):
     """``file`` only: PEM file (relative to the project root) with every CA certificate workloads
     must trust; it replaces the image's system trust store for Python, Go and AWS SDK clients.
     Default: none (required for source file)."""
-    config_map: str | None = None
+    config_map: ObjectName | None = None
     """ConfigMap created in every platform namespace and mounted into every pod. Default:
     trusted-ca-bundle (file), llm-platform-trusted-ca (openshift-injected); for rhoai it is always
     odh-kserve-custom-ca-bundle."""
@@ -68,9 +73,11 @@ class CaBundleSpec(Spec):
     @field_validator("mount_path")
     @classmethod
     def _absolute(cls, path: str) -> str:
-        if not path.startswith("/") or path.rstrip("/") in ("", "/etc/ssl", "/etc/ssl/certs"):
-            raise ValueError(f"mountPath {path!r} must be an absolute directory that does not shadow the image's trust store")
-        return path.rstrip("/")
+        clean = posixpath.normpath(path) if path.startswith("/") else ""
+        if clean != path.rstrip("/") or clean in _SYSTEM_DIRS or clean.startswith(("/etc/ssl", "/proc/", "/sys/", "/dev/")):
+            raise ValueError(f"mountPath {path!r} must be a normalized absolute directory that does not shadow a system "
+                             "directory or the image's trust store, e.g. /etc/llm-platform/ca")
+        return clean
 
     @model_validator(mode="after")
     def _source_fields(self) -> "CaBundleSpec":
@@ -102,7 +109,7 @@ class AirgapSpec(Spec):
 
     enabled: bool = False
     """Rewrite images and charts to the mirror, force offline mode, mount the CA bundle. Default: false."""
-    registry: str | None = None
+    registry: RegistryWithPrefix | None = None
     """Internal image registry (host[:port][/prefix]) that mirrors every upstream image under its
     upstream repository path: ``quay.io/minio/minio:T`` is pulled as ``<registry>/minio/minio:T``.
     Default: none (required when enabled)."""
@@ -115,7 +122,7 @@ class AirgapSpec(Spec):
     image_digests: dict[str, str] = Field(default_factory=dict)
     """Upstream ``registry/repository:tag`` -> ``sha256:...`` digest of the mirrored copy; matching
     images are pulled as ``<registry>/<repository>:<tag>@<digest>``. Default: none."""
-    image_pull_secrets: list[str] = Field(default_factory=list)
+    image_pull_secrets: list[ObjectName] = Field(default_factory=list)
     """Existing pull secrets for the internal registry added to every pod. Default: none."""
     ca_bundle: CaBundleSpec | None = None
     """Internal CA bundle. Default: none (required when enabled)."""

@@ -19,6 +19,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import model_validator
 
+from components.common.fields import ChartRepositoryUrl
 from components.common.spec import Spec
 
 
@@ -29,7 +30,7 @@ class ChartRef(Spec):
     """Chart name inside its repository, e.g. ``gpu-operator``."""
     version: str
     """Exact chart version; ranges are refused so a redeploy never picks up a new chart silently."""
-    repository: str | None = None
+    repository: ChartRepositoryUrl | None = None
     """``https://`` chart repository or ``oci://`` registry path holding the chart (without the
     chart name). Default: none, which requires ``path``."""
     path: str | None = None
@@ -82,9 +83,17 @@ def helm_release(
     create_namespace: bool = True,
     skip_crds: bool = False,
     timeout_seconds: int = 900,
+    holds_crds: bool = False,
 ) -> k8s.helm.v3.Release:
     """One pinned Helm release; atomic so a failed install/upgrade rolls back instead of
-    leaving a half-upgraded controller behind."""
+    leaving a half-upgraded controller behind. ``holds_crds``: a release that templates CRDs
+    (``kserve-crd``, ``karpenter-crd``); uninstalling it deletes the CRDs and with them every
+    object of those kinds cluster-wide (InferenceServices, NodePools), so it is protected and
+    retained on delete."""
+    if holds_crds:
+        from components.common.protection import protected
+
+        opts = protected(opts)
     return k8s.helm.v3.Release(
         name,
         k8s.helm.v3.ReleaseArgs(

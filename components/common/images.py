@@ -6,6 +6,7 @@ import re
 
 from pydantic import field_validator
 
+from components.common.fields import ImageTag, RegistryHost, Repository
 from components.common.spec import Spec
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -14,11 +15,11 @@ _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 class ImageRef(Spec):
     """An OCI image, split so an air-gap mirror can replace the registry and keep the path."""
 
-    registry: str
+    registry: RegistryHost
     """Registry host (and port), e.g. ``docker.io`` or ``registry.internal:5000``."""
-    repository: str
+    repository: Repository
     """Repository path inside the registry, e.g. ``vllm/vllm-openai``."""
-    tag: str
+    tag: ImageTag
     """Immutable release tag, e.g. ``v0.33.0``; ``latest`` is refused."""
     digest: str | None = None
     """Optional ``sha256:<64 hex>`` digest; when set the reference pins content, not just the tag."""

@@ -22,6 +22,8 @@ class Spec(BaseModel):
         populate_by_name=True,
         use_attribute_docstrings=True,
         validate_default=True,
+        allow_inf_nan=False,  # NaN/Infinity pass every bound check and no engine accepts them
+        strict=True,  # no silent coercion: true is not 1, 0 is not false, "8" is not 8
     )
 
 
@@ -35,6 +37,10 @@ class RuleViolations(ValueError):
     def __init__(self, issues: list[tuple[str, str]]):
         self.issues = issues
         super().__init__("; ".join(f"{path}: {msg}" for path, msg in issues))
+
+
+class SensitiveValueError(ValueError):
+    """A refusal whose input may hold a secret (a URL with credentials): messages never echo it."""
 
 
 def check_rules(*issues: tuple[str, str] | None) -> None:

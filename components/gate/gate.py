@@ -40,6 +40,9 @@ GATE_COMPONENT = "gate"
 """``app.kubernetes.io/component`` of the gate's ConfigMap and Secret (the policy pack finds them by it)."""
 CONTAINER_NAME = "gate"
 PATHS = GatePaths()
+RUNTIME_DIR = PATHS.runtime_socket.rsplit("/", 1)[0]
+MOUNT_PATHS = (PATHS.conf_dir, PATHS.keys_dir, RUNTIME_DIR)
+"""Directories the gate container mounts volumes at."""
 
 
 class TenantKeys(pulumi.ComponentResource):
@@ -172,7 +175,7 @@ class ServiceGate(pulumi.ComponentResource):
             "volumeMounts": [
                 {"name": "gate-conf", "mountPath": PATHS.conf_dir, "readOnly": True},
                 {"name": "gate-keys", "mountPath": PATHS.keys_dir, "readOnly": True},
-                {"name": "gate-run", "mountPath": PATHS.runtime_socket.rsplit("/", 1)[0]},
+                {"name": "gate-run", "mountPath": RUNTIME_DIR},
             ],
         }
 

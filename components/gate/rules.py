@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Mapping, Sequence
 
 from components.gate.haproxy import grant_problems
-from components.gate.spec import GateSpec, NetworkSpec, TenantSpec, is_tenant_name
-from components.models.spec import is_dns_label
+from components.gate.spec import GateSpec, TenantSpec
 
 
 def tenant_rules(tenants: Mapping[str, TenantSpec], served: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
@@ -15,9 +13,6 @@ def tenant_rules(tenants: Mapping[str, TenantSpec], served: Mapping[str, Sequenc
     issues = []
     for name, tenant in tenants.items():
         path = f"tenants.{name}"
-        if not is_tenant_name(name):
-            issues.append((path, f"tenant name {name!r} must be lowercase letters, digits and '-' (max 63): "
-                                 "it is the fairness id and a map key"))
         for i, pattern in enumerate(tenant.grants):
             problem = grant_problems(pattern, served)
             if problem:
@@ -25,7 +20,7 @@ def tenant_rules(tenants: Mapping[str, TenantSpec], served: Mapping[str, Sequenc
     return issues
 
 
-def gate_rules(gate: GateSpec, network: NetworkSpec) -> list[tuple[str, str]]:
+def gate_rules(gate: GateSpec) -> list[tuple[str, str]]:
     issues = []
     ports = {"vllmPort": gate.vllm_port, "metricsPort": gate.metrics_port}
     reserved = {8000: "the llm-d pool / LeaderWorkerSet port", 8080: "the KServe port", 8200: "llm-d's routing sidecar target",
@@ -36,15 +31,4 @@ def gate_rules(gate: GateSpec, network: NetworkSpec) -> list[tuple[str, str]]:
             issues.append((f"gate.{key}", f"{port} is {reserved[port]}, where the gate itself listens; choose another port"))
     if gate.vllm_port == gate.metrics_port:
         issues.append(("gate.metricsPort", f"equals gate.vllmPort ({gate.vllm_port})"))
-    named = [(f"network.clientNamespaces[{i}]", ns) for i, ns in enumerate(network.client_namespaces)]
-    named += [("network.monitoringNamespace", network.monitoring_namespace)]
-    named += [(f"network.publishNamespaces[{i}]", ns) for i, ns in enumerate(network.publish_namespaces)]
-    for path, ns in named:
-        if not is_dns_label(ns):
-            issues.append((path, f"{ns!r} is not a namespace name (a DNS label)"))
-    for i, cidr in enumerate(network.publish_cidrs):
-        try:
-            ipaddress.ip_network(cidr, strict=True)
-        except ValueError as exc:
-            issues.append((f"network.publishCidrs[{i}]", f"{cidr!r} is not a CIDR ({exc})"))
     return issues

@@ -145,11 +145,14 @@ def controller_policy(*, cluster: str, region: str, partition: str, account_id: 
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def queue_policy(queue_arn: str) -> dict[str, Any]:
-    """Queue policy: EventBridge and SQS may send; anything over plain HTTP is denied."""
+def queue_policy(queue_arn: str, rule_arns: list[str]) -> dict[str, Any]:
+    """Queue policy: only the interruption EventBridge rules may send (``aws:SourceArn``; any other
+    rule in any account would otherwise inject fake interruptions that drain GPU nodes); anything
+    over plain HTTP is denied."""
     return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "SqsWrite", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn,
-         "Principal": {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]}},
+        {"Sid": "EventBridgeRulesWrite", "Effect": "Allow", "Action": "sqs:SendMessage", "Resource": queue_arn,
+         "Principal": {"Service": "events.amazonaws.com"},
+         "Condition": {"ArnEquals": {"aws:SourceArn": sorted(rule_arns)}}},
         {"Sid": "DenyHTTP", "Effect": "Deny", "Action": "sqs:*", "Resource": queue_arn, "Principal": "*",
          "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
     ]}
@@ -227,8 +230,7 @@ class KarpenterController(pulumi.ComponentResource):
         if args.interruption_queue:
             queue = aws.sqs.Queue(f"{name}-queue", name=f"Karpenter-{cluster}", message_retention_seconds=300,
                                   sqs_managed_sse_enabled=True, tags=tags, opts=child)
-            aws.sqs.QueuePolicy(f"{name}-queue-policy", queue_url=queue.url,
-                                policy=queue.arn.apply(lambda arn: json.dumps(queue_policy(arn))), opts=child)
+            rules = []
             for role, pattern in INTERRUPTION_EVENTS.items():
                 rule = aws.cloudwatch.EventRule(
                     f"{name}-{role}", name=f"Karpenter-{cluster}-{role}"[:64],
@@ -236,6 +238,10 @@ class KarpenterController(pulumi.ComponentResource):
                     event_pattern=json.dumps(pattern), tags=tags, opts=child)
                 aws.cloudwatch.EventTarget(f"{name}-{role}-target", rule=rule.name, target_id="KarpenterInterruptionQueueTarget",
                                            arn=queue.arn, opts=child)
+                rules.append(rule)
+            aws.sqs.QueuePolicy(f"{name}-queue-policy", queue_url=queue.url,
+                                policy=pulumi.Output.all(queue.arn, *[r.arn for r in rules]).apply(
+                                    lambda arns: json.dumps(queue_policy(arns[0], list(arns[1:])))), opts=child)
         self.queue_name = queue.name if queue is not None else None
 
         oidc_issuer: pulumi.Output[str | None] = pulumi.Output.from_input(None)
@@ -268,7 +274,7 @@ class KarpenterController(pulumi.ComponentResource):
         if args.crd_chart is not None:
             # aws/karpenter-provider-aws upgrade guide (v1.14): CRDs from karpenter-crd, upgraded with the controller.
             identity_binding.append(helm_release(f"{name}-crd", args.crd_chart, args.namespace, {},
-                                                 pulumi.ResourceOptions(parent=self), create_namespace=False))
+                                                 pulumi.ResourceOptions(parent=self), create_namespace=False, holds_crds=True))
         self.release = helm_release(f"{name}-release", args.chart, args.namespace, values,
                                     pulumi.ResourceOptions(parent=self, depends_on=identity_binding), create_namespace=False,
                                     skip_crds=args.crd_chart is not None)

@@ -7,6 +7,9 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Field, PositiveInt
 
+from components.common.fields import (AmiAlias, BudgetNodes, BudgetWindow, CapacityReservationId, CronSchedule, DnsLabel,
+                                      DnsSubdomain, Gib, InstanceFamily, KarpenterDuration, KarpenterGracePeriod, Labels,
+                                      Namespace)
 from components.common.helm import ChartRef
 from components.common.spec import Spec
 
@@ -86,13 +89,13 @@ GpuSharing = Annotated[
 class DisruptionBudget(Spec):
     """How many nodes Karpenter may disrupt at once, optionally only in a schedule window."""
 
-    nodes: str = "10%"
+    nodes: BudgetNodes = "10%"
     """Node count or percentage. Default: 10%."""
     reasons: list[Literal["Underutilized", "Empty", "Drifted"]] | None = None
     """Disruption reasons this budget applies to. Default: all reasons."""
-    schedule: str | None = None
+    schedule: CronSchedule | None = None
     """Cron schedule opening the budget window. Default: always active."""
-    duration: str | None = None
+    duration: BudgetWindow | None = None
     """Length of the window opened by ``schedule`` (e.g. ``8h``). Default: none."""
 
 
@@ -102,7 +105,7 @@ class DisruptionSpec(Spec):
     consolidation_policy: Literal["WhenEmpty", "WhenEmptyOrUnderutilized", "Balanced"] = "WhenEmpty"
     """``WhenEmpty`` never evicts serving pods to bin-pack GPUs (model reloads are expensive);
     ``Balanced`` (Karpenter 1.14) weighs savings against disruption. Default: WhenEmpty."""
-    consolidate_after: str = "300s"
+    consolidate_after: KarpenterDuration = "300s"
     """How long a node must be consolidatable before Karpenter acts. Default: 300s."""
     budgets: list[DisruptionBudget] = Field(default_factory=lambda: [DisruptionBudget()])
     """Disruption budgets. Default: at most 10% of the pool's nodes at once."""
@@ -119,14 +122,14 @@ class GpuPoolSpec(Spec):
     accelerator: Literal["nvidia", "amd", "habana"] = "nvidia"
     """Vendor; decides the extended resource name (``nvidia.com/gpu``, ``amd.com/gpu``,
     ``habana.ai/gaudi``). Default: nvidia."""
-    gpus_per_node: PositiveInt = 8
+    gpus_per_node: Annotated[int, Field(ge=1, le=64)] = 8
     """Physical GPUs per node (p5.48xlarge: 8). Default: 8."""
-    instance_families: list[str] = Field(default_factory=list)
+    instance_families: list[InstanceFamily] = Field(default_factory=list)
     """Karpenter only: EC2 instance families, e.g. ``[p5]``. Default: none (required for karpenter)."""
     capacity_types: list[CapacityType] = Field(default_factory=lambda: ["on-demand"])
     """Karpenter only: purchase options; Karpenter uses reserved capacity first, then the cheapest
     of the others. Default: on-demand."""
-    capacity_reservation_ids: list[str] = Field(default_factory=list)
+    capacity_reservation_ids: list[CapacityReservationId] = Field(default_factory=list)
     """Karpenter only: EC2 capacity reservations (``cr-...``) the pool may launch into; ``reserved``
     needs these or ``capacityReservationTags``. Default: none."""
     capacity_reservation_tags: dict[str, str] = Field(default_factory=dict)
@@ -135,25 +138,25 @@ class GpuPoolSpec(Spec):
     """Karpenter only: most GPUs this pool may hold in total. Default: no limit."""
     sharing: GpuSharing = Field(default_factory=NoSharing)
     """How the pool's GPUs are shared between pods. Default: whole GPUs."""
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     """Extra node labels. Default: none (the pool label is always added)."""
-    node_selector: dict[str, str] = Field(default_factory=dict)
+    node_selector: Labels = Field(default_factory=dict)
     """Static only: labels that identify the pool's existing nodes. Default: the pool label."""
     taint: bool = True
     """Taint nodes ``nvidia.com/gpu=true:NoSchedule`` so only GPU workloads land there. Default: true."""
-    ami_alias: str = "al2023@latest"
+    ami_alias: AmiAlias = "al2023@latest"
     """Karpenter only: EC2NodeClass AMI alias (``al2023@<version>`` or ``bottlerocket@<version>``;
     Karpenter picks the NVIDIA variant for GPU instances); pin a version in prod.
     Default: al2023@latest."""
-    root_volume_gib: PositiveInt = 300
+    root_volume_gib: Gib = 300
     """Karpenter only: size of the EBS volume holding container images (AL2023: the root volume
     ``/dev/xvda``; Bottlerocket: the data volume ``/dev/xvdb``); serving images and model caches
     are tens of GB. Default: 300."""
     disruption: DisruptionSpec = Field(default_factory=DisruptionSpec)
     """Karpenter only: consolidation and budgets."""
-    expire_after: str = "720h"
+    expire_after: KarpenterDuration = "720h"
     """Karpenter only: maximum node lifetime before replacement (or ``Never``). Default: 720h."""
-    termination_grace_period: str | None = "24h"
+    termination_grace_period: KarpenterGracePeriod | None = "24h"
     """Karpenter only: longest a draining node waits for its pods (PDBs included) before it is
     terminated anyway; ``null`` waits forever. Default: 24h."""
 
@@ -163,7 +166,7 @@ class KarpenterSpec(Spec):
 
     install: bool = False
     """Install the controller, its IAM roles and the interruption queue. Default: false."""
-    namespace: str = "kube-system"
+    namespace: Namespace = "kube-system"
     """Namespace of the controller. Default: kube-system."""
     chart: ChartRef = ChartRef(name="karpenter", version="1.14.1", repository="oci://public.ecr.aws/karpenter")
     """Karpenter chart. Default: karpenter 1.14.1 from public ECR."""
@@ -186,7 +189,7 @@ class GpuOperatorSpec(Spec):
 
     install: bool = False
     """Install the operator. Default: false."""
-    namespace: str = "gpu-operator"
+    namespace: Namespace = "gpu-operator"
     """Namespace of the operator. Default: gpu-operator."""
     chart: ChartRef = ChartRef(name="gpu-operator", version="v26.7.0", repository="https://helm.ngc.nvidia.com/nvidia")
     """GPU Operator chart. Default: v26.7.0 from NGC."""
@@ -218,13 +221,13 @@ class DraSpec(Spec):
 
     install: bool = False
     """Install the DRA driver. Default: false."""
-    namespace: str = "dra-driver-nvidia-gpu"
+    namespace: Namespace = "dra-driver-nvidia-gpu"
     """Namespace of the driver. Default: dra-driver-nvidia-gpu."""
     chart: ChartRef = ChartRef(
         name="dra-driver-nvidia-gpu", version="0.4.1", repository="oci://registry.k8s.io/dra-driver-nvidia/charts"
     )
     """DRA driver chart. Default: 0.4.1 from registry.k8s.io."""
-    claim_templates: dict[str, ClaimTemplateSpec] = Field(default_factory=dict)
+    claim_templates: dict[DnsSubdomain, ClaimTemplateSpec] = Field(default_factory=dict)
     """Claim templates by name, created in the serving namespace. Default: none."""
     driver_root: str | None = None
     """Host path of the NVIDIA driver (``nvidiaDriverRoot``). Default: ``/run/nvidia/driver``
@@ -238,7 +241,7 @@ class DraSpec(Spec):
 class GpuSpec(Spec):
     """The GPU layer."""
 
-    pools: dict[str, GpuPoolSpec] = Field(default_factory=dict)
+    pools: dict[DnsLabel, GpuPoolSpec] = Field(default_factory=dict)
     """GPU pools by name. Default: none."""
     karpenter: KarpenterSpec = Field(default_factory=KarpenterSpec)
     """Karpenter controller. Default: not installed."""

@@ -10,7 +10,9 @@ rewritten so the resolver accepts it:
 * ``peft_type`` must be ``LORA``; ``r`` must equal the rank declared in the stack;
   ``lora_alpha`` and a non-empty ``target_modules`` must be present;
   ``use_dora`` must be false or absent; ``modules_to_save`` must be null or absent;
-* exactly one weights file (``adapter_model.safetensors``, ``.bin`` or ``.pt``);
+* exactly one weights file (``adapter_model.safetensors``, ``.bin`` or ``.pt``); a safetensors
+  file must follow the format (header, dtypes, shapes and offsets tiling the data exactly), the
+  same checks the ``safetensors`` loader makes before vLLM reads a tensor;
 * with the base model's architecture: every tensor in the safetensors header is a LoRA A/B
   pair of a module that exists in the base architecture and is listed in ``target_modules``,
   with shapes ``A: [r, in]``, ``B: [out, r]`` for the declared rank and the base dimensions
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import struct
 from dataclasses import dataclass
@@ -80,6 +83,58 @@ def adapter_prefix(base_model: str, adapter: str, version: str) -> str:
     return f"adapters/{base_model}/{adapter}/{version}/"
 
 
+SAFETENSORS_FILE = "adapter_model.safetensors"
+# Bytes per element of every safetensors dtype (huggingface/safetensors, safetensors/src/tensor.rs).
+_SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "I16": 2, "U16": 2,
+                       "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
+MAX_HEADER_BYTES = 100_000_000  # the loader's own limit
+
+
+def safetensors_header(data: bytes) -> dict:
+    """The JSON header of a valid safetensors file; ValueError saying why ``data`` is not one.
+
+    Checks what the ``safetensors`` loader checks before vLLM reads a tensor: header length,
+    JSON object, known dtypes, shapes, offsets inside the buffer and tiling it exactly."""
+    if len(data) < 8:
+        raise ValueError("shorter than its 8-byte header length")
+    (header_len,) = struct.unpack("<Q", data[:8])
+    if header_len > min(MAX_HEADER_BYTES, len(data) - 8):
+        raise ValueError(f"header length {header_len} exceeds the file")
+    try:
+        header = json.loads(data[8:8 + header_len].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError("its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise ValueError("its header is not a JSON object")
+    buffer = len(data) - 8 - header_len
+    spans: list[tuple[int, int]] = []
+    for tensor, info in header.items():
+        if tensor == "__metadata__":
+            continue
+        if not isinstance(info, dict) or info.get("dtype") not in _SAFETENSORS_DTYPES:
+            raise ValueError(f"tensor {tensor!r} has no known dtype")
+        shape, offsets = info.get("shape"), info.get("data_offsets")
+        if not (isinstance(shape, list) and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)):
+            raise ValueError(f"tensor {tensor!r} has an invalid shape {shape!r}")
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)
+                and 0 <= offsets[0] <= offsets[1] <= buffer):
+            raise ValueError(f"tensor {tensor!r} has data offsets {offsets!r} outside the {buffer}-byte data buffer")
+        if offsets[1] - offsets[0] != math.prod(shape) * _SAFETENSORS_DTYPES[info["dtype"]]:
+            raise ValueError(f"tensor {tensor!r} holds {offsets[1] - offsets[0]} bytes, not what shape {shape} of "
+                             f"{info['dtype']} needs")
+        spans.append((offsets[0], offsets[1]))
+    if not spans:
+        raise ValueError("it holds no tensors")
+    end = 0
+    for begin, stop in sorted(spans):
+        if begin != end:
+            raise ValueError(f"tensor data overlaps or leaves a gap at byte {end}")
+        end = stop
+    if end != buffer:
+        raise ValueError(f"{buffer - end} bytes after the last tensor")
+    return header
+
+
 def config_problems(config: object, declared_rank: int) -> list[str]:
     """Why vLLM would refuse this ``adapter_config.json`` (empty when it is acceptable)."""
     if not isinstance(config, dict):
@@ -118,8 +173,6 @@ def rewrite_config(config: dict, model_path: str = KSERVE_MODEL_PATH) -> bytes:
     return (json.dumps(rewritten, indent=2, sort_keys=True) + "\n").encode()
 
 
-SAFETENSORS_FILE = "adapter_model.safetensors"
-MAX_HEADER_BYTES = 100 * 1024 * 1024
 # PEFT's tensor names for a Llama/Qwen-style causal LM: base_model.model.model.layers.<i>.<block>.<module>.lora_<A|B>.weight
 LORA_TENSOR = re.compile(r"^base_model\.model\.model\.layers\.(\d+)\.(self_attn|mlp)\.([A-Za-z0-9_]+)\.lora_([AB])\.weight$")
 
@@ -131,19 +184,6 @@ class BaseDimensions(Protocol):
     layers: int
 
     def lora_modules(self) -> dict[str, tuple[int, int, str]]: ...
-
-
-def safetensors_header(data: bytes) -> dict:
-    """The JSON header of a safetensors file (ValueError when it is not one)."""
-    if len(data) < 8:
-        raise ValueError("shorter than the 8-byte header length")
-    (n,) = struct.unpack("<Q", data[:8])
-    if n > min(MAX_HEADER_BYTES, len(data) - 8):
-        raise ValueError(f"header length {n} exceeds the file")
-    header = json.loads(data[8:8 + n])
-    if not isinstance(header, dict):
-        raise ValueError("header is not a JSON object")
-    return header
 
 
 def tensor_problems(header: dict, config: dict, base: BaseDimensions) -> list[str]:
@@ -225,13 +265,15 @@ def prepare_adapter(source_dir: Path | str, declared_rank: int, model_path: str 
             problems.append(f"{name} is empty")
         elif size > MAX_FILE_BYTES:
             problems.append(f"{name} is {size} bytes, above the {MAX_FILE_BYTES}-byte single-upload limit")
-    if not problems and base is not None and SAFETENSORS_FILE in weights:
-        try:
-            header = safetensors_header((source / SAFETENSORS_FILE).read_bytes())
-        except (ValueError, UnicodeDecodeError) as exc:
-            problems.append(f"{SAFETENSORS_FILE} is not a safetensors file ({exc})")
-        else:
-            problems.extend(tensor_problems(header, config, base))
+        elif name == SAFETENSORS_FILE:
+            try:
+                header = safetensors_header((source / name).read_bytes())
+            except ValueError as exc:
+                problems.append(f"{name} is not a valid safetensors file ({exc})")
+            else:
+                # Shapes against the base only once the config is sound (tensor_problems reads r, target_modules).
+                if base is not None and not problems:
+                    problems.extend(tensor_problems(header, config, base))
     if problems:
         raise AdapterCheckError(str(source), problems)
     assert isinstance(config, dict)

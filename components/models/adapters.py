@@ -64,12 +64,20 @@ def parse_endpoint(endpoint: str) -> tuple[str, bool]:
     return parsed.netloc, parsed.scheme == "https"
 
 
-def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1", verify_ssl: bool = True):
-    """A ``minio`` SDK client for ``endpoint``."""
+def s3_client(endpoint: str, access_key: str, secret_key: str, region: str = "us-east-1", verify_ssl: bool = True,
+              ca_file: str | None = None):
+    """A ``minio`` SDK client for ``endpoint``; ``ca_file``: PEM bundle the endpoint's certificate is verified
+    against instead of the system store (the stack's internal CA)."""
+    import urllib3
     from minio import Minio
 
     host, secure = parse_endpoint(endpoint)
-    return Minio(host, access_key=access_key, secret_key=secret_key, secure=secure, region=region, cert_check=verify_ssl)
+    http_client = None
+    if secure and verify_ssl and ca_file:
+        http_client = urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=ca_file,
+                                          retries=urllib3.Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]))
+    return Minio(host, access_key=access_key, secret_key=secret_key, secure=secure, region=region, cert_check=verify_ssl,
+                 http_client=http_client)
 
 
 def stored_digests(client, bucket: str, prefix: str, names: list[str]) -> dict[str, str | None]:
@@ -144,7 +152,7 @@ class AdapterVersionProvider(pulumi.dynamic.ResourceProvider):
         uploaded: list[str] = []
         if props["mode"] == "upload":
             client = s3_client(props["endpoint"], props["accessKey"], props["secretKey"], props.get("region", "us-east-1"),
-                               bool(props.get("verifySsl", True)))
+                               bool(props.get("verifySsl", True)), props.get("caFile"))
             uploaded = publish(client, props["bucket"], props["prefix"], prepared)
         return outputs_of(props, uploaded)
 
@@ -205,6 +213,8 @@ class StoreConnection:
     """S3 region."""
     verify_ssl: bool = True
     """Verify the endpoint's TLS certificate."""
+    ca_file: str | None = None
+    """PEM bundle (absolute path) to verify it against; default: the system trust store."""
     ready: list[pulumi.Resource] = field(default_factory=list)
     """Resources that must exist before uploading (bucket and user setup)."""
 
@@ -259,6 +269,7 @@ class AdapterCatalog(pulumi.ComponentResource):
                 "prefix": prefix,
                 "region": store.region,
                 "verifySsl": store.verify_ssl,
+                "caFile": store.ca_file,
                 "mode": mode,
                 "digests": prepared.digests,
                 "accessKey": pulumi.Output.secret(store.access_key),

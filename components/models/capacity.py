@@ -67,6 +67,8 @@ class ModelArch:
     head_dim: int
     intermediate_size: int
     vocab_size: int
+    max_context: int = 0
+    """``max_position_embeddings`` of config.json: the longest ``--max-model-len`` vLLM accepts."""
     tie_word_embeddings: bool = False
     qkv_bias: bool = False
     max_context: int | None = None
@@ -205,6 +207,18 @@ def weight_format_for_quantization(quantization: str | None, dtype: str = "bf16"
         raise ValueError(f"cannot size --quantization {quantization!r} from its name (the checkpoint decides); "
                          f"pass the weight format explicitly ({', '.join(WEIGHT_FORMATS)})")
     return weight_format(QUANTIZATION_TO_WEIGHTS[quantization])
+
+
+def checkpoint_gib(architecture: str, quantization: str | None, dtype: str = "bf16") -> int:
+    """GiB a checkpoint of ``architecture`` takes on disk (quantised: embeddings stay 16-bit), rounded up
+    with 5% for tokenizer files and safetensors headers."""
+    arch = get_arch(architecture)
+    fmt = weight_format_for_quantization(quantization, dtype)
+    if fmt.quantized:
+        total = arch.linear_parameters * (fmt.bytes_per_param + fmt.scale_bytes_per_param) + arch.embedding_parameters * 2
+    else:
+        total = arch.parameters * fmt.bytes_per_param
+    return math.ceil(total * 1.05 / GIB)
 
 
 def kv_bytes(kv_cache_dtype: str, activation_bytes: float = 2) -> float:

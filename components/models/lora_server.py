@@ -22,10 +22,10 @@ from components.common.images import ImageRef
 from components.common.labels import standard_labels
 from components.common.pod_security import RUN_AS, RunAs, container_security_context
 from components.gpu.placement import PodPlacement
-from components.models.spec import LoraServiceSpec
+from components.models.spec import BaseModelSpec, LoraServiceSpec
 from components.models.vllm_args import LoraModule, VllmEngineOptions
 from components.gate.gate import GateSidecar
-from components.serving.vllm_pod import MODEL_DIR, ModelMount, VllmServerPod
+from components.serving.vllm_pod import MODEL_DIR, TMP_GIB, ModelMount, VllmServerPod
 
 CACHE_DIR = "/mnt/lora-cache"
 REGISTRY_DIR = "/etc/lora-registry"
@@ -34,6 +34,19 @@ SYNC_DIR = "/opt/lora-sync"
 SYNC_SCRIPT = Path(__file__).resolve().parent / "lora_sync.py"
 CACHE_MOUNT = {"name": "lora-cache", "mountPath": CACHE_DIR, "readOnly": True}
 """vLLM reads the adapter cache; only the sync sidecar writes it."""
+MOUNT_PATHS = (MODEL_DIR, CACHE_DIR, REGISTRY_DIR, SYNC_DIR, "/dev/shm", "/tmp")
+"""Directories the multi-LoRA pods mount volumes at (nothing else may be mounted over them)."""
+
+
+def ephemeral_storage(spec: LoraServiceSpec, base: BaseModelSpec, cache_gib: int) -> str:
+    """Node-local disk one replica may fill: /tmp, the adapter cache and, for ``s3://`` weights, the download."""
+    from components.models.capacity import checkpoint_gib
+
+    total = TMP_GIB + cache_gib
+    if base.source.kind == "s3":
+        total += checkpoint_gib(base.architecture, spec.engine.quantization,
+                                "fp16" if spec.engine.dtype == "float16" else "bf16")
+    return f"{total}Gi"
 
 
 def engine_options(spec: LoraServiceSpec, served_name: str, port: int, lora_modules: tuple[LoraModule, ...] = (),
@@ -293,8 +306,8 @@ class AdapterRegistry(pulumi.ComponentResource):
 
 
 
-def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image: ImageRef, model: ModelMount,
-                    placement: PodPlacement, registry: AdapterRegistry, store: AdapterStoreRef | None,
+def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image: ImageRef, base: BaseModelSpec,
+                    model: ModelMount, placement: PodPlacement, registry: AdapterRegistry, store: AdapterStoreRef | None,
                     adapter_names: list[str], sync_interval_seconds: int, cache_gib: int,
                     shm_size: str = "16Gi", static_modules_in_args: bool = True,
                     gate: GateSidecar | None = None, run_as: RunAs = RUN_AS) -> VllmServerPod:
@@ -331,6 +344,7 @@ def lora_server_pod(*, spec: LoraServiceSpec, served_name: str, port: int, image
         placement=placement,
         cpu=spec.cpu,
         memory=f"{spec.memory_gib}Gi",
+        ephemeral_storage=ephemeral_storage(spec, base, cache_gib),
         shm_size=shm_size,
         node_sidecars=sidecars,
         init_containers=init,

@@ -9,7 +9,7 @@ prefix (``serving.services.<name>`` and ``spec``), so the facts in the message a
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from components.common.suggest import did_you_mean
 from components.gpu.pool_ref import GpuPoolRef
@@ -22,7 +22,8 @@ def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_temp
                        path: str) -> list[tuple[str, str]]:
     """The service's GPU request against what its pool offers (MIG slices, DRA claims, GPUs per
     node, tensor parallelism). ``claim_templates``: the DRA claim template names that exist, or
-    None when unknown (a component given a claim name cannot see the stack's templates)."""
+    None when unknown (a component given a claim name cannot see the stack's templates); the stack
+    passes its templates by name, and their device counts are then checked against a node too."""
     pool, pool_name = pool_ref.spec, pool_ref.name
     gpu_path = f"{path}.gpu"
     req = svc.gpu
@@ -34,6 +35,11 @@ def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_temp
         elif req.mig_profile not in sharing.layout:
             issues.append((f"{gpu_path}.migProfile",
                            f"pool {pool_name!r} ({pool.gpu}) is partitioned into {sorted(sharing.layout)}; {req.mig_profile!r} is not among them"))
+        elif req.count > sharing.layout[req.mig_profile] * pool.gpus_per_node * svc.engine.pipeline_parallel:
+            per_node = sharing.layout[req.mig_profile] * pool.gpus_per_node
+            issues.append((f"{gpu_path}.count", f"{req.count} {req.mig_profile} slices per pod exceed the {per_node} a "
+                                                f"{pool_name!r} node holds ({sharing.layout[req.mig_profile]} per GPU x "
+                                                f"{pool.gpus_per_node} GPUs)"))
     elif isinstance(sharing, (MigSharing, HybridSharing)) and not (isinstance(sharing, MigSharing) and sharing.strategy == "single"):
         issues.append((f"{gpu_path}.migProfile", f"pool {pool_name!r} is MIG-partitioned (mixed strategy); choose one of {sorted(sharing.layout)}"))
     if req.dra_claim is not None:
@@ -41,6 +47,10 @@ def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_temp
             issues.append((f"{gpu_path}.draClaim", f"pool {pool_name!r} shares GPUs by {sharing.mode!r}; DRA claims need a pool with sharing.mode 'dra'"))
         elif claim_templates is not None and req.dra_claim not in claim_templates:
             issues.append((f"{gpu_path}.draClaim", f"unknown claim template {req.dra_claim!r}{did_you_mean(req.dra_claim, list(claim_templates))}"))
+        elif isinstance(claim_templates, Mapping) and claim_templates[req.dra_claim].count > pool.gpus_per_node:
+            issues.append((f"gpu.dra.claimTemplates.{req.dra_claim}.count",
+                           f"{claim_templates[req.dra_claim].count} devices per claim exceed the "
+                           f"{pool.gpus_per_node} GPUs of a {pool_name!r} node ({path})"))
     elif isinstance(sharing, DraSharing):
         issues.append((f"{gpu_path}.draClaim", f"pool {pool_name!r} allocates GPUs through DRA; name a claim template"))
     if isinstance(sharing, (NoSharing, TimeSlicingSharing)) and req.count > pool.gpus_per_node * svc.engine.pipeline_parallel:
@@ -64,6 +74,32 @@ def mode_rules(cfg) -> list[tuple[str, str]]:
     return issues
 
 
+def context_rules(cfg) -> list[tuple[str, str]]:
+    """vLLM refuses a ``--max-model-len`` above the model's ``max_position_embeddings``."""
+    from components.models.capacity import CATALOG
+
+    issues = []
+    for name, svc in sorted(cfg.serving.services.items()):
+        arch = CATALOG.get(cfg.models.base_models[svc.base_model].architecture)
+        if arch is not None and arch.max_context and svc.engine.max_model_len > arch.max_context:
+            issues.append((f"serving.services.{name}.engine.maxModelLen",
+                           f"{svc.engine.max_model_len} exceeds {arch.name}'s context of {arch.max_context} tokens "
+                           "(max_position_embeddings); vLLM refuses it"))
+    return issues
+
+
+def image_rules(cfg) -> list[tuple[str, str]]:
+    """The vLLM image must be the version whose argument spec every emitted argument is checked against."""
+    from components.models.vllm_args import PINNED_VLLM_VERSION
+
+    tag = cfg.models.vllm_image.tag
+    if tag.removeprefix("v") != PINNED_VLLM_VERSION:
+        return [("models.vllmImage.tag", f"{tag!r} is not the vLLM version the arguments are checked against; use "
+                                         f"'v{PINNED_VLLM_VERSION}' (components/models/vllm_argspec)")]
+    return []
+
+
 def models_rules(cfg) -> list[tuple[str, str]]:
-    """Adapter-mode rules, shared-GPU memory, then the VRAM capacity check of every service."""
-    return mode_rules(cfg) + time_slicing_rules(cfg) + capacity_rules(cfg)
+    """Adapter-mode, context and image rules, shared-GPU memory, then the VRAM capacity check of every service."""
+    early = mode_rules(cfg) + context_rules(cfg) + image_rules(cfg)
+    return early + time_slicing_rules(cfg) + (capacity_rules(cfg) if not early else [])

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from components.common.fields import bucket_name, Gib, ObjectName, PathSegment, Quantity, ServedName
 from components.common.images import ImageRef
 from components.common.spec import Spec, check_rules
 
@@ -21,15 +22,15 @@ class PvcModelSource(Spec):
 
     kind: Literal["pvc"] = "pvc"
     """Discriminator: ``pvc``."""
-    claim_name: str
+    claim_name: ObjectName
     """PVC name in the serving namespace."""
     path: str = ""
     """Directory inside the volume holding config.json and the weights. Default: the volume root."""
     create: bool = False
     """Create the PVC (protected from deletion) instead of expecting it. Default: false."""
-    size_gib: PositiveInt = 200
+    size_gib: Gib = 200
     """Size when ``create`` is true. Default: 200."""
-    storage_class: str | None = None
+    storage_class: ObjectName | None = None
     """Storage class when ``create`` is true. Default: the cluster default."""
     access_mode: Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany"] = "ReadOnlyMany"
     """Access mode when ``create`` is true; replicas on several nodes need a many-mode. Default: ReadOnlyMany."""
@@ -48,6 +49,9 @@ class S3ModelSource(Spec):
     def _s3_only(cls, uri: str) -> str:
         if not uri.startswith("s3://") or len(uri) <= len("s3://"):
             raise ValueError("must be an s3://bucket/path URI (hf:// and http(s):// sources are not offline-safe)")
+        bucket_name(uri[len("s3://"):].partition("/")[0])
+        if any(c.isspace() for c in uri) or "/../" in uri + "/" or "//" in uri[len("s3://"):]:
+            raise ValueError("must be an s3://bucket/path URI without spaces, '..' or empty path segments")
         return uri
 
 
@@ -105,7 +109,7 @@ class BaseModelSpec(Spec):
     when the files are at hand. Default: none."""
     source: Annotated[PvcModelSource | S3ModelSource, Field(discriminator="kind")]
     """Where the weights are."""
-    served_name: str | None = None
+    served_name: ServedName | None = None
     """OpenAI ``model`` name of the base model and prefix of its adapters' names
     (``<servedName>:<adapter>``). Default: the base model's key."""
 
@@ -136,6 +140,9 @@ class AdapterSpec(Spec):
     """Directory (relative to the project root) with adapter_config.json and adapter weights."""
     rank: PositiveInt
     """LoRA rank ``r``; must not exceed the serving services' ``maxLoraRank``."""
+    allow_external_source: bool = False
+    """Publish ``sourceDir`` even if it (or a file in it) is a symlink or resolves outside the project
+    root. Default: false (a stack publishes only files committed beside it)."""
 
     @field_validator("name", "version")
     @classmethod
@@ -204,9 +211,9 @@ class GpuRequestSpec(Spec):
 class ReplicaSpec(Spec):
     """Replica bounds of a service."""
 
-    min: Annotated[int, Field(ge=0)] = 1
+    min: Annotated[int, Field(ge=0, le=10_000)] = 1
     """Fewest replicas; 0 (scale to zero) is Knative mode only. Default: 1."""
-    max: PositiveInt = 1
+    max: Annotated[int, Field(ge=1, le=10_000)] = 1
     """Most replicas. Default: 1."""
 
     @model_validator(mode="after")
@@ -233,7 +240,7 @@ class LoraServiceSpec(Spec):
     """Key of the base model in ``models.baseModels``."""
     pool: str
     """Key of the GPU pool in ``gpu.pools`` the replicas run on."""
-    served_name: str | None = None
+    served_name: ServedName | None = None
     """OpenAI ``model`` name of the base model on this service; adapters are ``<servedName>:<adapter>``.
     Default: the base model's ``servedName``."""
     gpu: GpuRequestSpec = Field(default_factory=GpuRequestSpec)
@@ -253,16 +260,16 @@ class LoraServiceSpec(Spec):
     gateway's endpoint picker. Default: kserve."""
     auth: bool = False
     """Require a bearer token (``--api-key``) generated per service and kept secret. Default: false."""
-    cpu: str = "8"
+    cpu: Quantity = "8"
     """CPU request and limit per replica. Default: 8."""
-    memory_gib: PositiveInt = 64
+    memory_gib: Gib = 64
     """Memory request and limit per replica; host LoRA cache and tokenizers live here. Default: 64."""
 
 
 class ModelsSpec(Spec):
     """Base models and adapters."""
 
-    base_models: dict[str, BaseModelSpec] = Field(default_factory=dict)
+    base_models: dict[PathSegment, BaseModelSpec] = Field(default_factory=dict)
     """Base models by key. Default: none."""
     adapters: list[AdapterSpec] = Field(default_factory=list)
     """Adapter versions to publish and serve. Default: none."""

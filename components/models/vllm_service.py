@@ -240,7 +240,7 @@ class VllmLoraService(pulumi.ComponentResource):
         placement = placement_for(args.pool_name, args.pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile,
                                   dra_claim=spec.gpu.dra_claim)
         pod = lora_server_pod(
-            spec=spec, served_name=args.served_name, port=HTTP_PORT, image=args.image,
+            spec=spec, served_name=args.served_name, port=HTTP_PORT, image=args.image, base=args.model,
             model=ModelMount(uri=storage_uri(args.model)), placement=placement, registry=support, store=args.store,
             adapter_names=self.adapter_names, sync_interval_seconds=args.sync_interval_seconds,
             cache_gib=args.lora_cache_gib, shm_size="8Gi", static_modules_in_args=False, gate=args.gate,

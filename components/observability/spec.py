@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from components.common.fields import HttpUrl, LabelValue, Namespace, PrometheusLabelName
 from components.common.helm import ChartRef
 from components.common.spec import Spec
 
@@ -34,15 +35,15 @@ class ObservabilitySpec(Spec):
     CRDs). Default: true."""
     install_prometheus_stack: bool = False
     """Install kube-prometheus-stack (Prometheus Operator, Prometheus, Grafana). Default: false."""
-    namespace: str = "monitoring"
+    namespace: Namespace = "monitoring"
     """Namespace of Prometheus and the dashboards. Default: monitoring."""
     chart: ChartRef = ChartRef(
         name="kube-prometheus-stack", version="79.5.0", repository="https://prometheus-community.github.io/helm-charts"
     )
     """kube-prometheus-stack chart. Default: 79.5.0."""
-    prometheus_url: str = "http://prometheus-operated.monitoring.svc:9090"
+    prometheus_url: HttpUrl = "http://prometheus-operated.monitoring.svc:9090"
     """Prometheus KEDA queries go to. Default: the Prometheus Operator's service in ``monitoring``."""
-    release_label: str = "kube-prometheus-stack"
+    release_label: LabelValue = "kube-prometheus-stack"
     """``release`` label Prometheus selects monitors and rules by. Default: kube-prometheus-stack."""
     alerts: bool = True
     """Create PrometheusRules for paging conditions. Default: true."""
@@ -50,5 +51,5 @@ class ObservabilitySpec(Spec):
     """Create Grafana dashboard ConfigMaps for the Grafana sidecar. Default: true."""
     thresholds: AlertThresholdsSpec = Field(default_factory=AlertThresholdsSpec)
     """Alert thresholds. Default: see each field."""
-    extra_alert_labels: dict[str, str] = Field(default_factory=dict)
+    extra_alert_labels: dict[PrometheusLabelName, str] = Field(default_factory=dict)
     """Labels added to every alert (e.g. routing team). Default: none."""

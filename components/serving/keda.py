@@ -44,7 +44,8 @@ class Keda(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: KedaArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("llmplatform:serving:Keda", name, None, opts)
-        values = {"crds": {"install": True}, **dict(args.values)}
+        # Helm keeps annotated CRDs on uninstall: removing KEDA must not delete every ScaledObject.
+        values = {"crds": {"install": True, "additionalAnnotations": {"helm.sh/resource-policy": "keep"}}, **dict(args.values)}
         self.release = helm_release(name, args.chart, args.namespace, values,
                                     pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)))
         self.ready = [self.release]

@@ -157,12 +157,12 @@ class KServe(pulumi.ComponentResource):
 
         if args.cert_manager_chart is not None:
             cert_manager = helm_release(f"{name}-cert-manager", args.cert_manager_chart, args.cert_manager_namespace,
-                                        {"crds": {"enabled": True}}, pulumi.ResourceOptions(parent=self, depends_on=base))
+                                        {"crds": {"enabled": True, "keep": True}}, pulumi.ResourceOptions(parent=self, depends_on=base))
             self.releases.append(cert_manager)
             controller_deps.append(cert_manager)
 
         crds = helm_release(f"{name}-crd", args.crd_chart, args.namespace, {},
-                            pulumi.ResourceOptions(parent=self, depends_on=base))
+                            pulumi.ResourceOptions(parent=self, depends_on=base), holds_crds=True)
         self.releases.append(crds)
         controller_deps.append(crds)
 

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from components.common.fields import DnsSubdomain, Namespace
 from components.common.helm import ChartRef
 from components.common.images import ImageRef
 from components.common.spec import Spec
@@ -22,7 +23,7 @@ class CertManagerSpec(Spec):
 
     install: bool = True
     """Install cert-manager with KServe (turn off if the cluster already runs it). Default: true."""
-    namespace: str = "cert-manager"
+    namespace: Namespace = "cert-manager"
     """Namespace. Default: cert-manager."""
     chart: ChartRef = ChartRef(name="cert-manager", version="v1.17.0", repository="https://charts.jetstack.io")
     """Chart. Default: v1.17.0, the version KServe v0.20.0 is tested with."""
@@ -34,7 +35,7 @@ class KnativeSpec(Spec):
     networking: Literal["istio", "kourier"] = "kourier"
     """Networking layer. ``kourier`` is self-contained; ``istio`` expects an existing Istio.
     Default: kourier."""
-    domain: str = "example.com"
+    domain: DnsSubdomain = "example.com"
     """Domain of generated service URLs. Default: example.com."""
     kourier_service_type: Literal["ClusterIP", "LoadBalancer", "NodePort"] = "ClusterIP"
     """Service type of Kourier's gateway (``kourier`` networking only). ``LoadBalancer`` provisions a
@@ -62,7 +63,7 @@ class KServeSpec(Spec):
     """Standard mode: ``none`` creates no Ingress per InferenceService (clients use the in-cluster
     predictor Service, or the llm-d gateway); ``istio`` creates one of class ``istio`` (Istio must
     run). Knative mode routes through Knative's own networking layer either way. Default: none."""
-    namespace: str = "kserve"
+    namespace: Namespace = "kserve"
     """Controller namespace. Default: kserve."""
     crd_chart: ChartRef = ChartRef(name="kserve-crd", version=KSERVE_VERSION, repository=_KSERVE_CHARTS)
     """CRD chart. Default: kserve-crd v0.20.0."""
@@ -79,7 +80,7 @@ class KedaSpec(Spec):
 
     install: bool = False
     """Install KEDA. Default: false."""
-    namespace: str = "keda"
+    namespace: Namespace = "keda"
     """Namespace. Default: keda."""
     chart: ChartRef = ChartRef(name="keda", version="2.18.0", repository="https://kedacore.github.io/charts")
     """Chart. Default: 2.18.0, the version KServe v0.20.0 is tested with."""
@@ -90,7 +91,7 @@ class LwsSpec(Spec):
 
     install: bool = False
     """Install LeaderWorkerSet. Default: false."""
-    namespace: str = "lws-system"
+    namespace: Namespace = "lws-system"
     """Namespace. Default: lws-system."""
     chart: ChartRef = ChartRef(name="lws", version="0.10.0", repository="oci://registry.k8s.io/lws/charts")
     """Chart. Default: 0.10.0."""
@@ -132,7 +133,7 @@ class LlmdSpec(Spec):
 class ServingSpec(Spec):
     """The serving layer's controllers and where the model services run."""
 
-    namespace: str = "llm"
+    namespace: Namespace = "llm"
     """Namespace of InferenceServices, model services and their adapters. Default: llm."""
     kserve: KServeSpec = Field(default_factory=KServeSpec)
     """KServe. Default: not installed here, Standard mode."""

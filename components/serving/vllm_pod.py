@@ -37,6 +37,8 @@ SHM_VOLUME = "dshm"
 TMP_VOLUME = "tmp"
 MODEL_VOLUME = "model-storage"
 VLLM_DEFAULT_PORT = 8000
+TMP_GIB = 20
+"""Default size of the writable ``/tmp`` (HOME, compile and kernel caches: vLLM's root file system is read-only)."""
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,12 @@ class VllmServerPod:
     """vLLM entrypoint (single-node frontends; the LeaderWorkerSet launcher builds its own)."""
     shm_size: str = "16Gi"
     """Size of ``/dev/shm`` (tensor-parallel workers and NCCL buffers)."""
-    tmp_size: str = "20Gi"
-    """Size of the writable ``/tmp`` (HOME, HF and vLLM caches point there)."""
+    tmp_size: str = f"{TMP_GIB}Gi"
+    """Size of the writable ``/tmp`` (HOME, HF and vLLM caches point there; the root file system is read-only)."""
+    ephemeral_storage: str | None = None
+    """``ephemeral-storage`` request and limit of the vLLM container: the node-local disk one pod may
+    fill (/tmp, the adapter cache, an ``s3://`` download), so the scheduler only picks nodes with room
+    and the kubelet evicts a runaway pod instead of letting it fill the node."""
     node_sidecars: tuple[dict[str, Any], ...] = ()
     """Containers of every pod holding weights (the adapter sync sidecar)."""
     api_sidecars: tuple[dict[str, Any], ...] = ()
@@ -182,6 +188,8 @@ class VllmServerPod:
 
     def resources(self) -> dict[str, Any]:
         amounts = {"cpu": self.cpu, "memory": self.memory, **self.placement.resources}
+        if self.ephemeral_storage is not None:
+            amounts["ephemeral-storage"] = self.ephemeral_storage
         res: dict[str, Any] = {"requests": dict(amounts), "limits": dict(amounts)}
         if self.placement.container_claims:
             res["claims"] = [dict(c) for c in self.placement.container_claims]
@@ -214,7 +222,8 @@ class VllmServerPod:
         container |= {
             "env": list(self.env),
             "resources": self.resources(),
-            "securityContext": container_security_context(self.run_as),
+            # Read-only root: vLLM writes only to /tmp, /dev/shm and its mounts.
+            "securityContext": container_security_context(self.run_as, read_only_root=True),
             "volumeMounts": self.vllm_mount_list(with_model),
         }
         if serves_api:

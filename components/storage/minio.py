@@ -6,12 +6,15 @@ Secrets and Pulumi secret state:
 * root credentials come from pulumi-random and are used only by the server and by the setup
   Job; nothing that serves models ever sees them;
 * the setup Job (the pinned ``mc`` image, idempotent: it may run any number of times) creates
-  the buckets, a ``reader`` user (``s3:GetObject``/``s3:ListBucket`` on the adapters and models
-  buckets) and a ``publisher`` user (reader rights plus ``s3:PutObject``);
+  the buckets and one user per role of ``STORE_ROLES``, each reaching one bucket: an adapters
+  reader (sync sidecars), a models reader (KServe's storage initializer) and a publisher
+  (``s3:PutObject`` on the adapters bucket only, so it can never overwrite base models); it
+  reads every key from its environment (Secrets) and hands secret keys to ``mc`` on stdin;
+* the web console is off unless ``console`` is set;
 * in the serving namespace it writes what KServe and OpenShift AI expect: a KServe S3 Secret
   (``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` + ``serving.kserve.io/s3-*`` annotations)
   listed by a ServiceAccount that InferenceServices run as, and an ODH data-connection Secret
-  for the adapters bucket. Both carry the *reader* credentials.
+  for the adapters bucket, each with the reader of its bucket.
 
 The publisher credentials are exposed as secret outputs for the adapter publisher, which runs
 where ``pulumi up`` runs (see ``components.models.adapters``).
@@ -30,27 +33,18 @@ import pulumi_random as random
 from components.common.labels import standard_labels
 from components.common.pod_security import RUN_AS, RunAs, container_security_context, pod_security_context
 from components.common.protection import protected
-from components.storage.interface import ObjectStoreOutputs
+from components.storage.interface import STORE_ROLES, ObjectStoreOutputs, role_policy
 from components.storage.spec import MinioSpec
 
 API_PORT = 9000
 CONSOLE_PORT = 9001
-def bucket_policy(name: str, buckets: list[str], write: bool) -> dict:
-    """IAM-style MinIO policy: list+read on ``buckets`` (and put when ``write``)."""
-    actions = ["s3:GetObject"] + (["s3:PutObject"] if write else [])
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": f"{name}List", "Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
-             "Resource": [f"arn:aws:s3:::{b}" for b in buckets]},
-            {"Sid": f"{name}Objects", "Effect": "Allow", "Action": actions,
-             "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets]},
-        ],
-    }
-
-
+CERTS_DIR = "/etc/minio/certs"
+MOUNT_PATHS = ("/data", "/tmp", "/setup", "/policies", CERTS_DIR)
+"""Directories the MinIO server and its setup job mount volumes at."""
 SETUP_SCRIPT = r"""#!/bin/sh
-# Idempotent MinIO setup: buckets, policies, users. Safe to run any number of times.
+# Idempotent MinIO setup: buckets, one policy and one user per role. Safe to run any number of times.
+# Credentials come from the environment (Secrets) only; a secret key reaches mc on stdin through the
+# shell's printf builtin, never as an argument (arguments are visible to anyone listing processes).
 set -eu
 export HOME=/tmp MC_CONFIG_DIR="${MC_CONFIG_DIR:-/tmp/.mc}"
 POLICY_DIR="${POLICY_DIR:-/policies}"
@@ -68,30 +62,35 @@ attach() {  # policy user: attaching twice is reported as an error by mc; treat 
   case "$out" in *"already"*) return 0 ;; esac
   echo "$out" >&2; return 1
 }
-mc admin policy create store platform-reader "$POLICY_DIR/reader.json"
-mc admin policy create store platform-publisher "$POLICY_DIR/publisher.json"
-mc admin user add store "$READER_ACCESS_KEY" "$READER_SECRET_KEY" >/dev/null
-mc admin user add store "$PUBLISHER_ACCESS_KEY" "$PUBLISHER_SECRET_KEY" >/dev/null
-attach platform-reader "$READER_ACCESS_KEY"
-attach platform-publisher "$PUBLISHER_ACCESS_KEY"
-echo "buckets ($BUCKETS), reader and publisher users are in place"
+for entry in $ROLES; do  # role:ENV_PREFIX
+  role=${entry%%:*}; prefix=${entry#*:}
+  eval "access=\${${prefix}_ACCESS_KEY}; secret=\${${prefix}_SECRET_KEY}"
+  mc admin policy create store "platform-$role" "$POLICY_DIR/$role.json" >/dev/null
+  printf '%s\n' "$secret" | mc admin user add store "$access" >/dev/null
+  attach "platform-$role" "$access"
+done
+echo "buckets ($BUCKETS) and roles ($ROLES) are in place"
 """
 
 
+Keys = tuple[pulumi.Input[str], pulumi.Input[str]]
+
+
 def serving_credentials(name: str, namespace: pulumi.Input[str], labels: dict[str, str], opts: pulumi.ResourceOptions, *,
-                        access_key: pulumi.Input[str], secret_key: pulumi.Input[str], endpoint_url: str,
+                        models_reader: Keys, adapters_reader: Keys, endpoint_url: str,
                         endpoint_host: str, use_https: bool, region: str, bucket: str
-                        ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
-    """What model servers in ``namespace`` read the store with (read-only credentials):
+                        ) -> tuple[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]]:
+    """What model servers in ``namespace`` read the store with (read-only, one bucket each):
 
-    * ``<name>-kserve-s3``: Secret with ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` (the key
-      names of KServe's shipped ``credentials.s3`` config) and the ``serving.kserve.io/s3-*``
+    * ``<name>-kserve-s3``: models-bucket reader in ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``
+      (the key names of KServe's shipped ``credentials.s3`` config) with the ``serving.kserve.io/s3-*``
       annotations the storage initializer turns into S3_ENDPOINT, S3_USE_HTTPS, S3_VERIFY_SSL,
-      AWS_DEFAULT_REGION; also read by the adapter sync sidecars;
+      AWS_DEFAULT_REGION;
     * ``<name>-kserve-s3`` ServiceAccount listing it in ``secrets`` (InferenceServices run as it);
-    * ``aws-connection-<bucket>``: an OpenShift AI / Open Data Hub data connection.
+    * ``<name>-adapters-reader``: adapters-bucket reader for the adapter sync sidecars;
+    * ``aws-connection-<bucket>``: an OpenShift AI / Open Data Hub data connection (adapters reader).
 
-    Returns (ServiceAccount name, S3 Secret name, data-connection Secret name).
+    Returns (ServiceAccount name, S3 Secret name, adapters Secret name, data-connection Secret name).
     """
     def secret(role: str, k8s_name: str, data: dict[str, pulumi.Input[str]], meta_labels: dict[str, str],
                annotations: dict[str, str]) -> k8s.core.v1.Secret:
@@ -104,8 +103,10 @@ def serving_credentials(name: str, namespace: pulumi.Input[str], labels: dict[st
         )
 
     flag = "1" if use_https else "0"
-    reader = {"AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
-    s3_secret = secret("kserve-s3", f"{name}-kserve-s3", reader, labels, {
+    models = {"AWS_ACCESS_KEY_ID": models_reader[0], "AWS_SECRET_ACCESS_KEY": models_reader[1]}
+    reader = {"AWS_ACCESS_KEY_ID": adapters_reader[0], "AWS_SECRET_ACCESS_KEY": adapters_reader[1]}
+    adapters_secret = secret("adapters-reader", f"{name}-adapters-reader", reader, labels, {})
+    s3_secret = secret("kserve-s3", f"{name}-kserve-s3", models, labels, {
         "serving.kserve.io/s3-endpoint": endpoint_host,
         "serving.kserve.io/s3-usehttps": flag,
         "serving.kserve.io/s3-verifyssl": flag,
@@ -126,7 +127,7 @@ def serving_credentials(name: str, namespace: pulumi.Input[str], labels: dict[st
         {"opendatahub.io/connection-type-protocol": "s3", "opendatahub.io/connection-type-ref": "s3",
          "opendatahub.io/connection-type": "s3", "openshift.io/display-name": f"{bucket} (LoRA adapters, read-only)"},
     )
-    return sa.metadata.name, s3_secret.metadata.name, connection.metadata.name
+    return sa.metadata.name, s3_secret.metadata.name, adapters_secret.metadata.name, connection.metadata.name
 
 
 @dataclass(frozen=True)
@@ -162,8 +163,9 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
         ns = args.namespace
         ns_name = spec.namespace
         self.endpoint_host = f"{name}.{ns_name}.svc.cluster.local:{API_PORT}"
-        self.use_https = False
-        self.endpoint = f"http://{self.endpoint_host}"
+        self.use_https = spec.tls_secret is not None
+        scheme = "https" if self.use_https else "http"
+        self.endpoint = f"{scheme}://{self.endpoint_host}"
         self.adapters_bucket = args.adapters_bucket
         self.models_bucket = args.models_bucket
         self.region = args.region
@@ -173,10 +175,9 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
             return random.RandomPassword(f"{name}-{role}", length=length, special=False, opts=child).result
 
         root_user, root_password = password("root-user", 20), password("root-password", 40)
-        reader_key, reader_secret = password("reader-key", 20), password("reader-secret", 40)
-        pub_key, pub_secret = password("publisher-key", 20), password("publisher-secret", 40)
-        self.publisher_access_key = pulumi.Output.secret(pub_key)
-        self.publisher_secret_key = pulumi.Output.secret(pub_secret)
+        keys = {role.name: (password(f"{role.name}-key", 20), password(f"{role.name}-secret", 40)) for role in STORE_ROLES}
+        self.publisher_access_key = pulumi.Output.secret(keys["publisher"][0])
+        self.publisher_secret_key = pulumi.Output.secret(keys["publisher"][1])
 
         def secret(role: str, namespace: pulumi.Input[str], data: dict[str, pulumi.Input[str]], **meta) -> k8s.core.v1.Secret:
             return k8s.core.v1.Secret(
@@ -189,8 +190,8 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
             )
 
         root = secret("root", ns, {"MINIO_ROOT_USER": root_user, "MINIO_ROOT_PASSWORD": root_password})
-        users = secret("users", ns, {"READER_ACCESS_KEY": reader_key, "READER_SECRET_KEY": reader_secret,
-                                     "PUBLISHER_ACCESS_KEY": pub_key, "PUBLISHER_SECRET_KEY": pub_secret})
+        users = secret("users", ns, {f"{role.env_prefix}_{part}": value for role in STORE_ROLES
+                                     for part, value in zip(("ACCESS_KEY", "SECRET_KEY"), keys[role.name])})
 
         pvc = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-data",
@@ -203,7 +204,12 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
             opts=protected(child),
         )
         resources = {"cpu": spec.cpu, "memory": f"{spec.memory_gib}Gi"}
-        probe = lambda path, delay: {"httpGet": {"path": path, "port": "api"}, "initialDelaySeconds": delay, "periodSeconds": 10}  # noqa: E731
+        probe = lambda path, delay: {"httpGet": {"path": path, "port": "api", "scheme": scheme.upper()},  # noqa: E731
+                                     "initialDelaySeconds": delay, "periodSeconds": 10}
+        # MinIO reads public.crt/private.key from its certs dir; the Secret is group-readable by fsGroup only.
+        tls_volumes = [{"name": "tls", "secret": {"secretName": spec.tls_secret, "defaultMode": 0o440, "items": [
+            {"key": "tls.crt", "path": "public.crt"}, {"key": "tls.key", "path": "private.key"}]}}] if self.use_https else []
+        tls_mounts = [{"name": "tls", "mountPath": CERTS_DIR, "readOnly": True}] if self.use_https else []
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-server",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels),
@@ -220,24 +226,29 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                         "containers": [{
                             "name": "minio",
                             "image": spec.image.ref,
-                            "args": ["server", "/data", "--address", f":{API_PORT}", "--console-address", f":{CONSOLE_PORT}",
-                                     "--certs-dir", "/tmp/certs"],
+                            "args": ["server", "/data", "--address", f":{API_PORT}",
+                                     "--certs-dir", CERTS_DIR if self.use_https else "/tmp/certs",
+                                     *(["--console-address", f":{CONSOLE_PORT}"] if spec.console else [])],
                             "env": [
                                 {"name": "MINIO_ROOT_USER", "valueFrom": {"secretKeyRef": {"name": root.metadata.name, "key": "MINIO_ROOT_USER"}}},
                                 {"name": "MINIO_ROOT_PASSWORD", "valueFrom": {"secretKeyRef": {"name": root.metadata.name, "key": "MINIO_ROOT_PASSWORD"}}},
+                                # The web console is an admin UI on the data: off unless asked for.
+                                {"name": "MINIO_BROWSER", "value": "on" if spec.console else "off"},
                                 {"name": "MINIO_BROWSER_REDIRECT", "value": "false"},
                                 {"name": "HOME", "value": "/tmp"},
                             ],
                             "ports": [{"name": "api", "containerPort": API_PORT, "protocol": "TCP"},
-                                      {"name": "console", "containerPort": CONSOLE_PORT, "protocol": "TCP"}],
+                                      *([{"name": "console", "containerPort": CONSOLE_PORT, "protocol": "TCP"}]
+                                        if spec.console else [])],
                             "readinessProbe": probe("/minio/health/ready", 5),
                             "livenessProbe": probe("/minio/health/live", 30),
                             "resources": {"requests": resources, "limits": resources},
                             "securityContext": container_security_context(args.run_as, read_only_root=True),
-                            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"},
+                                             *tls_mounts],
                         }],
                         "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": pvc.metadata.name}},
-                                    {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                                    {"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}, *tls_volumes],
                     },
                 },
             },
@@ -248,17 +259,15 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(name=name, namespace=ns, labels=labels),
             spec={"selector": selector, "ports": [
                 {"name": "api", "port": API_PORT, "targetPort": "api", "protocol": "TCP"},
-                {"name": "console", "port": CONSOLE_PORT, "targetPort": "console", "protocol": "TCP"},
+                *([{"name": "console", "port": CONSOLE_PORT, "targetPort": "console", "protocol": "TCP"}] if spec.console else []),
             ]},
             opts=child,
         )
 
         buckets = [args.adapters_bucket, args.models_bucket]
-        policies = {
-            "reader.json": json.dumps(bucket_policy("Reader", buckets, write=False), indent=2, sort_keys=True),
-            "publisher.json": json.dumps(bucket_policy("Publisher", buckets, write=True), indent=2, sort_keys=True),
-            "setup.sh": SETUP_SCRIPT,
-        }
+        policies = {f"{role.name}.json": json.dumps(role_policy(role, args.adapters_bucket, args.models_bucket), indent=2,
+                                                     sort_keys=True) for role in STORE_ROLES}
+        policies["setup.sh"] = SETUP_SCRIPT
         setup_config = k8s.core.v1.ConfigMap(
             f"{name}-setup",
             metadata=k8s.meta.v1.ObjectMetaArgs(name=f"{name}-setup", namespace=ns, labels=labels),
@@ -286,9 +295,10 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
                             "image": spec.client_image.ref,
                             "command": ["/bin/sh", "/setup/setup.sh"],
                             "env": [
-                                {"name": "MINIO_SCHEME", "value": "http"},
+                                {"name": "MINIO_SCHEME", "value": scheme},
                                 {"name": "MINIO_HOSTPORT", "value": self.endpoint_host},
                                 {"name": "BUCKETS", "value": " ".join(buckets)},
+                                {"name": "ROLES", "value": " ".join(f"{r.name}:{r.env_prefix}" for r in STORE_ROLES)},
                             ],
                             "envFrom": [{"secretRef": {"name": root.metadata.name}}, {"secretRef": {"name": users.metadata.name}}],
                             "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
@@ -310,13 +320,14 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
 
         self.service_account_name = None
         self.s3_secret_name = None
+        self.adapters_secret_name = None
         self.data_connection_name = None
         if args.serving_namespace is not None:
             wiring = serving_credentials(
-                name, args.serving_namespace, labels, child, access_key=reader_key, secret_key=reader_secret,
-                endpoint_url=self.endpoint, endpoint_host=self.endpoint_host, use_https=self.use_https,
-                region=args.region, bucket=args.adapters_bucket)
-            self.service_account_name, self.s3_secret_name, self.data_connection_name = wiring
+                name, args.serving_namespace, labels, child, models_reader=keys["models-reader"],
+                adapters_reader=keys["adapters-reader"], endpoint_url=self.endpoint, endpoint_host=self.endpoint_host,
+                use_https=self.use_https, region=args.region, bucket=args.adapters_bucket)
+            self.service_account_name, self.s3_secret_name, self.adapters_secret_name, self.data_connection_name = wiring
 
         self.register_outputs({
             "endpoint": self.endpoint,
@@ -324,6 +335,7 @@ class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
             "modelsBucket": self.models_bucket,
             "serviceAccountName": self.service_account_name,
             "s3SecretName": self.s3_secret_name,
+            "adaptersSecretName": self.adapters_secret_name,
             "dataConnectionName": self.data_connection_name,
             "publisherAccessKey": self.publisher_access_key,
             "publisherSecretKey": self.publisher_secret_key,

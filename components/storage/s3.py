@@ -23,8 +23,8 @@ import pulumi_aws as aws
 
 from components.common.labels import standard_labels
 from components.common.protection import protected
-from components.storage.minio import bucket_policy, serving_credentials
-from components.storage.interface import ObjectStoreOutputs
+from components.storage.interface import STORE_ROLES, ObjectStoreOutputs, role_policy
+from components.storage.minio import serving_credentials
 from components.storage.spec import S3Spec
 
 
@@ -75,13 +75,13 @@ class S3ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
             if args.spec.versioning:
                 ready.append(aws.s3.BucketVersioning(f"{name}-{role}-versioning", bucket=bucket.id,
                                                      versioning_configuration={"status": "Enabled"}, opts=child))
-        buckets = [args.adapters_bucket, args.models_bucket]
         keys = {}
-        for role, write in (("reader", False), ("publisher", True)):
+        for store_role in STORE_ROLES:
+            role, write = store_role.name, store_role.write
             user = aws.iam.User(f"{name}-{role}", name=f"{name}-{role}", tags=tags, opts=child)
-            policy = bucket_policy(role.title(), buckets, write)
+            policy = role_policy(store_role, args.adapters_bucket, args.models_bucket)
             if args.spec.kms_key_arn:
-                policy["Statement"].append({"Sid": f"{role.title()}Kms", "Effect": "Allow",
+                policy["Statement"].append({"Sid": "".join(p.title() for p in role.split("-")) + "Kms", "Effect": "Allow",
                                             "Action": ["kms:Decrypt"] + (["kms:GenerateDataKey"] if write else []),
                                             "Resource": [args.spec.kms_key_arn]})
             ready.append(aws.iam.UserPolicy(f"{name}-{role}", user=user.name, policy=json.dumps(policy, sort_keys=True),
@@ -93,11 +93,13 @@ class S3ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
 
         self.service_account_name = None
         self.s3_secret_name = None
+        self.adapters_secret_name = None
         self.data_connection_name = None
         if args.serving_namespace is not None:
-            self.service_account_name, self.s3_secret_name, self.data_connection_name = serving_credentials(
+            (self.service_account_name, self.s3_secret_name, self.adapters_secret_name,
+             self.data_connection_name) = serving_credentials(
                 name, args.serving_namespace, standard_labels("object-store", name), child,
-                access_key=keys["reader"][0], secret_key=keys["reader"][1], endpoint_url=self.endpoint,
+                models_reader=keys["models-reader"], adapters_reader=keys["adapters-reader"], endpoint_url=self.endpoint,
                 endpoint_host=self.endpoint_host, use_https=True, region=args.region, bucket=args.adapters_bucket)
         self.register_outputs({
             "endpoint": self.endpoint,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field
 
+from components.common.fields import AwsRegion, BucketName, DnsSubdomain, Gib, HttpUrl, Namespace, ObjectName, Quantity
 from components.common.images import ImageRef
 from components.common.spec import Spec
 
@@ -13,27 +14,35 @@ from components.common.spec import Spec
 class MinioSpec(Spec):
     """A single-node MinIO server on a protected PVC (in-cluster, air-gap friendly)."""
 
-    namespace: str = "minio"
+    namespace: Namespace = "minio"
     """Namespace. Default: minio."""
     image: ImageRef = ImageRef(registry="quay.io", repository="minio/minio", tag="RELEASE.2025-09-07T16-13-09Z")
     """Server image, pinned. Default: quay.io/minio/minio RELEASE.2025-09-07T16-13-09Z."""
     client_image: ImageRef = ImageRef(registry="quay.io", repository="minio/mc", tag="RELEASE.2025-08-13T08-35-41Z")
     """``mc`` client image used by in-cluster jobs (bucket setup, adapter sync). Default: pinned quay.io/minio/mc."""
-    storage_gib: PositiveInt = 100
+    storage_gib: Gib = 100
     """Data volume size. Default: 100."""
-    storage_class: str | None = None
+    storage_class: DnsSubdomain | None = None
     """Storage class of the data volume. Default: the cluster default."""
-    cpu: str = "1"
+    cpu: Quantity = "1"
     """CPU request and limit. Default: 1."""
-    memory_gib: PositiveInt = 2
+    memory_gib: Gib = 2
     """Memory request and limit. Default: 2."""
-    publish_endpoint: str | None = None
+    publish_endpoint: HttpUrl | None = None
     """``http(s)://host:port`` of this MinIO's S3 API as reachable from where ``pulumi up`` runs
     (an ingress, LoadBalancer or ``kubectl port-forward``); adapters are uploaded through it.
     Default: none, adapters are checked and fingerprinted but not uploaded (render stacks, or a
     pipeline uploads them)."""
     publish_verify_ssl: bool = True
     """Verify the TLS certificate of an ``https://`` publish endpoint. Default: true."""
+    tls_secret: ObjectName | None = None
+    """``kubernetes.io/tls`` Secret in MinIO's namespace with a certificate for
+    ``minio.<namespace>.svc.cluster.local`` issued by a CA in ``airgap.caBundle``: MinIO then serves
+    HTTPS only, and the setup job, the KServe storage initializer, the adapter sync sidecars and
+    the publisher verify it against that CA. Default: none (plain HTTP inside the cluster)."""
+    console: bool = False
+    """Run and expose MinIO's web console (port 9001): an admin UI on the data, reachable by anyone
+    who reaches the Service. Default: false."""
 
 
 class S3Spec(Spec):
@@ -54,10 +63,10 @@ class StorageSpec(Spec):
     """MinIO settings (kind ``minio``)."""
     s3: S3Spec = Field(default_factory=S3Spec)
     """S3 settings (kind ``s3``); bucket names must then be globally unique."""
-    adapters_bucket: str = "adapters"
+    adapters_bucket: BucketName = "adapters"
     """Bucket holding ``adapters/<base>/<adapter>/<version>/``. Default: adapters."""
-    models_bucket: str = "models"
+    models_bucket: BucketName = "models"
     """Bucket for base models downloaded with ``s3://`` URIs. Default: models."""
-    region: str = "us-east-1"
+    region: AwsRegion = "us-east-1"
     """S3 region (MinIO ignores it but clients need one; kind ``s3`` uses the cluster's region).
     Default: us-east-1."""

@@ -73,7 +73,8 @@ def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
         wanted[cfg.gpu.dra.namespace] = PRIVILEGED
     claims = _claims_namespace(cfg)
     if claims is not None:
-        wanted[claims] = NamespaceSpec(enforce="baseline", warn="restricted")
+        # ResourceClaimTemplates live beside the serving pods that use them; those pods meet "restricted".
+        wanted[claims] = NamespaceSpec(enforce="restricted", warn="restricted")
     return wanted
 
 

@@ -16,7 +16,7 @@ import pulumi
 from components.common.images import ImageRef
 from components.common.pod_security import run_as_for
 from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
-from components.models.lora_server import AdapterRegistry, AdapterStoreRef, PublishedAdapter, lora_server_pod, store_env
+from components.models.lora_server import AdapterRegistry, AdapterStoreRef, PublishedAdapter, lora_server_pod
 from components.models.vllm_service import HTTP_PORT, VllmLoraService, VllmLoraServiceArgs, adapter_served_name, storage_uri
 from components.serving.vllm_pod import ModelMount
 from components.gate.network import GatedService
@@ -38,9 +38,10 @@ def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
     if cfg.storage.kind == "minio" and (cfg.models.adapters or cfg.serving.services):
         # MinIO's PVC holds every adapter: deleting the namespace would delete it.
         wanted[cfg.storage.minio.namespace] = NamespaceSpec(enforce="restricted", warn="restricted", holds_data=True)
-    if cfg.serving.services and any(getattr(m.source, "create", False) for m in cfg.models.base_models.values()):
-        # Base model weight claims created by the platform live next to the pods mounting them.
-        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="baseline", warn="restricted", holds_data=True)
+    if cfg.serving.services and any(m.source.kind == "pvc" for m in cfg.models.base_models.values()):
+        # Base model weight claims live next to the pods mounting them, whether the platform created them or
+        # they existed before: deleting the namespace (pulumi destroy) would delete a pre-existing claim too.
+        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="restricted", warn="restricted", holds_data=True)
     return wanted
 
 
@@ -132,6 +133,8 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             secret_key=store.publisher_secret_key,
             region=store.region,
             verify_ssl=verify_ssl,
+            # An https endpoint of the in-cluster store is verified against the stack's internal CA.
+            ca_file=str(ctx.path(cfg.airgap.ca_bundle.file)) if cfg.airgap.enabled and cfg.airgap.ca_bundle else None,
             ready=store.ready,
         ),
         root=ctx.path("."),
@@ -148,7 +151,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
     store_ref = None
     if serving_ns is not None:
         store_ref = AdapterStoreRef(endpoint=store.endpoint, bucket=store.adapters_bucket, region=store.region,
-                                    s3_secret_name=store.s3_secret_name, service_account_name=store.service_account_name,
+                                    s3_secret_name=store.adapters_secret_name, service_account_name=store.service_account_name,
                                     verify_ssl=store.use_https)
     vllm_image = _image(cfg, cfg.models.vllm_image)
     gates = gate_layer.build(ctx)
@@ -231,6 +234,12 @@ def _vllm_key(cfg: PlatformConfig, spec) -> bool:
     return spec.auth and cfg.rhoai is None
 
 
+def models_reader_env(store) -> list[dict]:
+    """Credentials of a base-model downloader: the models-bucket reader (KServe's S3 Secret), not the adapters one."""
+    return [{"name": key, "valueFrom": {"secretKeyRef": {"name": store.s3_secret_name, "key": key}}}
+            for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")]
+
+
 def _sync_port(spec, kserve_mode: str | None) -> str | None:
     """The sync sidecar's status port name, where it has one (Knative admits one port per pod)."""
     from components.models.lora_server import STATUS_PORT_NAME
@@ -243,7 +252,7 @@ def _model_mount(cfg: PlatformConfig, base, store, store_ref) -> ModelMount:
     initializer (same image, same S3 settings for the llm-d and LeaderWorkerSet frontends)."""
     from infra.layers.serving import image
 
-    credentials = [e for e in store_env(store_ref) if e["name"].startswith("AWS_")] if store_ref is not None else []
+    credentials = models_reader_env(store)
     tls = "1" if store.use_https else "0"
     return ModelMount(
         uri=storage_uri(base),
@@ -272,7 +281,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
         scaling = LlmdScaling(min_replicas=spec.replicas.min, max_replicas=spec.replicas.max,
                               metric=f"vllm:num_requests_{spec.autoscaling.metric}", target=spec.autoscaling.target)
     pod = lora_server_pod(
-        spec=spec, served_name=served_name, port=vllm_port(), image=vllm_image,
+        spec=spec, served_name=served_name, port=vllm_port(), image=vllm_image, base=base,
         model=_model_mount(ctx.cfg, base, store, store_ref),
         placement=placement_for(spec.pool, pool, count=spec.gpu.count, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
         registry=support, store=store_ref, adapter_names=sorted(adapters),
@@ -335,7 +344,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
     nodes = _nodes(spec, pool)
     per_pod = spec.engine.tensor_parallel * spec.engine.pipeline_parallel // nodes
     pod = lora_server_pod(
-        spec=spec, served_name=served_name, port=LEADER_PORT, image=vllm_image,
+        spec=spec, served_name=served_name, port=LEADER_PORT, image=vllm_image, base=base,
         model=replace(_model_mount(cfg, base, store, store_ref), cache_size="1000Gi"),
         placement=placement_for(spec.pool, pool, count=per_pod, mig_profile=spec.gpu.mig_profile, dra_claim=spec.gpu.dra_claim),
         registry=support, store=store_ref, adapter_names=sorted(adapters),

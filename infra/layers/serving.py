@@ -28,10 +28,15 @@ def namespaces_needed(cfg: PlatformConfig) -> dict[str, NamespaceSpec]:
     """Namespaces this layer's workloads need the platform to own."""
     wanted: dict[str, NamespaceSpec] = {}
     if cfg.serving.services or cfg.serving.llmd.enabled:
-        # vLLM runs as non-root without privilege escalation; baseline is enforced, restricted warned.
+        # Every platform pod here meets "restricted" (components/common/pod_security.py, KServe's storage
+        # initializer with its chart's containerSecurityContext). llm-d's charts do not: the endpoint
+        # picker has no securityContext and the routing sidecar keeps its capabilities, so a namespace
+        # serving through llm-d enforces baseline and warns on restricted.
         # On OpenShift AI the namespace is a data science project the dashboard lists.
+        llmd = cfg.serving.llmd.enabled or any(s.frontend == "llm-d" for s in cfg.serving.services.values())
         project = PROJECT_LABELS if cfg.rhoai is not None else {}
-        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="baseline", warn="restricted", labels=project)
+        wanted[cfg.serving.namespace] = NamespaceSpec(enforce="baseline" if llmd else "restricted", warn="restricted",
+                                                      labels=project)
     if cfg.serving.kserve.install and cfg.serving.kserve.mode == "Knative":
         # The KnativeServing CR lives here; the operator installs activator/autoscaler/kourier into it.
         wanted[KNATIVE_SERVING_NAMESPACE] = NamespaceSpec(enforce="baseline", warn="restricted")

@@ -12,7 +12,10 @@ from .base import resource_policy, stack_policy
 from .facts import facts_of
 from .k8s import (
     HELM_TYPES,
+    MOVING_TAGS,
     external_sources,
+    helm_images,
+    helm_values,
     image_allowed,
     images,
     meta,
@@ -39,9 +42,15 @@ registry_allowlist = resource_policy(
 
 def _pinned_images(args, report):
     facts = facts_of(args)
+    values = helm_values(args.resource_type, args.props)
+    if values is not None:
+        for path, image, tag, digest in helm_images(values):
+            if digest is None and tag in MOVING_TAGS:
+                report(f"Helm release {args.name}: {path} uses {image!r} with tag {tag!r}, a moving tag; pin a release "
+                       "tag or digest")
     for path, image in images(args.resource_type, args.props):
         parsed = parse_image(image)
-        if parsed.digest is None and (parsed.tag in (None, "latest")):
+        if parsed.digest is None and parsed.tag in MOVING_TAGS:
             report(f"{object_name(args.props, args.name)}: {path} uses {image!r}, a moving tag; pin a release tag or digest")
         elif parsed.digest is None and facts.require_digests:
             report(f"{object_name(args.props, args.name)}: {path} uses {image!r} without a digest, but airgap.requireDigests "
@@ -50,7 +59,8 @@ def _pinned_images(args, report):
 
 pinned_images = resource_policy(
     "images-pinned",
-    "No 'latest' or untagged images anywhere; a digest on every image where airgap.requireDigests is set.",
+    "No moving tags ('latest', 'main', 'nightly', ... or none) on any image, in workloads and Helm values; a digest on "
+    "every image where airgap.requireDigests is set.",
     _pinned_images,
 )
 

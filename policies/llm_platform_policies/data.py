@@ -21,6 +21,16 @@ def _protected(args, report):
         annotations = meta(args.props).get("annotations") or {}
         if DATA_PROTECTION_ANNOTATION in annotations or DATA_PROTECTION_ANNOTATION in labels:
             kind = "data namespace"
+    if kind is None and args.resource_type == "kubernetes:apps/v1:StatefulSet":
+        spec = args.props.get("spec") or {}
+        if not spec.get("volumeClaimTemplates"):
+            return
+        kind = "StatefulSet with volumeClaimTemplates"
+        retention = spec.get("persistentVolumeClaimRetentionPolicy") or {}
+        for when in ("whenDeleted", "whenScaled"):
+            if retention.get(when) == "Delete":
+                report(f"{kind} {object_name(args.props, args.name)} deletes its claims ({when}: Delete); "
+                       f"set persistentVolumeClaimRetentionPolicy.{when} to Retain")
     if kind is None:
         return
     if not args.opts.protect:
@@ -30,7 +40,8 @@ def _protected(args, report):
 
 data_protected = resource_policy(
     "data-resources-protected",
-    "PersistentVolumeClaims, buckets and data namespaces carry the protect resource option.",
+    "PersistentVolumeClaims, StatefulSets with volumeClaimTemplates (which must retain their claims), buckets and "
+    "data namespaces carry the protect resource option.",
     _protected,
 )
 

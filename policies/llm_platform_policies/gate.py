@@ -22,26 +22,12 @@ _INSTANCE = "app.kubernetes.io/instance"
 _COMPONENT = "app.kubernetes.io/component"
 
 
-def _chart(props: dict) -> str:
-    chart = props.get("chart")
-    return str(chart.get("chart") if is_map(chart) else chart or "")
-
-
 def pods(type_token: str, props: dict) -> Iterator[tuple[str, list[dict]]]:
-    """(path, containers) of every pod an object runs, llm-d model-service Helm values included."""
+    """(path, containers) of every pod an object runs, the pods of Helm values included."""
     by_pod: dict[str, list[dict]] = {}
     for path, _loc, _pod, _cpath, c in workload_containers(type_token, props):
         by_pod.setdefault(path, []).append(c)
     yield from by_pod.items()
-    if type_token in HELM_TYPES and _chart(props).endswith("llm-d-modelservice"):
-        values = props.get("values") if is_map(props.get("values")) else {}
-        for role in ("decode", "prefill"):
-            spec = values.get(role) if is_map(values.get(role)) else {}
-            if spec.get("create", True) is False:
-                continue
-            found = [c for c in (spec.get("containers") or []) if is_map(c)]
-            if found:
-                yield f"values.{role}", found
 
 
 def _truthy(value: Any) -> bool:

@@ -24,16 +24,103 @@ def meta(props: dict) -> dict:
 
 def object_name(props: dict, fallback: str) -> str:
     m = meta(props)
+    if not m and "chart" in props:  # a Helm release: its own name and target namespace
+        m = {"name": props.get("name"), "namespace": props.get("namespace")}
     ns = m.get("namespace")
     name = m.get("name") or fallback
     return f"{ns}/{name}" if isinstance(ns, str) else str(name)
 
 
+def helm_values(type_token: str, props: dict) -> dict | None:
+    """The values of a Helm release/chart resource, or None for other types."""
+    if type_token not in HELM_TYPES:
+        return None
+    values = props.get("values")
+    return values if is_map(values) else None
+
+
+def walk_values(value: Any, path: str = "values") -> Iterator[tuple[str, Any]]:
+    """(dotted path, node) of every mapping and leaf in Helm values, parents first."""
+    yield path, value
+    if is_map(value):
+        for k, v in value.items():
+            yield from walk_values(v, f"{path}.{k}")
+    elif is_seq(value):
+        for i, v in enumerate(value):
+            yield from walk_values(v, f"{path}[{i}]")
+
+
+_HELM_POD = PodLocation(("values",))
+_POD_KEYS = ("hostPID", "hostNetwork", "hostIPC", "tolerations", "nodeSelector", "volumes")
+
+
+def _helm_pods(values: dict) -> Iterator[tuple[str, PodLocation, dict]]:
+    """Pod-like mappings of Helm values: any mapping with a ``containers`` list of containers
+    (llm-d-modelservice ``decode``/``prefill``), its ``podSecurityContext`` read as the pod's.
+    A mapping with ``create: false`` renders no pod (llm-d-modelservice's switch for a role)."""
+    for path, node in walk_values(values):
+        if not is_map(node) or not is_seq(node.get("containers")) or node.get("create") is False:
+            continue
+        if not all(is_map(c) and ("image" in c or "name" in c) for c in node["containers"]):
+            continue
+        pod = {k: node.get(k) for k in ("containers", "initContainers", *_POD_KEYS) if node.get(k) is not None}
+        sc = node.get("podSecurityContext", node.get("securityContext"))
+        if sc is not None:
+            pod["securityContext"] = sc
+        yield path, _HELM_POD, pod
+
+
+def policy_pod_specs(type_token: str, props: dict) -> Iterator[tuple[str, PodLocation, dict]]:
+    """Every pod spec of an object, including the pods a Helm release's values describe."""
+    values = helm_values(type_token, props)
+    if values is not None:
+        yield from _helm_pods(values)
+        return
+    yield from pod_specs(type_token, props)
+
+
 def workload_containers(type_token: str, props: dict) -> Iterator[tuple[str, PodLocation, dict, str, dict]]:
-    """(pod path, location, pod, container path, container) for every container of an object."""
-    for path, loc, pod in pod_specs(type_token, props):
+    """(pod path, location, pod, container path, container) for every container of an object
+    (Helm releases included: their values' pods are rendered into workloads by the chart)."""
+    for path, loc, pod in policy_pod_specs(type_token, props):
         for cpath, c in containers(pod, loc):
             yield path, loc, pod, cpath, c
+
+
+def object_namespace(type_token: str, props: dict) -> str | None:
+    """Namespace of an object (a Helm release's target namespace for Helm types)."""
+    ns = props.get("namespace") if type_token in HELM_TYPES else meta(props).get("namespace")
+    return ns if isinstance(ns, str) else None
+
+
+# Tags that name a branch or channel, not a release: the image changes under the same reference.
+MOVING_TAGS = {None, "", "latest", "main", "master", "nightly", "stable", "edge", "dev", "head", "canary", "develop"}
+
+
+_CONTAINER_PATH = re.compile(r"\.(containers|initContainers)\[\d+\]$")
+
+
+def helm_images(values: dict) -> Iterator[tuple[str, str, str | None, str | None]]:
+    """(path, image, tag, digest) of every image in Helm values that names its own tag, outside
+    the containers of their pods (those are checked as containers): ``image: repo:tag`` strings
+    and ``{repository, tag}`` mappings. An image without a tag there takes the chart's own
+    (versioned with the pinned chart), so only an explicit tag can move."""
+    for path, node in walk_values(values):
+        if not is_map(node):
+            continue
+        image = node.get("image")
+        if isinstance(image, str) and image and not _CONTAINER_PATH.search(path):
+            parsed = parse_image(image)
+            if parsed.tag is not None or parsed.digest is not None:
+                yield f"{path}.image", image, parsed.tag, parsed.digest
+        repo = node.get("repository")
+        if isinstance(repo, str) and repo and "tag" in node:
+            tag = node.get("tag")
+            tag = str(tag) if tag is not None else ""
+            digest = node.get("digest")
+            if "@" in tag:
+                tag, digest = tag.split("@", 1)
+            yield f"{path}.tag", repo, tag, str(digest) if digest else None
 
 
 def model_server_containers(type_token: str, props: dict) -> Iterator[tuple[str, dict]]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import re
 
-from components.airgap.workloads import is_map, pod_specs
+from components.airgap.workloads import is_map, is_seq
 
 from .base import resource_policy
 from .facts import facts_of
-from .k8s import meta, object_name, workload_containers
+from .k8s import flag_value, helm_values, meta, object_name, object_namespace, policy_pod_specs, walk_values, workload_containers
 
 _INTERNAL_LB_ANNOTATIONS = {
     "service.beta.kubernetes.io/aws-load-balancer-internal": ("true",),
@@ -19,29 +19,48 @@ _INTERNAL_LB_ANNOTATIONS = {
 }
 
 
+def _internal(annotations) -> bool:
+    return is_map(annotations) and any(str(annotations.get(k)) in v for k, v in _INTERNAL_LB_ANNOTATIONS.items())
+
+
 def _no_public_lb(args, report):
+    values = helm_values(args.resource_type, args.props)
+    if values is not None:
+        # Charts render Services from values: {type|serviceType: LoadBalancer, annotations: ...}.
+        for path, node in walk_values(values):
+            if not is_map(node):
+                continue
+            for key in ("type", "serviceType"):
+                if node.get(key) == "LoadBalancer" and not _internal(node.get("annotations")):
+                    report(f"Helm release {args.name}: {path}.{key} requests an internet-facing LoadBalancer; "
+                           "use ClusterIP behind the gateway or annotate it internal in the same values")
+        return
+    if args.resource_type == "kubernetes:operator.knative.dev/v1beta1:KnativeServing":
+        kourier = ((args.props.get("spec") or {}).get("ingress") or {}).get("kourier") or {}
+        if kourier.get("service-type") == "LoadBalancer":
+            report(f"{object_name(args.props, args.name)}: spec.ingress.kourier.service-type LoadBalancer exposes "
+                   "Kourier outside the cluster; use ClusterIP behind your own internal ingress")
+        return
     if args.resource_type != "kubernetes:core/v1:Service":
         return
     spec = args.props.get("spec") or {}
     if spec.get("type") != "LoadBalancer":
         return
-    ann = meta(args.props).get("annotations") or {}
-    internal = any(str(ann.get(k)) in v for k, v in _INTERNAL_LB_ANNOTATIONS.items())
-    if not internal:
+    if not _internal(meta(args.props).get("annotations") or {}):
         report(f"{object_name(args.props, args.name)}: Service type LoadBalancer is internet-facing; annotate it "
                "internal (e.g. service.beta.kubernetes.io/aws-load-balancer-scheme: internal) or use ClusterIP behind the gateway")
 
 
 no_public_lb = resource_policy(
     "no-public-load-balancers",
-    "No Service of type LoadBalancer without an internal-scheme annotation.",
+    "No Service of type LoadBalancer without an internal-scheme annotation, also when requested through Helm "
+    "values or Knative's Kourier settings.",
     _no_public_lb,
 )
 
 
 def _namespace(args) -> str | None:
-    ns = meta(args.props).get("namespace")
-    return ns if isinstance(ns, str) else None
+    return object_namespace(args.resource_type, args.props)
 
 
 def _non_root(args, report):
@@ -73,20 +92,28 @@ def _no_privileged(args, report):
         return
     for path, _loc, pod, cpath, c in workload_containers(args.resource_type, args.props):
         sc = c.get("securityContext") or {}
-        added = set((sc.get("capabilities") or {}).get("add") or [])
+        added = {str(c).upper().removeprefix("CAP_") for c in (sc.get("capabilities") or {}).get("add") or []}
         if sc.get("privileged") is True:
             report(f"{object_name(args.props, args.name)}: container {path}.{cpath} is privileged")
-        elif added & {"SYS_ADMIN", "ALL", "CAP_SYS_ADMIN", "NET_ADMIN"}:
-            report(f"{object_name(args.props, args.name)}: container {path}.{cpath} adds capabilities {sorted(added)}")
-    for path, _loc, pod in pod_specs(args.resource_type, args.props):
+        elif added - _RESTRICTED_CAPABILITIES:
+            # Pod Security "restricted" allows adding NET_BIND_SERVICE only; every other capability widens the
+            # container's reach into the node (the old short list missed e.g. SYS_PTRACE, DAC_OVERRIDE, BPF).
+            report(f"{object_name(args.props, args.name)}: container {path}.{cpath} adds capabilities "
+                   f"{sorted(added - _RESTRICTED_CAPABILITIES)}; only NET_BIND_SERVICE may be added")
+        if sc.get("allowPrivilegeEscalation") is True:
+            report(f"{object_name(args.props, args.name)}: container {path}.{cpath} allows privilege escalation")
+    for path, _loc, pod in policy_pod_specs(args.resource_type, args.props):
         for key in ("hostPID", "hostNetwork", "hostIPC"):
             if pod.get(key) is True:
                 report(f"{object_name(args.props, args.name)}: pod {path} sets {key}")
 
 
+_RESTRICTED_CAPABILITIES = {"NET_BIND_SERVICE"}
+
 no_privileged = resource_policy(
     "no-privileged-containers",
-    "No privileged containers, host namespaces or admin capabilities outside the GPU system namespaces.",
+    "No privileged containers, privilege escalation, host namespaces or added capabilities (other than "
+    "NET_BIND_SERVICE) outside the GPU system namespaces, in workloads and Helm-values pods alike.",
     _no_privileged,
 )
 
@@ -117,4 +144,57 @@ literal_secrets = resource_policy(
     _literal_secrets,
 )
 
-POLICIES = [no_public_lb, non_root, no_privileged, literal_secrets]
+# Flags whose value is a credential: on a command line it is readable by anyone who can list
+# processes on the node or read the pod spec (kubelet expands $(VAR) before exec, so even an
+# env reference ends up in plain text in /proc/<pid>/cmdline).
+_SECRET_FLAGS = ("--api-key", "--hf-token", "--token", "--password", "--secret-key", "--access-key", "--secret")
+# scheme://user:password@host with a literal password (not a ${VAR}/$(VAR) reference).
+_URL_CREDENTIALS = re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@$]+:[^/\s@$({]+@", re.I)
+
+
+def _secrets_in_args(args, report):
+    for path, _loc, _pod, cpath, c in workload_containers(args.resource_type, args.props):
+        words = [str(w) for key in ("command", "args") if is_seq(c.get(key)) for w in c.get(key)]
+        for flag in _SECRET_FLAGS:
+            if flag_value(words, flag) is not None:
+                report(f"{object_name(args.props, args.name)}: container {path}.{cpath} passes {flag} on its command "
+                       "line, readable in the pod spec and the node's process list; pass it through a Secret-backed "
+                       "env variable or file the program reads itself (vLLM: VLLM_API_KEY)")
+        if any(_SECRET_VALUE.match(w) for w in words):
+            report(f"{object_name(args.props, args.name)}: container {path}.{cpath} has a key or token in its arguments")
+
+
+secrets_in_args = resource_policy(
+    "no-secrets-in-args",
+    "No API key, token or password on a container's command line (--api-key and similar flags, or key-like values).",
+    _secrets_in_args,
+)
+
+
+def _strings(value, path):
+    if is_map(value):
+        for k, v in value.items():
+            yield from _strings(v, f"{path}.{k}")
+    elif is_seq(value):
+        for i, v in enumerate(value):
+            yield from _strings(v, f"{path}[{i}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _url_credentials(args, report):
+    if args.resource_type == "kubernetes:core/v1:Secret":
+        return  # the one place credentials belong
+    for path, value in _strings(args.props, "props"):
+        if _URL_CREDENTIALS.search(value):
+            report(f"{object_name(args.props, args.name)}: {path.removeprefix('props.')} embeds credentials in a URL "
+                   "(user:password@); keep them in a Secret and pass them separately")
+
+
+url_credentials = resource_policy(
+    "no-credentials-in-urls",
+    "No URL with an embedded user:password anywhere outside Secrets (env, args, Helm values, ConfigMaps, custom resources).",
+    _url_credentials,
+)
+
+POLICIES = [no_public_lb, non_root, no_privileged, literal_secrets, secrets_in_args, url_credentials]

@@ -248,3 +248,21 @@ def test_layers_beyond_the_base_are_refused(tmp_path):
                          "base_model.model.model.layers.32.self_attn.q_proj.lora_B.weight": [4096, 16]})
     with pytest.raises(AdapterCheckError, match="layer 32 does not exist"):
         prepare_adapter(src, 16, base=get_arch("Llama-3.1-8B"))
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda w: w[: len(w) // 2], "outside the 212668-byte data buffer"),
+    (lambda w: w + b"\0" * 8, "is not a valid safetensors file (8 bytes after the last tensor)"),
+    (lambda w: b"\x80\x04\x95" + b"\0" * 64, "is not a valid safetensors file (header length"),
+])
+def test_a_broken_safetensors_file_is_refused_once_with_or_without_the_base(tmp_path, damage, message):
+    """One format check serves both paths: the base's shape checks only read a header that is valid."""
+    from components.models.capacity import get_arch
+
+    src = _copy(tmp_path)
+    weights = src / "adapter_model.safetensors"
+    weights.write_bytes(damage(weights.read_bytes()))
+    for base in (None, get_arch("Llama-3.1-8B")):
+        with pytest.raises(AdapterCheckError) as info:
+            prepare_adapter(src, 16, base=base)
+        assert len(info.value.problems) == 1 and message in info.value.problems[0], info.value.problems

@@ -13,7 +13,7 @@ import pytest
 from components.models.adapter_checks import KSERVE_MODEL_PATH, AdapterCheckError, adapter_prefix, prepare_adapter
 from components.models.adapters import AdapterVersionProvider
 from components.models import lora_sync
-from components.storage.minio import bucket_policy
+from components.storage.interface import bucket_policy
 from tests.support.s3_server import s3_server  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parents[2]

@@ -337,7 +337,11 @@ def test_interruption_events_feed_the_queue(synthesized):
     assert {t.inputs["arn"] for t in targets} == {"arn:aws:sqs:us-east-1:123456789012:Karpenter-llm-dev"}
     statements = _policy(_aws(dev, "aws:sqs/queuePolicy:QueuePolicy", "karpenter-queue-policy"), "policy")["Statement"]
     allow, deny = statements
-    assert allow["Principal"] == {"Service": ["events.amazonaws.com", "sqs.amazonaws.com"]} and allow["Action"] == "sqs:SendMessage"
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+    # Only the five interruption rules may send (aws:SourceArn), not any rule of any account.
+    source_arns = allow["Condition"]["ArnEquals"]["aws:SourceArn"]
+    rule_names = set(rules)
+    assert len(source_arns) == 5 and {arn.rsplit(":", 1)[1] for arn in source_arns} == rule_names, source_arns
     assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert _release(dev, "karpenter-release").inputs["values"]["settings"]["interruptionQueue"] == "Karpenter-llm-dev"
 

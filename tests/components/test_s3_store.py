@@ -35,13 +35,15 @@ def test_buckets_are_private_encrypted_versioned_and_protected(s3_staging):
     assert not any(m["metadata"]["name"] == "minio" for m in s3_staging.objects("Deployment"))
 
 
-def test_iam_users_have_the_reader_and_publisher_policies(s3_staging):
+def test_iam_users_have_one_bucket_each_and_the_publisher_never_writes_models(s3_staging):
     policies = {r.inputs["user"]: json.loads(r.inputs["policy"]) for r in s3_staging.by_type("aws:iam/userPolicy:UserPolicy")}
     actions = {u: {a for st in p["Statement"] for a in st["Action"]} for u, p in policies.items()}
-    assert "s3:PutObject" not in actions["s3-reader"] and "s3:PutObject" in actions["s3-publisher"]
-    resources = {res for p in policies.values() for st in p["Statement"] for res in st["Resource"]}
-    assert resources == {"arn:aws:s3:::acme-llm-staging-adapters", "arn:aws:s3:::acme-llm-staging-models",
-                         "arn:aws:s3:::acme-llm-staging-adapters/*", "arn:aws:s3:::acme-llm-staging-models/*"}
+    resources = {u: {res for st in p["Statement"] for res in st["Resource"]} for u, p in policies.items()}
+    adapters, models = "arn:aws:s3:::acme-llm-staging-adapters", "arn:aws:s3:::acme-llm-staging-models"
+    assert resources == {"s3-adapters-reader": {adapters, adapters + "/*"}, "s3-models-reader": {models, models + "/*"},
+                         "s3-publisher": {adapters, adapters + "/*"}}
+    assert "s3:PutObject" not in actions["s3-adapters-reader"] | actions["s3-models-reader"]
+    assert "s3:PutObject" in actions["s3-publisher"]
 
 
 def test_kserve_wiring_and_publishers_use_the_regional_https_endpoint(s3_staging):

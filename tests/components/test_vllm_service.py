@@ -372,15 +372,25 @@ def test_no_credential_appears_in_plain_text(synthesized):
 def test_setup_job_creates_buckets_and_least_privilege_users(synthesized):
     s = synthesized("prod")
     cm = next(m for m in s.objects("ConfigMap") if m["metadata"]["name"] == "minio-setup")
-    reader, publisher = json.loads(cm["data"]["reader.json"]), json.loads(cm["data"]["publisher.json"])
+    policy = {role: json.loads(cm["data"][f"{role}.json"]) for role in ("adapters-reader", "models-reader", "publisher")}
     actions = lambda p: {a for st in p["Statement"] for a in st["Action"]}  # noqa: E731
-    assert "s3:PutObject" not in actions(reader) and "s3:PutObject" in actions(publisher)
-    assert {"s3:GetObject", "s3:ListBucket"} <= actions(reader)
+    buckets = lambda p: {r.split(":::")[1].split("/")[0] for st in p["Statement"] for r in st["Resource"]}  # noqa: E731
+    assert {role: buckets(p) for role, p in policy.items()} == {
+        "adapters-reader": {"adapters"}, "models-reader": {"models"}, "publisher": {"adapters"}}
+    assert "s3:PutObject" not in actions(policy["adapters-reader"]) | actions(policy["models-reader"])
+    assert "s3:PutObject" in actions(policy["publisher"])
+    assert {"s3:GetObject", "s3:ListBucket"} <= actions(policy["adapters-reader"])
     job = next(m for m in s.objects("Job") if m["metadata"]["name"] == "minio-setup")
     c = job["spec"]["template"]["spec"]["containers"][0]
     assert c["image"].startswith("quay.io/minio/mc:RELEASE.")
     assert {e["name"]: e.get("value") for e in c["env"]}["BUCKETS"] == "adapters models"
     assert "mb --ignore-existing" in cm["data"]["setup.sh"]
+    # Secrets reach the job through Secrets (envFrom), never as literal values or arguments.
+    assert all("value" not in e or "KEY" not in e["name"] for e in c["env"]) and "args" not in c
+    server = next(m for m in s.objects("Deployment") if m["metadata"]["name"] == "minio")["spec"]["template"]["spec"]
+    ports = [p["name"] for p in server["containers"][0]["ports"]]
+    assert ports == ["api"] and "--console-address" not in server["containers"][0]["args"]
+    assert {e["name"]: e.get("value") for e in server["containers"][0]["env"]}["MINIO_BROWSER"] == "off"
 
 
 def test_adapter_publishers_depend_on_store_setup_and_run_verify_only_without_endpoint(synthesized):
@@ -429,7 +439,8 @@ def test_multi_node_service_runs_on_a_leader_worker_set_with_the_adapter_sidecar
         s["models"]["baseModels"]["llama-3.1-405b"] = {
             "architecture": "Llama-3.1-405B", "source": {"kind": "s3", "uri": "s3://models/meta-llama/Llama-3.1-405B-FP8"}}
         s["models"]["adapters"].append({"name": "legal", "baseModel": "llama-3.1-405b", "version": "v2026-11-01",
-                                        "sourceDir": str(legal), "rank": 16})
+                                        "sourceDir": str(legal), "rank": 16,
+                                        "allowExternalSource": True})  # generated under tmp_path
         s["serving"]["services"]["llama-405b"] = {
             "baseModel": "llama-3.1-405b", "pool": "h100-full", "gpu": {"count": 16}, "auth": True,
             "engine": {"quantization": "fp8", "tensorParallel": 8, "pipelineParallel": 2, "maxLoras": 2,

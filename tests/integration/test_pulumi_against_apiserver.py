@@ -266,6 +266,13 @@ def test_destroy_keeps_protected_data(loopback, ups):
     c = loopback.client
     protected_objs = [o for o in loopback.synth.manifests if _is_protected(loopback, o)]
     assert {o["kind"] for o in protected_objs} >= {"Namespace", "PersistentVolumeClaim"}, protected_objs
+    # The serving namespace holds the weights claim, so it is protected; a claim the user made there
+    # before (outside Pulumi, like airgap's pre-existing weights volume) must survive destroy with it.
+    assert {"kind": "Namespace", "name": SERVING_NS} in [{"kind": o["kind"], "name": o["metadata"]["name"]} for o in protected_objs]
+    user_claim = f"/api/v1/namespaces/{SERVING_NS}/persistentvolumeclaims/user-weights"
+    c.create(f"/api/v1/namespaces/{SERVING_NS}/persistentvolumeclaims", {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "user-weights", "namespace": SERVING_NS},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})
 
     with pytest.raises(engine_mod.EngineError) as err:
         loopback.run("destroy")
@@ -284,6 +291,7 @@ def test_destroy_keeps_protected_data(loopback, ups):
             wait_for(lambda: not c.exists(path), 60, what=f"{path} to be deleted")
     for pvc in (o for o in protected_objs if o["kind"] == "PersistentVolumeClaim"):
         assert c.get(c.object_path(pvc))["status"]["phase"] == "Bound"
+    assert c.exists(user_claim), "a claim the user created in the serving namespace was deleted by destroy"
 
 
 def _is_protected(loopback, obj: dict) -> bool:

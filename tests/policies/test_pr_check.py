@@ -12,6 +12,8 @@ from pathlib import Path
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
+
+from infra.config_loading import PlatformConfigError
 import yaml
 
 from infra.compose import build_platform
@@ -45,8 +47,9 @@ def _plant_violations():
             "containers": [{
                 "name": "vllm", "image": "docker.io/vllm/vllm-openai:latest",
                 "command": ["vllm", "serve"],
-                "args": ["--model", "meta-llama/Llama-3.1-8B", "--max-lora-rank=8", "--max-cpu-loras=0"],
-                "env": [{"name": "HF_TOKEN", "value": "hf_" + "a" * 34}],
+                "args": ["--model", "meta-llama/Llama-3.1-8B", "--max-lora-rank=8", "--max-cpu-loras=0", "--api-key", "k"],
+                "env": [{"name": "HF_TOKEN", "value": "hf_" + "a" * 34},
+                        {"name": "S3_URL", "value": "https://reader:hunter2@minio.minio.svc:9000"}],
                 "security_context": {"privileged": True},
                 "resources": {"requests": {"nvidia.com/mig-5g.99gb": "1"}},
             }]}}})
@@ -92,7 +95,7 @@ def test_a_broken_airgap_stack_trips_at_least_ten_policies(synth):
                 "no-privileged-containers", "no-literal-secrets-in-env", "gpu-workloads-limited-and-tolerating",
                 "mig-resources-in-catalog", "adapter-versions-pinned", "lora-rank-within-max", "chart-images-from-mirror",
                 "adapters-within-max-cpu-loras", "data-resources-protected", "inference-services-bounded",
-                "inference-services-monitored"}
+                "inference-services-monitored", "no-secrets-in-args", "no-credentials-in-urls"}
     assert expected - tripped == set()
 
 
@@ -112,9 +115,12 @@ def test_overrides_change_levels_and_unknown_names_are_refused(synth):
     levels = policy_levels(result.config)
     assert levels["run-as-non-root"] == "advisory" and levels["images-pinned"] == "disabled"
     assert levels["images-from-allowed-registries"] == "mandatory"
-    bad = synth("dev", lambda s: s["policy"].update({"overrides": {"no-such-policy": "advisory"}}))
-    with pytest.raises(ValueError, match="no-such-policy"):
-        policy_levels(bad.config)
+    # An unknown name is a config error (the stack is refused before anything is registered).
+    with pytest.raises(PlatformConfigError) as info:
+        synth("dev", lambda s: s["policy"].update({"overrides": {"run-as-nonroot": "advisory"}}))
+    assert [(i.path, i.message.split(";")[0]) for i in info.value.issues] == [
+        ("policy.overrides.run-as-nonroot", "unknown policy")]
+    assert "did you mean 'run-as-non-root'?" in info.value.issues[0].message
 
 
 def test_without_pack_config_the_policies_use_connected_defaults_never_the_stack_file(synth):

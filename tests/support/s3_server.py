@@ -8,9 +8,11 @@ cannot be built, tests using the fixture are skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -60,24 +62,28 @@ def ensure_binary(tool: str = "minio") -> Path:
     return binary
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory):
+@contextlib.contextmanager
+def run_minio(data: Path, certs_dir: Path | None = None):
+    """MinIO on 127.0.0.1 (HTTPS with ``certs_dir``/public.crt and private.key), stopped by PID on exit."""
     binary = ensure_binary()
-    data = tmp_path_factory.mktemp("minio-data")
     port = _free_port()
     console = _free_port()
     user, password = "root" + secrets.token_hex(4), secrets.token_hex(16)
     env = dict(os.environ, MINIO_ROOT_USER=user, MINIO_ROOT_PASSWORD=password, MINIO_BROWSER="off",
                MINIO_UPDATE="off", HOME=str(data), MINIO_CI_CD="1")
-    log = open(data.parent / f"minio-{port}.log", "wb")
+    log_path = data.parent / f"minio-{port}.log"
+    log = open(log_path, "wb")
+    extra = ["--certs-dir", str(certs_dir)] if certs_dir is not None else []
     proc = subprocess.Popen([str(binary), "server", str(data / "d"), "--address", f"127.0.0.1:{port}",
-                             "--console-address", f"127.0.0.1:{console}", "--quiet"],
+                             "--console-address", f"127.0.0.1:{console}", "--quiet", *extra],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{port}"
+    scheme = "https" if certs_dir is not None else "http"
+    endpoint = f"{scheme}://127.0.0.1:{port}"
+    context = ssl.create_default_context(cafile=str(certs_dir / "CAs" / "ca.crt")) if certs_dir is not None else None
     deadline = time.monotonic() + 60
     while True:
         try:
-            with urllib.request.urlopen(f"{endpoint}/minio/health/ready", timeout=2) as r:
+            with urllib.request.urlopen(f"{endpoint}/minio/health/ready", timeout=2, context=context) as r:
                 if r.status == 200:
                     break
         except OSError:
@@ -85,7 +91,7 @@ def s3_server(tmp_path_factory):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             log.close()
-            pytest.fail(f"MinIO did not start on {endpoint}: {(data.parent / f'minio-{port}.log').read_text()[-2000:]}")
+            pytest.fail(f"MinIO did not start on {endpoint}: {log_path.read_text()[-2000:]}")
         time.sleep(0.2)
     try:
         yield S3Server(endpoint=endpoint, access_key=user, secret_key=password)
@@ -96,3 +102,9 @@ def s3_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    with run_minio(tmp_path_factory.mktemp("minio-data")) as server:
+        yield server

@@ -17,7 +17,7 @@ BASE = {
     "serving": {"services": {"llama": {"baseModel": "llama", "pool": "mig", "gpu": {"migProfile": "3g.40gb"}}}},
     "models": {
         "baseModels": {"llama": {"architecture": "Llama-3.1-8B", "source": {"kind": "pvc", "claimName": "weights"}}},
-        "adapters": [{"name": "sql", "baseModel": "llama", "version": "v1", "sourceDir": "adapters/x", "rank": 16}],
+        "adapters": [{"name": "sql", "baseModel": "llama", "version": "v1", "sourceDir": "adapters/llama-3.1-8b/sql/v2026-11-01", "rank": 16}],
     },
 }
 
@@ -168,3 +168,68 @@ def test_several_problems_reported_together():
         s["serving"]["services"]["llama"]["replicas"] = {"min": 0, "max": 1}
     errs = errors_for(edit)
     assert len(errs) == 2
+
+
+# --- #16: values the cluster, vLLM or Pulumi would refuse, each refused at config time ------
+
+def _set(path, value):
+    def edit(s):
+        node = s
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return edit
+
+
+@pytest.mark.parametrize(("path", "value", "field", "says"), [
+    (["serving", "namespace"], "LLM", "serving.namespace", "DNS-1123 label"),
+    (["storage", "adaptersBucket"], "ab", "storage.adaptersBucket", "S3 bucket name"),
+    (["storage", "minio", "cpu"], "0", "storage.minio.cpu", "positive Kubernetes quantity"),
+    (["storage", "minio", "storageClass"], "Fast_SSD", "storage.minio.storageClass", "DNS-1123 subdomain"),
+    (["observability", "prometheusUrl"], "prom:9090", "observability.prometheusUrl", "http:// or https:// URL"),
+    (["observability", "extraAlertLabels"], {"team-name": "x"}, "observability.extraAlertLabels.team-name",
+     "Prometheus label name"),
+    (["gpu", "pools", "mig", "labels"], {"a b": "x"}, "gpu.pools.mig.labels.a b", "label key name"),
+    (["models", "vllmImage"], {"registry": "docker.io", "repository": "vllm/vllm-openai", "tag": "v0.34.0"},
+     "models.vllmImage.tag", "not the vLLM version the arguments are checked against; use 'v0.33.0'"),
+    (["serving", "services", "llama", "engine", "maxModelLen"], 131073, "serving.services.llama.engine.maxModelLen",
+     "exceeds Llama-3.1-8B's context of 131072 tokens"),
+    (["serving", "services", "llama", "gpu", "count"], 17, "serving.services.llama.gpu.count",
+     "17 3g.40gb slices per pod exceed the 16 a 'mig' node holds"),
+    (["serving", "services", "llama", "engine", "gpuMemoryUtilization"], float("nan"),
+     "serving.services.llama.engine.gpuMemoryUtilization", "finite number"),
+    (["policy", "overrides"], {"run-as-nonroot": "advisory"}, "policy.overrides.run-as-nonroot",
+     "unknown policy; did you mean 'run-as-non-root'?"),
+    (["serving", "services", "llama", "servedName"], "meta/llama", "serving.services.llama.servedName", "no '/'"),
+])
+def test_invalid_values_name_their_field(path, value, field, says):
+    errs = errors_for(_set(path, value))
+    assert [p for p, _ in errs] == [field], errs
+    assert says in errs[0][1], errs
+
+
+def test_integers_beyond_int64_are_refused_before_validation():
+    errs = errors_for(_set(["gpu", "pools", "mig", "gpusPerNode"], 2**63))
+    assert errs == [("gpu.pools.mig.gpusPerNode", f"integer {2**63} is outside int64, the range Kubernetes and Pulumi hold")]
+
+
+def test_service_names_whose_derived_objects_pass_63_characters_are_refused():
+    def rename(s):
+        s["serving"]["services"]["l" * 54] = s["serving"]["services"].pop("llama")
+    errs = errors_for(rename)
+    assert errs == [(f"serving.services.{'l' * 54}",
+                     f"service name {'l' * 54!r} is too long: KServe's predictor Service {'l' * 54 + '-predictor'!r} would "
+                     "have 64 characters, the limit is 63 (shorten it to 53)")]
+
+
+def test_base_model_keys_must_be_path_segments():
+    def rename(s):
+        s["models"]["baseModels"]["meta/llama"] = s["models"]["baseModels"].pop("llama")
+    errs = errors_for(rename)
+    assert [p for p, _ in errs] == ["models.baseModels.meta/llama"] and "object path segment" in errs[0][1]
+
+
+def test_urls_with_credentials_are_refused_without_echoing_them():
+    errs = errors_for(_set(["storage", "minio", "publishEndpoint"], "https://admin:hunter2@minio:9000"))
+    assert errs == [("storage.minio.publishEndpoint", "must not embed credentials (user:password@); they would be "
+                                                      "stored and shown in plain text (value not shown)")]

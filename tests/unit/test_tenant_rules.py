@@ -37,12 +37,17 @@ def test_tenant_fields_are_checked():
     errs = errors_for(lambda s: s.update({"tenants": {"b": _tenant(keys={}, grants=[])}}))
     assert {p for p, _ in errs} == {"tenants.b.keys", "tenants.b.grants"}
     errs = errors_for(lambda s: s.update({"tenants": {"Team_A": _tenant()}}))
-    assert errs == [("tenants.Team_A", "tenant name 'Team_A' must be lowercase letters, digits and '-' (max 63): "
-                                       "it is the fairness id and a map key")]
+    assert len(errs) == 1 and errs[0][0] == "tenants.Team_A" and "must be a DNS-1123 label" in errs[0][1]
     errs = errors_for(lambda s: s.update({"tenants": {"a": _tenant(keys={"Main": 1})}}))
-    assert errs[0][0] == "tenants.a.keys" and "lowercase" in errs[0][1]
+    assert errs[0][0] == "tenants.a.keys.Main" and "lowercase" in errs[0][1]
+    errs = errors_for(lambda s: s.update({"tenants": {"a": _tenant(keys={"k" * 33: 1})}}))
+    assert errs[0][0] == f"tenants.a.keys.{'k' * 33}" and "32" in errs[0][1]
     errs = errors_for(lambda s: s.update({"tenants": {"a": _tenant(maxConcurrent=0)}}))
     assert errs[0][0] == "tenants.a.maxConcurrent"
+    errs = errors_for(lambda s: s.update({"tenants": {"a": _tenant(maxRequestsPerWindow=2**31)}}))
+    assert errs[0][0] == "tenants.a.maxRequestsPerWindow" and "2147483647" in errs[0][1]
+    errs = errors_for(lambda s: s.update({"tenants": {"a": _tenant(grants=["llama:sql\nevil 1"])}}))
+    assert errs[0][0] == "tenants.a.grants[0]" and "'<base>:<adapter>'" in errs[0][1]
 
 
 def test_gate_and_network_rules():
@@ -51,6 +56,10 @@ def test_gate_and_network_rules():
     assert "Knative's queue-proxy user metrics" in dict(errs)["gate.metricsPort"]
     errs = errors_for(lambda s: s.update({"network": {"publishCidrs": ["10.0.0.1/8"], "clientNamespaces": ["Istio"]}}))
     assert [p for p, _ in errs] == ["network.clientNamespaces[0]", "network.publishCidrs[0]"]
+    assert "DNS-1123 label" in dict(errs)["network.clientNamespaces[0]"]
+    assert "no host bits set" in dict(errs)["network.publishCidrs[0]"]
+    errs = errors_for(lambda s: s.update({"gate": {"cpu": "lots"}, "network": {"monitoringNamespace": "Mon"}}))
+    assert [p for p, _ in errs] == ["gate.cpu", "network.monitoringNamespace"]
 
 
 def test_grant_expansion():
