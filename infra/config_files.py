@@ -81,7 +81,7 @@ def ca_bundle_problem(file: Path) -> str | None:
 
 def ca_issues(cfg: PlatformConfig, root: Path) -> list[tuple[str, str]]:
     ca = cfg.airgap.ca_bundle
-    if ca is None:
+    if ca is None or ca.file is None:  # the cluster's own bundle (OpenShift), or reported as missing
         return []
     file = root / ca.file
     problem = _escapes(file, root) if file.exists() else None

@@ -74,20 +74,6 @@ def mode_rules(cfg) -> list[tuple[str, str]]:
     return issues
 
 
-def context_rules(cfg) -> list[tuple[str, str]]:
-    """vLLM refuses a ``--max-model-len`` above the model's ``max_position_embeddings``."""
-    from components.models.capacity import CATALOG
-
-    issues = []
-    for name, svc in sorted(cfg.serving.services.items()):
-        arch = CATALOG.get(cfg.models.base_models[svc.base_model].architecture)
-        if arch is not None and arch.max_context and svc.engine.max_model_len > arch.max_context:
-            issues.append((f"serving.services.{name}.engine.maxModelLen",
-                           f"{svc.engine.max_model_len} exceeds {arch.name}'s context of {arch.max_context} tokens "
-                           "(max_position_embeddings); vLLM refuses it"))
-    return issues
-
-
 def image_rules(cfg) -> list[tuple[str, str]]:
     """The vLLM image must be the version whose argument spec every emitted argument is checked against."""
     from components.models.vllm_args import PINNED_VLLM_VERSION
@@ -100,6 +86,6 @@ def image_rules(cfg) -> list[tuple[str, str]]:
 
 
 def models_rules(cfg) -> list[tuple[str, str]]:
-    """Adapter-mode, context and image rules, shared-GPU memory, then the VRAM capacity check of every service."""
-    early = mode_rules(cfg) + context_rules(cfg) + image_rules(cfg)
+    """Adapter-mode and image rules, shared-GPU memory, then the VRAM capacity check of every service."""
+    early = mode_rules(cfg) + image_rules(cfg)  # maxModelLen vs context: planning.architecture_rules
     return early + time_slicing_rules(cfg) + (capacity_rules(cfg) if not early else [])

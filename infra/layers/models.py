@@ -134,7 +134,7 @@ def build(ctx: BuildContext, gpu, serving) -> ModelsLayer:
             region=store.region,
             verify_ssl=verify_ssl,
             # An https endpoint of the in-cluster store is verified against the stack's internal CA.
-            ca_file=str(ctx.path(cfg.airgap.ca_bundle.file)) if cfg.airgap.enabled and cfg.airgap.ca_bundle else None,
+            ca_file=str(ctx.path(cfg.airgap.ca_bundle.file)) if cfg.airgap.enabled and cfg.airgap.ca_bundle and cfg.airgap.ca_bundle.file else None,
             ready=store.ready,
         ),
         root=ctx.path("."),

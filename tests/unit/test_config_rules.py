@@ -193,7 +193,7 @@ def _set(path, value):
     (["models", "vllmImage"], {"registry": "docker.io", "repository": "vllm/vllm-openai", "tag": "v0.34.0"},
      "models.vllmImage.tag", "not the vLLM version the arguments are checked against; use 'v0.33.0'"),
     (["serving", "services", "llama", "engine", "maxModelLen"], 131073, "serving.services.llama.engine.maxModelLen",
-     "exceeds Llama-3.1-8B's context of 131072 tokens"),
+     "exceeds the maximum context of 'llama' (131072 tokens"),
     (["serving", "services", "llama", "gpu", "count"], 17, "serving.services.llama.gpu.count",
      "17 3g.40gb slices per pod exceed the 16 a 'mig' node holds"),
     (["serving", "services", "llama", "engine", "gpuMemoryUtilization"], float("nan"),
