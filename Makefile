@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-requirements
 
-.PHONY: up preview policy destroy synth synth-all plan test venv engine kube bench clean
+.PHONY: up preview policy destroy synth synth-all plan test test-tools venv engine kube bench clean
 
 $(VENV_STAMP): requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,8 +54,13 @@ synth-all: venv
 plan: venv
 	$(PY) -m infra.plan --stack $(STACK)
 
-test: venv
+# The integration tests' binaries first (control plane, Helm, LWS, KServe, Karpenter), each
+# build printing its progress; a no-op or a cache restore after the first run.
+test: venv test-tools
 	$(PY) -m pytest
+
+test-tools:
+	bash tools/test-tools.sh
 
 bench: venv
 	$(PY) bench/synth_scale.py

@@ -18,7 +18,9 @@ repo="$(cd "$here/../.." && pwd)"
 mod_dir="$repo/tools/$tool"
 [[ -f "$mod_dir/tool.env" && -f "$mod_dir/go.mod" ]] || { echo "tools/$tool: no tool.env/go.mod" >&2; exit 2; }
 # shellcheck disable=SC1090
-source "$mod_dir/tool.env"   # BINARY, PACKAGE, LDFLAGS, VERSION, optional EXTRA_FILES (see below)
+source "$mod_dir/tool.env"   # BINARY, PACKAGE, LDFLAGS, VERSION; optional EXTRA_MODULE + EXTRA_FILES
+# EXTRA_FILES: paths inside EXTRA_MODULE's source (at the version go.mod pins) copied next to the
+# binary, e.g. a CRD the binary needs that no chart ships.
 bin_dir="$repo/.tools/$tool/bin"
 if [[ "${2:-}" == "--print-bin" ]]; then echo "$bin_dir/$BINARY"; exit 0; fi
 
@@ -74,6 +76,10 @@ if [[ ! -x "$cache_dir/$BINARY" ]]; then
   kill "$ticker" 2>/dev/null || true; ticker=""
   waited="$(($(cat "$stage/lock-acquired") - compile_epoch))"
   log "compiled in $((SECONDS - compile_start - waited))s after waiting ${waited}s for the heavy-build lock"
+  for f in ${EXTRA_FILES:-}; do
+    src="$(cd "$mod_dir" && go list -m -f '{{.Dir}}' "$EXTRA_MODULE")/$f"
+    cp "$src" "$stage/$(basename "$f")"
+  done
   printf '%s\n' "$key_input" >"$stage/key-input.txt"
   rm -f "$stage/build.log" "$stage/lock-acquired"
   rm -rf "$cache_dir"
@@ -85,6 +91,9 @@ fi
 
 rm -rf "$bin_dir"
 mkdir -p "$bin_dir"
-ln "$cache_dir/$BINARY" "$bin_dir/$BINARY" 2>/dev/null || cp "$cache_dir/$BINARY" "$bin_dir/$BINARY"
+for f in "$BINARY" ${EXTRA_FILES:-}; do
+  f="$(basename "$f")"
+  ln "$cache_dir/$f" "$bin_dir/$f" 2>/dev/null || cp "$cache_dir/$f" "$bin_dir/$f"
+done
 printf '%s\n' "$key" >"$bin_dir/.key"
 log "ready in $((SECONDS - start))s: $bin_dir/$BINARY"

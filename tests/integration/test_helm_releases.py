@@ -1,0 +1,236 @@
+"""Every Helm release of every stack, rendered by Helm 3 (v3.22.0, built from its Go module) from
+the pinned chart sources with exactly the values the program passes, the stack's Kubernetes
+version and the cluster's API versions, then:
+
+- every rendered object passes the API server's server-side dry run (CRDs the charts carry are
+  installed first, as Helm does, so their custom resources are checked against them);
+- on the air-gapped stack every image the render runs (pod templates, the GPU Operator's
+  ClusterPolicy operands, the images KServe's inferenceservice-config hands to the controller)
+  comes from the mirror, and every pod template pulling from it carries the pull secret;
+- each value we set is read: changing it (or, where a chart only tests presence, removing it)
+  changes the render. Helm silently ignores keys a chart never reads; this catches them.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import pytest
+
+import kube
+from infra.config_loading import list_stacks
+from infra.synth import synthesize
+from tests.support import helm_render
+from tests.support.helm_render import Release
+
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.gotools("helm")]
+
+POD_TEMPLATE_KINDS = {"Deployment", "DaemonSet", "StatefulSet", "ReplicaSet", "Job"}
+
+
+@lru_cache(maxsize=None)
+def _synth(stack: str):
+    return synthesize(stack)
+
+
+ALL_RELEASES: list[Release] = [r for s in list_stacks() for r in helm_render.releases(_synth(s))]
+
+
+def _kube_version(stack: str) -> str:
+    return helm_render.kube_version(_synth(stack).config.cluster.kubernetes_version)
+
+
+@pytest.fixture(scope="session")
+def renderer(helm_bin, api_versions):
+    cache: dict[tuple, list[dict] | helm_render.RenderError] = {}
+
+    def render(release: Release, values: dict | None = None) -> list[dict]:
+        key = (str(release.chart_dir), release.name, release.namespace, release.skip_crds, _kube_version(release.stack),
+               json.dumps(release.values if values is None else values, sort_keys=True))
+        if key not in cache:
+            try:
+                cache[key] = helm_render.render(release, kube_version=key[4], api_versions=api_versions, values=values)
+            except helm_render.RenderError as e:
+                cache[key] = e
+        if isinstance(cache[key], Exception):
+            raise cache[key]
+        return cache[key]  # type: ignore[return-value]
+
+    return render
+
+
+def test_every_stack_with_controllers_has_releases():
+    by_stack = {r.stack for r in ALL_RELEASES}
+    assert {"dev", "staging", "prod", "airgap"} <= by_stack, by_stack
+
+
+@pytest.mark.parametrize("release", ALL_RELEASES, ids=lambda r: r.id)
+def test_release_renders(renderer, release: Release):
+    objs = renderer(release)
+    assert objs, f"{release.id}: {release.chart_ref} rendered nothing"
+
+
+# --------------------------------------------------------------------------- admission
+
+
+def _with_namespace(client: kube.KubeClient, obj: dict, namespace: str) -> dict:
+    """Helm installs a namespaced object without metadata.namespace into the release namespace."""
+    if obj["metadata"].get("namespace"):
+        return obj
+    path = client.object_path({**obj, "metadata": {**obj["metadata"], "namespace": "x"}})
+    if "/namespaces/x/" in path:
+        return {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
+    return obj
+
+
+@pytest.fixture(scope="session")
+def installed_chart_crds(kube_cluster, renderer) -> set[str]:
+    """The CRDs every rendered release carries, applied for real (Helm installs them before
+    anything else), so the charts' own custom resources are checked against them."""
+    files = []
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    tmp = Path(tempfile.mkdtemp(prefix="llm-platform-chart-crds-"))
+    names: set[str] = set()
+    for release in ALL_RELEASES:
+        crds = [o for o in renderer(release) if o.get("kind") == "CustomResourceDefinition"]
+        if crds:
+            f = tmp / f"{release.stack}-{release.name}.yaml"
+            f.write_text(yaml.safe_dump_all(crds))
+            files.append(f)
+            names |= {c["metadata"]["name"] for c in crds}
+    kube_cluster.apply_crds(files)
+    return names
+
+
+@pytest.mark.parametrize("release", ALL_RELEASES, ids=lambda r: r.id)
+def test_rendered_objects_are_admitted(kube_client, renderer, installed_chart_crds, release: Release):
+    kube_client.ensure_namespace(release.namespace)
+    refused = []
+    for obj in renderer(release):
+        if obj.get("kind") == "CustomResourceDefinition":
+            continue
+        obj = _with_namespace(kube_client, obj, release.namespace)
+        if obj["metadata"].get("namespace"):
+            kube_client.ensure_namespace(obj["metadata"]["namespace"])
+        try:
+            kube_client.dry_run_apply(obj)
+        except kube.ApiError as e:
+            refused.append(f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}: {e.code} {e.message}")
+        except KeyError as e:
+            refused.append(f"{obj['apiVersion']} {obj['kind']} {obj['metadata']['name']}: not served ({e})")
+    assert not refused, f"{release.id}: {len(refused)} rendered objects refused:\n" + "\n".join(refused)
+
+
+# --------------------------------------------------------------------------- air gap
+
+
+def _pod_specs(obj: dict):
+    kind, spec = obj.get("kind"), obj.get("spec") or {}
+    if kind == "Pod":
+        yield spec
+    elif kind in POD_TEMPLATE_KINDS:
+        yield spec.get("template", {}).get("spec", {})
+    elif kind == "CronJob":
+        yield spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
+
+
+def _cluster_policy_operands(obj: dict):
+    """(component, image reference, pull secrets) of each GPU Operator operand in a ClusterPolicy."""
+    for component, c in (obj.get("spec") or {}).items():
+        if isinstance(c, dict) and "repository" in c:
+            yield component, f"{c['repository']}/{c.get('image', '')}", c.get("imagePullSecrets") or []
+            for sub in ("manager",):
+                if isinstance(c.get(sub), dict) and "repository" in c[sub]:
+                    yield f"{component}.{sub}", f"{c[sub]['repository']}/{c[sub].get('image', '')}", c.get("imagePullSecrets") or []
+
+
+def _kserve_config_images(obj: dict):
+    """Images the KServe controller injects (storage initializer, agent, router, ...), from its ConfigMap."""
+    if obj.get("kind") != "ConfigMap" or obj["metadata"]["name"] != "inferenceservice-config":
+        return
+    for key, raw in (obj.get("data") or {}).items():
+        try:
+            section = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(section, dict):
+            for field, value in section.items():
+                if field in ("image", "storageInitializerImage") and value:
+                    yield f"{key}.{field}", value
+
+
+AIRGAP_RELEASES = [r for r in ALL_RELEASES if _synth(r.stack).config.airgap.enabled]
+
+
+@pytest.mark.parametrize("release", AIRGAP_RELEASES, ids=lambda r: r.id)
+def test_airgap_render_pulls_only_from_the_mirror_with_the_pull_secret(renderer, release: Release):
+    airgap = _synth(release.stack).config.airgap
+    mirror = airgap.registry.rstrip("/") + "/"
+    secrets = set(airgap.image_pull_secrets)
+    wrong = []
+    for obj in renderer(release):
+        where = f"{obj['kind']} {obj['metadata']['name']}"
+        for spec in _pod_specs(obj):
+            images = [(c["name"], c.get("image", "")) for key in ("initContainers", "containers", "ephemeralContainers")
+                      for c in spec.get(key) or []]
+            for name, image in images:
+                if not image.startswith(mirror):
+                    wrong.append(f"{where} container {name}: image {image!r} not from {mirror}")
+            have = {s["name"] for s in spec.get("imagePullSecrets") or []}
+            if images and not secrets <= have:
+                wrong.append(f"{where}: imagePullSecrets {sorted(have)} lack {sorted(secrets - have)}")
+        if obj.get("kind") == "ClusterPolicy":
+            for component, image, pull in _cluster_policy_operands(obj):
+                if not image.startswith(mirror):
+                    wrong.append(f"{where} {component}: {image!r} not from {mirror}")
+                if not secrets <= set(pull):
+                    wrong.append(f"{where} {component}: imagePullSecrets {pull} lack {sorted(secrets - set(pull))}")
+        for field, image in _kserve_config_images(obj):
+            if not image.startswith(mirror):
+                wrong.append(f"{where} {field}: {image!r} not from {mirror}")
+    assert not wrong, f"{release.id}:\n" + "\n".join(wrong)
+
+
+def test_airgap_stack_has_releases_to_check():
+    assert len(AIRGAP_RELEASES) >= 5, [r.id for r in AIRGAP_RELEASES]
+
+
+# --------------------------------------------------------------------------- every value is read
+
+
+def _unread_values(renderer, release: Release) -> list[str]:
+    baseline = renderer(release)
+    paths = list(helm_render.leaf_paths(release.values))
+
+    def read(path) -> bool:
+        for variant in (helm_render.with_change, helm_render.without):
+            try:
+                if renderer(release, variant(release.values, path)) != baseline:
+                    return True
+            except helm_render.RenderError:
+                return True   # the chart refused the changed value: it reads it
+        return False
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(read, paths))
+    return [helm_render.dotted(p) for p, ok in zip(paths, results) if not ok]
+
+
+@pytest.mark.parametrize("release", [r for r in ALL_RELEASES if r.values], ids=lambda r: r.id)
+def test_every_value_we_set_is_read_by_the_chart(renderer, release: Release):
+    unread = _unread_values(renderer, release)
+    assert not unread, (f"{release.id} ({release.chart_ref}): the chart never reads these values "
+                        f"(changing or removing each leaves the render identical): {unread}")
+
+
+def test_the_value_check_catches_a_key_the_chart_does_not_read(renderer):
+    """The check itself can fail: a planted key no template reads is reported."""
+    release = next(r for r in ALL_RELEASES if r.name == "keda")
+    planted = Release(**{**release.__dict__, "values": {**release.values, "notAKedaValue": {"enabled": True}}})
+    assert _unread_values(renderer, planted) == ["notAKedaValue.enabled"]
