@@ -6,13 +6,15 @@ version and the cluster's API versions, then:
   installed first, as Helm does, so their custom resources are checked against them);
 - on the air-gapped stack every image the render runs (pod templates, the GPU Operator's
   ClusterPolicy operands, the images KServe's inferenceservice-config hands to the controller)
-  comes from the mirror, and every pod template pulling from it carries the pull secret;
+  is its upstream image under the mirror, upstream path kept, and every pod pulling it gets the
+  pull secret (on the pod or on its ServiceAccount);
 - each value we set is read: changing it (or, where a chart only tests presence, removing it)
   changes the render. Helm silently ignores keys a chart never reads; this catches them.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -20,6 +22,8 @@ from functools import lru_cache
 import pytest
 
 import kube
+from components.airgap.helm_values import mirror_values_for_chart
+from components.airgap.images import mirror_image
 from infra.config_loading import list_stacks
 from infra.synth import synthesize
 from tests.support import helm_render
@@ -140,29 +144,57 @@ def _pod_specs(obj: dict):
         yield spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
 
 
-def _cluster_policy_operands(obj: dict):
-    """(component, image reference, pull secrets) of each GPU Operator operand in a ClusterPolicy."""
-    for component, c in (obj.get("spec") or {}).items():
-        if isinstance(c, dict) and "repository" in c:
-            yield component, f"{c['repository']}/{c.get('image', '')}", c.get("imagePullSecrets") or []
-            for sub in ("manager",):
-                if isinstance(c.get(sub), dict) and "repository" in c[sub]:
-                    yield f"{component}.{sub}", f"{c[sub]['repository']}/{c[sub].get('image', '')}", c.get("imagePullSecrets") or []
+def _images(objs: list[dict]) -> dict[str, tuple[str, list[str] | None]]:
+    """Every image the render runs -> (reference, pull secrets its pods get, or None where the
+    consumer is not a pod template): pod templates (pod-level secrets plus those of the pod's
+    ServiceAccount, which the ServiceAccount admission plugin copies in), the GPU Operator's
+    ClusterPolicy operands, the images KServe's inferenceservice-config hands to the controller."""
+    sa_secrets = {o["metadata"]["name"]: [s["name"] for s in o.get("imagePullSecrets") or []]
+                  for o in objs if o["kind"] == "ServiceAccount"}
+    out: dict[str, tuple[str, list[str] | None]] = {}
+    for obj in objs:
+        where = f"{obj['kind']} {obj['metadata']['name']}"
+        for spec in _pod_specs(obj):
+            secrets = [s["name"] for s in spec.get("imagePullSecrets") or []]
+            secrets += sa_secrets.get(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default", [])
+            for key in ("initContainers", "containers", "ephemeralContainers"):
+                for c in spec.get(key) or []:
+                    out[f"{where} {key}/{c['name']}"] = (c.get("image", ""), secrets)
+        if obj["kind"] == "ClusterPolicy":
+            for component, c in (obj.get("spec") or {}).items():
+                subs = [(component, c)] + [(f"{component}.{k}", v) for k, v in (c.items() if isinstance(c, dict) else [])
+                                           if isinstance(v, dict) and "repository" in v]
+                for name, part in subs:
+                    if isinstance(part, dict) and part.get("repository"):
+                        ref = f"{part['repository']}/{part.get('image', '')}:{part.get('version', '')}"
+                        out[f"{where} {name}"] = (ref, c.get("imagePullSecrets") or [])
+        if obj["kind"] == "ConfigMap" and obj["metadata"]["name"] == "inferenceservice-config":
+            for key, raw in (obj.get("data") or {}).items():
+                try:
+                    section = json.loads(raw)
+                except ValueError:
+                    continue
+                for field in ("image", "storageInitializerImage"):
+                    if isinstance(section, dict) and section.get(field):
+                        out[f"{where} {key}.{field}"] = (section[field], None)
+    return out
 
 
-def _kserve_config_images(obj: dict):
-    """Images the KServe controller injects (storage initializer, agent, router, ...), from its ConfigMap."""
-    if obj.get("kind") != "ConfigMap" or obj["metadata"]["name"] != "inferenceservice-config":
-        return
-    for key, raw in (obj.get("data") or {}).items():
-        try:
-            section = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(section, dict):
-            for field, value in section.items():
-                if field in ("image", "storageInitializerImage") and value:
-                    yield f"{key}.{field}", value
+def _without(values: dict, overlay: dict) -> dict:
+    """``values`` with every key the air-gap overlay sets removed: what the release passes upstream."""
+    out = copy.deepcopy(values)
+
+    def strip(v: dict, o: dict) -> None:
+        for k, ov in o.items():
+            if k in v and isinstance(ov, dict) and isinstance(v[k], dict):
+                strip(v[k], ov)
+                if not v[k]:
+                    del v[k]
+            else:
+                v.pop(k, None)
+
+    strip(out, overlay)
+    return out
 
 
 AIRGAP_RELEASES = [r for r in ALL_RELEASES if _synth(r.stack).config.airgap.enabled]
@@ -170,30 +202,21 @@ AIRGAP_RELEASES = [r for r in ALL_RELEASES if _synth(r.stack).config.airgap.enab
 
 @pytest.mark.parametrize("release", AIRGAP_RELEASES, ids=lambda r: r.id)
 def test_airgap_render_pulls_only_from_the_mirror_with_the_pull_secret(renderer, release: Release):
+    """Each image is the upstream image (the same chart rendered without the air-gap overlay) under
+    the mirror, upstream path kept (``mirror_image``), and each pod pulling it has the pull secret."""
     airgap = _synth(release.stack).config.airgap
-    mirror = airgap.registry.rstrip("/") + "/"
     secrets = set(airgap.image_pull_secrets)
+    overlay = mirror_values_for_chart(release.chart_dir.parent.name, airgap.registry, tuple(airgap.image_pull_secrets)) or {}
+    mirrored = _images(renderer(release))
+    upstream = _images(renderer(release, _without(release.values, overlay)))
+    assert mirrored.keys() == upstream.keys()
     wrong = []
-    for obj in renderer(release):
-        where = f"{obj['kind']} {obj['metadata']['name']}"
-        for spec in _pod_specs(obj):
-            images = [(c["name"], c.get("image", "")) for key in ("initContainers", "containers", "ephemeralContainers")
-                      for c in spec.get(key) or []]
-            for name, image in images:
-                if not image.startswith(mirror):
-                    wrong.append(f"{where} container {name}: image {image!r} not from {mirror}")
-            have = {s["name"] for s in spec.get("imagePullSecrets") or []}
-            if images and not secrets <= have:
-                wrong.append(f"{where}: imagePullSecrets {sorted(have)} lack {sorted(secrets - have)}")
-        if obj.get("kind") == "ClusterPolicy":
-            for component, image, pull in _cluster_policy_operands(obj):
-                if not image.startswith(mirror):
-                    wrong.append(f"{where} {component}: {image!r} not from {mirror}")
-                if not secrets <= set(pull):
-                    wrong.append(f"{where} {component}: imagePullSecrets {pull} lack {sorted(secrets - set(pull))}")
-        for field, image in _kserve_config_images(obj):
-            if not image.startswith(mirror):
-                wrong.append(f"{where} {field}: {image!r} not from {mirror}")
+    for where, (image, pull) in sorted(mirrored.items()):
+        expected = mirror_image(upstream[where][0], airgap.registry, airgap.image_digests)
+        if image != expected:
+            wrong.append(f"{where}: image {image!r}, expected {expected!r} (upstream {upstream[where][0]!r})")
+        if pull is not None and not secrets <= set(pull):
+            wrong.append(f"{where}: pull secrets {sorted(pull)} lack {sorted(secrets - set(pull))}")
     assert not wrong, f"{release.id}:\n" + "\n".join(wrong)
 
 

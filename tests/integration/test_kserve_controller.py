@@ -12,9 +12,10 @@ exports (``modelEndpoints``); the pod KServe builds carries our sync sidecar, vo
 pod and container security context and GPU request, and lands on the service's pool. The
 zero-restart claim holds on the real controller: adding, bumping or removing an adapter leaves
 the predictor Deployment's pod template hash unchanged, while ``adapterMode: static`` changes it.
-Cannot prove: that the containers start (kwok runs none), Knative mode (``dev``; no Knative
-Serving controller here), DRA-backed predictors (need a DRA driver's ResourceSlice: see
-test_gpu_dra_scheduling.py).
+DRA-backed predictors (staging's ``llama-70b``) get the DeviceClass the stack's DRA driver chart
+renders and a ResourceSlice as the driver would publish; the scheduler allocates the claim.
+Cannot prove: that the containers start (kwok runs none), that the DRA driver prepares the
+device, Knative mode (``dev``; no Knative Serving controller runs here).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pytest
 import gpu_nodes
 import kserve_controller
 import kube
+from tests.support import helm_render
 from infra.compose import build_platform
 from infra.config_loading import read_stack_file
 from infra.mocks import SECRET_MASK
@@ -38,8 +40,9 @@ from kube import wait_for
 pytestmark = [pytest.mark.timeout(900), pytest.mark.gotools("helm", "kserve")]
 
 STACKS = ("local", "staging", "prod", "airgap")
-APPLIED_KINDS = ("Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "ServingRuntime",
-                 "InferenceService")
+APPLIED_KINDS = ("Namespace", "ServiceAccount", "Secret", "ConfigMap", "PersistentVolumeClaim", "ResourceClaimTemplate",
+                 "ServingRuntime", "InferenceService")
+DRA_DRIVER = "gpu.nvidia.com"
 ISVC_LABEL = "serving.kserve.io/inferenceservice"
 
 
@@ -61,8 +64,7 @@ def _synth(stack: str):
 
 def _standard_isvcs(synth) -> list[dict]:
     return [o for o in synth.objects("InferenceService")
-            if o["metadata"].get("annotations", {}).get("serving.kserve.io/deploymentMode") == "Standard"
-            and not o["spec"]["predictor"].get("resourceClaims")]
+            if o["metadata"].get("annotations", {}).get("serving.kserve.io/deploymentMode") == "Standard"]
 
 
 def _serving_objects(synth) -> list[dict]:
@@ -97,6 +99,31 @@ def _pvs_for(objs: list[dict]) -> list[dict]:
                              "claimRef": {"namespace": meta["namespace"], "name": meta["name"]},
                              "hostPath": {"path": f"/tmp/it-{meta['name']}"}}})
     return pvs
+
+
+def _dra_objects(synth, api_versions, node_names: dict[str, str]) -> list[dict]:
+    """For a stack with DRA-backed predictors: the DeviceClasses its DRA driver release renders and a
+    ResourceSlice per DRA pool node, published as the NVIDIA DRA driver does (an H100 80GB HBM3 as NVML
+    reports it; see test_gpu_dra_scheduling.py)."""
+    dra_pools = [p for p in node_names if synth.config.gpu.pools[p].sharing.mode == "dra"]
+    if not dra_pools:
+        return []
+    [release] = [r for r in helm_render.releases(synth) if r.chart_dir.parent.name == "dra-driver-nvidia-gpu"]
+    rendered = helm_render.render(release, api_versions=api_versions,
+                                  kube_version=helm_render.kube_version(synth.config.cluster.kubernetes_version))
+    objs = [o for o in rendered if o["kind"] == "DeviceClass"]
+    assert any(o["metadata"]["name"] == DRA_DRIVER for o in objs), [o["metadata"]["name"] for o in objs]
+    for pool in dra_pools:
+        node = node_names[pool]
+        devices = [{"name": f"gpu-{i}", "attributes": {"type": {"string": "gpu"},
+                                                       "productName": {"string": "NVIDIA H100 80GB HBM3"},
+                                                       "uuid": {"string": f"GPU-{node}-{i}"}, "index": {"int": i}},
+                    "capacity": {"memory": {"value": "81559Mi"}}}
+                   for i in range(synth.config.gpu.pools[pool].gpus_per_node)]
+        objs.append({"apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice", "metadata": {"name": f"{node}-{DRA_DRIVER}"},
+                     "spec": {"driver": DRA_DRIVER, "nodeName": node, "devices": devices,
+                              "pool": {"name": node, "generation": 1, "resourceSliceCount": 1}}})
+    return objs
 
 
 def _apply_all(client: kube.KubeClient, objs: list[dict]) -> None:
@@ -135,22 +162,24 @@ def kserve_stack(request, kube_cluster, kube_client, kserve_bin, helm_bin, api_v
     objs = _serving_objects(synth)
     pvs = _pvs_for(objs)
     pools = {synth.config.serving.services[i["metadata"]["name"]].pool for i in _standard_isvcs(synth)}
-    node_objs = [gpu_nodes.pool_node(synth, p, f"it-kserve-{stack}-{p}") for p in sorted(pools)]
+    node_names = {p: f"it-kserve-{stack}-{p}" for p in sorted(pools)}
+    node_objs = [gpu_nodes.pool_node(synth, p, n) for p, n in node_names.items()]
     ns = synth.config.serving.namespace
+    dra = _dra_objects(synth, api_versions, node_names)
     with kserve_controller.running(kube_cluster, kserve_bin, synth, api_versions) as manager, \
             gpu_nodes.nodes(kube_client, node_objs):
         try:
-            for pv in pvs:
-                kube_client.apply(kube_client.object_path(pv), pv)
+            for obj in pvs + dra:
+                kube_client.apply(kube_client.object_path(obj), obj)
             _apply_all(kube_client, objs)
-            yield stack, synth, exports, manager, {n["metadata"]["name"] for n in node_objs}
+            yield stack, synth, exports, manager, node_names
         finally:
             if request.session.testsfailed:
                 kube_cluster.keep_workdir()
             _delete_namespace(kube_client, ns)
-            for pv in pvs:
+            for obj in pvs + dra:
                 with contextlib.suppress(kube.ApiError):
-                    kube_client.delete(kube_client.object_path(pv))
+                    kube_client.delete(kube_client.object_path(obj))
 
 
 def _cases():
@@ -175,6 +204,7 @@ def test_isvc_is_ready_at_the_exported_address(kube_client, kserve_stack, name):
 def test_predictor_pod_kserve_builds_carries_our_spec(kube_client, kserve_stack, name):
     stack, synth, _, _, node_names = kserve_stack
     ns = synth.config.serving.namespace
+    pool = synth.config.serving.services[name].pool
     wait_for(lambda: _ready(kube_client, ns, name), 120, interval=1, what=f"{stack}/{name} Ready")
     [isvc] = [i for i in _standard_isvcs(synth) if i["metadata"]["name"] == name]
     isvc = kube.wire_ints(isvc)
@@ -184,7 +214,7 @@ def test_predictor_pod_kserve_builds_carries_our_spec(kube_client, kserve_stack,
                     60, what=f"{stack}/{name} predictor pods Running")
     pod = pods[0]
     spec = pod["spec"]
-    assert spec["nodeName"] in node_names
+    assert spec["nodeName"] == node_names[pool], f"landed on {spec['nodeName']}, not on pool {pool}"
     containers = {c["name"]: c for c in spec["containers"] + spec.get("initContainers", [])}
 
     # The sync sidecar (and any other runtime container) exactly as we declared it.
@@ -205,19 +235,57 @@ def test_predictor_pod_kserve_builds_carries_our_spec(kube_client, kserve_stack,
     for m in ours_main.get("volumeMounts", []):
         assert mounts.get(m["mountPath"]) == m, f"mount {m['mountPath']}: {mounts.get(m['mountPath'])}"
     gpu = {k: v for k, v in predictor["model"]["resources"]["limits"].items() if k.startswith("nvidia.com/")}
-    assert gpu and {k: v for k, v in main["resources"]["limits"].items() if k.startswith("nvidia.com/")} == gpu
+    assert {k: v for k, v in main["resources"]["limits"].items() if k.startswith("nvidia.com/")} == gpu
+    if predictor.get("resourceClaims"):   # the GPU comes through a DRA claim the scheduler allocated
+        assert main["resources"]["claims"] == predictor["model"]["resources"]["claims"]
+        assert [c["name"] for c in spec["resourceClaims"]] == [c["name"] for c in predictor["resourceClaims"]]
+        claim = kube_client.get(f"/apis/resource.k8s.io/v1/namespaces/{ns}/resourceclaims/"
+                                f"{pod['status']['resourceClaimStatuses'][0]['resourceClaimName']}")
+        assert claim["status"]["allocation"]["devices"]["results"][0]["driver"] == DRA_DRIVER
+    else:
+        assert gpu, "no GPU request on the predictor"
 
     volumes = {v["name"]: v for v in spec.get("volumes", [])}
     for v in runtime["spec"].get("volumes", []) + predictor.get("volumes", []):
         assert volumes.get(v["name"]) == v, f"volume {v['name']}: {volumes.get(v['name'])} != {v}"
     for field, value in predictor.get("securityContext", {}).items():
         assert spec["securityContext"].get(field) == value, f"pod securityContext.{field}"
-    for field in ("serviceAccountName", "nodeSelector", "tolerations", "imagePullSecrets"):
+    for field in ("serviceAccountName", "nodeSelector", "tolerations", "imagePullSecrets", "resourceClaims"):
         if field in predictor:
             have = spec.get(field)
             if field == "tolerations":
                 have = [t for t in have if t in predictor[field]]
             assert have == predictor[field], f"{field}: {spec.get(field)} != {predictor[field]}"
+
+
+@pytest.mark.parametrize("kserve_stack", ["prod"], indirect=True)
+def test_a_predictor_asking_for_a_slice_its_pool_does_not_cut_stays_pending(kube_client, kserve_stack):
+    """The same path catches a predictor/pool mismatch: prod's MIG predictor asking for a MIG
+    profile the pool's layout does not produce gets a pod from KServe that the scheduler refuses."""
+    _, synth, _, _, _ = kserve_stack
+    ns = synth.config.serving.namespace
+    [isvc] = [kube.wire_ints(copy.deepcopy(i)) for i in _standard_isvcs(synth) if i["metadata"]["name"] == "llama-8b"]
+    isvc["metadata"]["name"] = "llama-8b-wrong-slice"
+    res = isvc["spec"]["predictor"]["model"]["resources"]
+    for part in ("limits", "requests"):
+        [mig] = [k for k in res[part] if k.startswith("nvidia.com/mig-")]
+        res[part]["nvidia.com/mig-7g.80gb"] = res[part].pop(mig)
+    path = kube_client.object_path(isvc)
+    kube_client.apply(path, isvc)
+    try:
+        def unschedulable():
+            for pod in _pods(kube_client, ns, "llama-8b-wrong-slice"):
+                cond = next((c for c in pod.get("status", {}).get("conditions", []) if c["type"] == "PodScheduled"), {})
+                if cond.get("reason") == "Unschedulable":
+                    return cond
+            return None
+
+        cond = wait_for(unschedulable, 90, interval=1, what="the wrong-slice predictor pod Unschedulable")
+        assert "Insufficient nvidia.com/mig-7g.80gb" in cond["message"]
+        assert _ready(kube_client, ns, "llama-8b-wrong-slice") is None
+    finally:
+        with contextlib.suppress(kube.ApiError):
+            kube_client.delete(path)
 
 
 # --------------------------------------------------------------------------- zero restart

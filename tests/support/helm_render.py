@@ -27,7 +27,14 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO_ROOT / "tools" / "gomod" / "build.sh"
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
 RENDER_TIMEOUT = float(os.environ.get("LLM_PLATFORM_HELM_TIMEOUT", "120"))
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _GoYamlLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """YAML as Helm's Go parser reads it: a bare ``=`` (YAML 1.1's "value" tag, e.g. in a
+    kube-prometheus-stack CRD enum) is the string ``=``."""
+
+
+_GoYamlLoader.add_constructor("tag:yaml.org,2002:value", lambda loader, node: loader.construct_scalar(node))
 
 
 class RenderError(RuntimeError):
@@ -136,7 +143,7 @@ def render(release: Release, *, kube_version: str, api_versions: list[str],
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=RENDER_TIMEOUT)
     if proc.returncode != 0:
         raise RenderError(f"{release.id}: helm template failed: {proc.stderr.strip()}")
-    return [d for d in yaml.load_all(proc.stdout, Loader=_YAML_LOADER) if d]
+    return [d for d in yaml.load_all(proc.stdout, Loader=_GoYamlLoader) if d]
 
 
 # ---------------------------------------------------------------------------
