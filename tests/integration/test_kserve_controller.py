@@ -198,6 +198,14 @@ def test_isvc_is_ready_at_the_exported_address(kube_client, kserve_stack, name):
     got = wait_for(lambda: _ready(kube_client, ns, name), 120, interval=1,
                    what=f"{stack}/{name} Ready (manager log {manager.controller.log})")
     assert got["status"]["address"]["url"] == exports["modelEndpoints"][name]
+    if got["metadata"].get("annotations", {}).get("serving.kserve.io/autoscalerClass") == "keda":
+        # KServe writes the ScaledObject KEDA acts on, from our autoScaling metrics.
+        scaled = kube_client.get(f"/apis/keda.sh/v1alpha1/namespaces/{ns}/scaledobjects")["items"]
+        mine = [o for o in scaled if o["spec"]["scaleTargetRef"]["name"] == f"{name}-predictor"]
+        assert mine, [o["metadata"]["name"] for o in scaled]
+        [trigger] = mine[0]["spec"]["triggers"]
+        ours = got["spec"]["predictor"]["autoScaling"]["metrics"][0]["external"]["metric"]
+        assert trigger["type"] == "prometheus" and trigger["metadata"]["query"] == ours["query"], trigger
 
 
 @pytest.mark.parametrize("kserve_stack,name", _cases(), indirect=["kserve_stack"])
