@@ -86,13 +86,13 @@ def _serving_objects(synth) -> list[dict]:
     return sorted(out, key=lambda o: APPLIED_KINDS.index(o["kind"]))
 
 
-def _pvs_for(objs: list[dict]) -> list[dict]:
+def _pvs_for(stack: str, objs: list[dict]) -> list[dict]:
     """A PersistentVolume pre-bound to each claim (no provisioner runs here)."""
     pvs = []
     for pvc in (o for o in objs if o["kind"] == "PersistentVolumeClaim"):
         meta, spec = pvc["metadata"], pvc["spec"]
         pvs.append({"apiVersion": "v1", "kind": "PersistentVolume",
-                    "metadata": {"name": f"it-{meta['namespace']}-{meta['name']}"},
+                    "metadata": {"name": f"it-{stack}-{meta['namespace']}-{meta['name']}"},
                     "spec": {"capacity": {"storage": spec["resources"]["requests"]["storage"]},
                              "accessModes": spec["accessModes"], "storageClassName": spec.get("storageClassName", ""),
                              "persistentVolumeReclaimPolicy": "Delete",
@@ -148,10 +148,18 @@ def _pods(client: kube.KubeClient, ns: str, name: str) -> list[dict]:
     return client.get(f"/api/v1/namespaces/{ns}/pods", params={"labelSelector": f"{ISVC_LABEL}={name}"})["items"]
 
 
-def _delete_namespace(client: kube.KubeClient, ns: str) -> None:
-    with contextlib.suppress(kube.ApiError):
-        client.delete(f"/api/v1/namespaces/{ns}")
-    wait_for(lambda: not client.exists(f"/api/v1/namespaces/{ns}"), 180, interval=1, what=f"namespace {ns} deleted")
+def _delete_applied(client: kube.KubeClient, objs: list[dict]) -> None:
+    """Delete what a stack applied (the namespace stays: the next stack reuses it) and wait until
+    KServe's finalizer let the InferenceServices go and their pods are gone."""
+    for o in reversed(objs):
+        if o["kind"] != "Namespace":
+            with contextlib.suppress(kube.ApiError):
+                client.delete(client.object_path(o))
+    for o in objs:
+        if o["kind"] == "InferenceService":
+            ns, name = o["metadata"]["namespace"], o["metadata"]["name"]
+            wait_for(lambda: not client.exists(_isvc_path(ns, name)) and not _pods(client, ns, name), 180, interval=1,
+                     what=f"InferenceService {name} and its pods deleted")
 
 
 @pytest.fixture(scope="module")
@@ -160,11 +168,10 @@ def kserve_stack(request, kube_cluster, kube_client, kserve_bin, helm_bin, api_v
     stack = request.param
     synth, exports = _synth(stack)
     objs = _serving_objects(synth)
-    pvs = _pvs_for(objs)
+    pvs = _pvs_for(stack, objs)
     pools = {synth.config.serving.services[i["metadata"]["name"]].pool for i in _standard_isvcs(synth)}
     node_names = {p: f"it-kserve-{stack}-{p}" for p in sorted(pools)}
     node_objs = [gpu_nodes.pool_node(synth, p, n) for p, n in node_names.items()]
-    ns = synth.config.serving.namespace
     dra = _dra_objects(synth, api_versions, node_names)
     with kserve_controller.running(kube_cluster, kserve_bin, synth, api_versions) as manager, \
             gpu_nodes.nodes(kube_client, node_objs):
@@ -176,7 +183,7 @@ def kserve_stack(request, kube_cluster, kube_client, kserve_bin, helm_bin, api_v
         finally:
             if request.session.testsfailed:
                 kube_cluster.keep_workdir()
-            _delete_namespace(kube_client, ns)
+            _delete_applied(kube_client, objs)
             for obj in pvs + dra:
                 with contextlib.suppress(kube.ApiError):
                     kube_client.delete(kube_client.object_path(obj))
