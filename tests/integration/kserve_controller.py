@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.support import helm_render
 KSERVE_NAMESPACE = "kserve"
 CONFIG_MAP = "inferenceservice-config"
 CHART_KEY = "kserve-resources@v0.20.0"
+CRD_CHART_KEY = "kserve-crd@v0.20.0"
 # Paths cmd/manager registers (v0.20.0 cmd/manager/main.go); the chart also configures webhooks
 # of the LLMInferenceService and local-model controllers, which are other binaries.
 SERVED_PATHS = {
@@ -49,6 +51,22 @@ def kserve_release(synth) -> helm_render.Release:
                                chart_dir=helm_render.charts_dir() / index[CHART_KEY], values={}, skip_crds=False)
 
 
+def _install_missing_crds(cp: kube.ControlPlane, synth, api_versions: list[str]) -> None:
+    """The kserve-crd chart's CRDs the cluster lacks (../shared/crds has no TrainedModel, whose
+    watch and finalizer the InferenceService controller needs), as the kserve-crd release installs them."""
+    index = helm_render._index()
+    release = helm_render.Release(stack=synth.stack, name="kserve-crd", namespace=KSERVE_NAMESPACE, chart_ref=CRD_CHART_KEY,
+                                  chart_dir=helm_render.charts_dir() / index[CRD_CHART_KEY], values={}, skip_crds=False)
+    crds = [o for o in helm_render.render(release, api_versions=api_versions,
+                                          kube_version=helm_render.kube_version(synth.config.cluster.kubernetes_version))
+            if o["kind"] == "CustomResourceDefinition"]
+    missing = [c for c in crds if not cp.client.exists(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{c['metadata']['name']}")]
+    if missing:
+        f = cp.workdir / "kserve-chart-crds.json"
+        f.write_text("\n---\n".join(json.dumps(c) for c in missing))
+        cp.apply_crds([f])
+
+
 @dataclass
 class KServeManager:
     controller: controllers.Controller
@@ -69,6 +87,7 @@ def running(cp: kube.ControlPlane, binary: Path, synth, api_versions: list[str])
     release = kserve_release(synth)
     rendered = helm_render.render(release, api_versions=api_versions,
                                   kube_version=helm_render.kube_version(synth.config.cluster.kubernetes_version))
+    _install_missing_crds(cp, synth, api_versions)
     client.ensure_namespace(KSERVE_NAMESPACE)
     config_map = copy.deepcopy(next(o for o in rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"] == CONFIG_MAP))
     config_map["metadata"]["namespace"] = KSERVE_NAMESPACE
