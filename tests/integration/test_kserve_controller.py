@@ -86,6 +86,22 @@ def _serving_objects(synth) -> list[dict]:
     return sorted(out, key=lambda o: APPLIED_KINDS.index(o["kind"]))
 
 
+def _existing_claims(synth, objs: list[dict]) -> list[dict]:
+    """Stand-ins for model claims a stack uses but does not create (``pvc://`` storage URIs of a
+    claim the cluster already has, as on ``airgap``): what the real cluster provides."""
+    declared = {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objs if o["kind"] == "PersistentVolumeClaim"}
+    out = []
+    for isvc in _standard_isvcs(synth):
+        uri = isvc["spec"]["predictor"].get("model", {}).get("storageUri", "")
+        ns = isvc["metadata"]["namespace"]
+        if uri.startswith("pvc://") and (ns, uri[6:].split("/")[0]) not in declared:
+            out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                        "metadata": {"name": uri[6:].split("/")[0], "namespace": ns},
+                        "spec": {"accessModes": ["ReadOnlyMany"], "storageClassName": "",
+                                 "resources": {"requests": {"storage": "100Gi"}}}})
+    return out
+
+
 def _pvs_for(stack: str, objs: list[dict]) -> list[dict]:
     """A PersistentVolume pre-bound to each claim (no provisioner runs here)."""
     pvs = []
@@ -160,6 +176,11 @@ def _delete_applied(client: kube.KubeClient, objs: list[dict]) -> None:
             ns, name = o["metadata"]["namespace"], o["metadata"]["name"]
             wait_for(lambda: not client.exists(_isvc_path(ns, name)) and not _pods(client, ns, name), 180, interval=1,
                      what=f"InferenceService {name} and its pods deleted")
+    # The next stack applies objects of the same names (a PVC still terminating would vanish after).
+    for o in objs:
+        if o["kind"] != "Namespace":
+            path = client.object_path(o)
+            wait_for(lambda: not client.exists(path), 120, interval=1, what=f"{path} deleted")
 
 
 @pytest.fixture(scope="module")
@@ -168,6 +189,8 @@ def kserve_stack(request, kube_cluster, kube_client, kserve_bin, helm_bin, api_v
     stack = request.param
     synth, exports = _synth(stack)
     objs = _serving_objects(synth)
+    objs = objs[:1] + _existing_claims(synth, objs) + objs[1:] if objs and objs[0]["kind"] == "Namespace" \
+        else _existing_claims(synth, objs) + objs
     pvs = _pvs_for(stack, objs)
     pools = {synth.config.serving.services[i["metadata"]["name"]].pool for i in _standard_isvcs(synth)}
     node_names = {p: f"it-kserve-{stack}-{p}" for p in sorted(pools)}
