@@ -259,9 +259,12 @@ def test_predictor_pod_kserve_builds_carries_our_spec(kube_client, kserve_stack,
     for ours in runtime["spec"]["containers"][1:] + runtime["spec"].get("initContainers", []) + predictor.get("initContainers", []):
         theirs = containers.get(ours["name"])
         assert theirs is not None, f"{ours['name']} missing from the pod: {sorted(containers)}"
-        for field in ("image", "command", "args", "env", "volumeMounts", "securityContext", "restartPolicy"):
+        for field in ("image", "command", "args", "volumeMounts", "securityContext", "restartPolicy"):
             if field in ours:
                 assert theirs.get(field) == ours[field], f"{ours['name']}.{field}: {theirs.get(field)} != {ours[field]}"
+        # KServe adds its own variables (INFERENCE_SERVICE_NAME, ...) to every container: ours must all be there.
+        missing = [e for e in ours.get("env", []) if e not in theirs.get("env", [])]
+        assert not missing, f"{ours['name']}: env {missing} missing"
 
     main = containers["kserve-container"]
     ours_main = runtime["spec"]["containers"][0]
