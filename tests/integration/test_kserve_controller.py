@@ -163,8 +163,9 @@ def _subset(ours, theirs) -> bool:
 def _ready(client: kube.KubeClient, ns: str, name: str):
     got = client.get(_isvc_path(ns, name))
     conds = {c["type"]: c for c in got.get("status", {}).get("conditions", [])}
+    # KServe v0.20's status.observedGeneration can run ahead of metadata.generation: ">=" means "seen".
     if conds.get("Ready", {}).get("status") == "True" and \
-            got["status"].get("observedGeneration") == got["metadata"]["generation"]:
+            got["status"].get("observedGeneration", 0) >= got["metadata"]["generation"]:
         return got
     return None
 
