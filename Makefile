@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-requirements
 
-.PHONY: up preview policy destroy synth synth-all plan test venv engine kube haproxy bench bench-lora bench-gate vllm clean
+.PHONY: up preview policy destroy synth synth-all plan test test-tools venv engine kube haproxy bench bench-lora bench-gate vllm clean
 
 # The project itself is installed editable (pyproject.toml) without dependencies: requirements.txt
 # pins those; `import components` then works from any directory, the policy pack's included.
@@ -60,8 +60,13 @@ synth-all: venv
 plan: venv
 	$(PY) -m infra.plan --stack $(STACK)
 
-test: venv
+# The integration tests' binaries first (control plane, Helm, LWS, KServe, Karpenter), each
+# build printing its progress; a no-op or a cache restore after the first run.
+test: venv test-tools
 	$(PY) -m pytest
+
+test-tools:
+	bash tools/test-tools.sh
 
 bench: venv
 	$(PY) bench/synth_scale.py

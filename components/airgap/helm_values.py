@@ -16,15 +16,13 @@ taken from the chart's documented layout and to be confirmed against the pinned 
 - cert-manager (checked, ``deploy/charts/cert-manager/values.yaml``): ``image``,
   ``webhook.image``, ``cainjector.image``, ``acmesolver.image``, ``startupapicheck.image`` each with
   a full ``repository`` (``quay.io/jetstack/cert-manager-<component>``); ``global.imagePullSecrets``.
-- kserve-resources (checked at the v0.12 layout, kserve/kserve ``charts/kserve-resources/values.yaml``): ``kserve.controller.image``,
+- kserve-resources (checked by rendering v0.20.0): ``kserve.controller.image``,
   ``kserve.agent.image``, ``kserve.router.image``, ``kserve.storage.image`` (``kserve/<name>`` on
-  Docker Hub). ``kserve.controller.rbacProxyImage`` is a full reference whose default tag differs
-  between versions; it is not rewritten here (KServe v0.20 Standard mode does not deploy it by
-  default) and the mirror must hold it under the same path if enabled.
-- keda (layout of the 2.1x charts; the stored kedacore/charts ``keda/values.yaml`` predates it): ``image.{keda,metricsApiServer,webhooks}.registry``
-  (``ghcr.io``) beside ``repository: kedacore/<name>``; ``global.image.registry``; ``imagePullSecrets``.
-- gpu-operator (layout of NVIDIA/gpu-operator ``deployments/gpu-operator/values.yaml``; per-component
-  upstream paths to be confirmed against v26.7.0): every component has
+  Docker Hub); ``kserve.controller.rbacProxyImage``, a full reference (the controller pod always
+  runs the kube-rbac-proxy sidecar); ``kserve.controller.imagePullSecrets`` (on its ServiceAccount).
+- keda (checked by rendering 2.18.0): ``global.image.registry`` (``ghcr.io`` beside ``repository:
+  kedacore/<name>``; it overrides every ``image.<component>.registry``); ``imagePullSecrets``.
+- gpu-operator (checked by rendering v26.7.0, ``deployments/gpu-operator/values.yaml``): every component has
   ``repository`` (``nvcr.io/nvidia[/k8s|/cloud-native]``) + ``image`` + ``version`` and its own
   ``imagePullSecrets``; NFD is the ``node-feature-discovery`` subchart (``image.repository``).
 - lws (checked, kubernetes-sigs/lws ``charts/lws/values.yaml``): ``image.manager.repository``
@@ -39,10 +37,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-# gpu-operator component -> upstream repository path (without the nvcr.io host).
+# gpu-operator component -> upstream repository path (without the nvcr.io host), as v26.7.0's
+# values.yaml has them (checked by rendering the chart: tests/integration/test_helm_releases.py).
 _GPU_OPERATOR_COMPONENTS = {
     "operator": "nvidia",
-    "validator": "nvidia/cloud-native",
+    "validator": "nvidia",
     "driver": "nvidia",
     "toolkit": "nvidia/k8s",
     "devicePlugin": "nvidia",
@@ -50,15 +49,20 @@ _GPU_OPERATOR_COMPONENTS = {
     "dcgmExporter": "nvidia/k8s",
     "gfd": "nvidia",
     "migManager": "nvidia/cloud-native",
-    "nodeStatusExporter": "nvidia/cloud-native",
+    "nodeStatusExporter": "nvidia",
     "gds": "nvidia/cloud-native",
     "gdrcopy": "nvidia/cloud-native",
-    "vfioManager": "nvidia",
+    "vfioManager": "nvidia/cloud-native",
     "vgpuDeviceManager": "nvidia/cloud-native",
     "ccManager": "nvidia/cloud-native",
     "sandboxDevicePlugin": "nvidia",
-    "kataManager": "nvidia/cloud-native",
+    "kataSandboxDevicePlugin": "nvidia/cloud-native",
 }
+# Components whose driver-manager init container has its own repository. vgpuManager's own image
+# is the user's licensed vGPU driver (no upstream default), so only its driver manager is mirrored.
+_GPU_OPERATOR_DRIVER_MANAGERS = ("driver", "vfioManager", "vgpuManager")
+# kserve-resources v0.20.0: the controller pod's kube-rbac-proxy sidecar is a full reference.
+_KSERVE_RBAC_PROXY = "brancz/kube-rbac-proxy:v0.18.0"
 
 
 def _secrets(pull_secrets: tuple[str, ...]) -> list[dict[str, str]]:
@@ -82,9 +86,16 @@ def _cert_manager(m: str, ps: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _kserve_resources(m: str, ps: tuple[str, ...]) -> dict[str, Any]:
+    controller: dict[str, Any] = {"image": f"{m}/kserve/kserve-controller",
+                                  "rbacProxyImage": f"{m}/{_KSERVE_RBAC_PROXY}"}
+    if ps:
+        # On the controller's ServiceAccount (the chart has no pod-level field); the ServiceAccount
+        # admission plugin copies them into its pods. ``router.imagePullSecrets`` is not set: the
+        # chart prints it into inferenceservice-config with Go's list format, which is not JSON.
+        controller["imagePullSecrets"] = _secrets(ps)
     return {
         "kserve": {
-            "controller": {"image": f"{m}/kserve/kserve-controller"},
+            "controller": controller,
             "agent": {"image": f"{m}/kserve/agent"},
             "router": {"image": f"{m}/kserve/router"},
             "storage": {"image": f"{m}/kserve/storage-initializer"},
@@ -93,10 +104,8 @@ def _kserve_resources(m: str, ps: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _keda(m: str, ps: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "global": {"image": {"registry": m}},
-        "image": {c: {"registry": m} for c in ("keda", "metricsApiServer", "webhooks")},
-    }
+    # ``global.image.registry`` wins over each ``image.<component>.registry`` in the 2.18 templates.
+    out: dict[str, Any] = {"global": {"image": {"registry": m}}}
     if ps:
         out["imagePullSecrets"] = _secrets(ps)
     return out
@@ -108,7 +117,9 @@ def _gpu_operator(m: str, ps: tuple[str, ...]) -> dict[str, Any]:
         out[component] = {"repository": f"{m}/{path}"}
         if ps:
             out[component]["imagePullSecrets"] = list(ps)
-    out["driver"]["manager"] = {"repository": f"{m}/nvidia/cloud-native"}
+    for component in _GPU_OPERATOR_DRIVER_MANAGERS:
+        key = "manager" if component == "driver" else "driverManager"
+        out.setdefault(component, {"imagePullSecrets": list(ps)} if ps else {})[key] = {"repository": f"{m}/nvidia/cloud-native"}
     out["node-feature-discovery"] = {"image": {"repository": f"{m}/nfd/node-feature-discovery"}}
     if ps:
         out["node-feature-discovery"]["imagePullSecrets"] = _secrets(ps)

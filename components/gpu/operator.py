@@ -42,7 +42,8 @@ def operator_values(*, driver: bool, mig_strategy: MigStrategy, mig_config_map: 
     if mig_config_map is not None:
         values["migManager"] = {
             "enabled": True,
-            "config": {"create": False, "name": mig_config_map, "default": MIG_DISABLED_CONFIG},
+            # No ``create``: the chart makes a mig-parted ConfigMap only from ``config.data``, which we never pass.
+            "config": {"name": mig_config_map, "default": MIG_DISABLED_CONFIG},
             # Enabling MIG mode may need a GPU reset the driver refuses while clients hold it;
             # the node reboots instead of staying in mig.config.state=failed.
             "env": [{"name": "WITH_REBOOT", "value": "true"}],

@@ -210,11 +210,12 @@ def dashboard(svc: MonitoredService) -> dict[str, Any]:
 def prometheus_stack_values(release_label: str, grafana_secret: str) -> dict[str, Any]:
     """kube-prometheus-stack values: select monitors/rules by ``release`` only, Grafana sidecar on."""
     selector = {"matchLabels": {"release": release_label}}
+    # No ``*SelectorNilUsesHelmValues``: the chart reads them only when the selector itself is unset.
     return {
         "prometheus": {"prometheusSpec": {
-            "serviceMonitorSelectorNilUsesHelmValues": False, "serviceMonitorSelector": selector,
-            "podMonitorSelectorNilUsesHelmValues": False, "podMonitorSelector": selector,
-            "ruleSelectorNilUsesHelmValues": False, "ruleSelector": selector,
+            "serviceMonitorSelector": selector,
+            "podMonitorSelector": selector,
+            "ruleSelector": selector,
             "serviceMonitorNamespaceSelector": {}, "podMonitorNamespaceSelector": {}, "ruleNamespaceSelector": {},
         }},
         "grafana": {

@@ -276,15 +276,14 @@ def modelservice_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
     values: dict[str, Any] = {
         "fullnameOverride": args.service,
         "multinode": False,
-        "modelArtifacts": {
-            "name": args.served_name,
-            "uri": args.server.model.uri,
-            "labels": pool_selector_labels(args.service),
-            "mountPath": MODEL_DIR,
-        },
+        # Only the labels: the chart reads modelArtifacts' uri, name and mountPath for its own model
+        # volume and vllm command, and every container here brings its own (mountModelVolume: false,
+        # modelCommand: custom; the server pod's model volume).
+        "modelArtifacts": {"labels": pool_selector_labels(args.service)},
         # The GPU resource is set explicitly from the pool's placement (MIG slice, shared GPU or
-        # none with DRA); naming it here keeps the chart from adding nvidia.com/gpu on its own.
-        "accelerator": {"type": "nvidia", "dra": False, "resources": {"nvidia": gpu_resource}},
+        # none with DRA); naming it here keeps the chart from adding nvidia.com/gpu on its own
+        # (accelerator.type defaults to nvidia).
+        "accelerator": {"dra": False, "resources": {"nvidia": gpu_resource}},
         "routing": {
             "servicePort": SERVICE_PORT,
             "proxy": {
@@ -299,7 +298,7 @@ def modelservice_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
         },
         "decode": _role_values(args, "decode", args.server.args, args.replicas),
         "prefill": (_role_values(args, "prefill", args.prefill_vllm_args, args.prefill_replicas)
-                    if args.prefill_replicas else {"create": False, "replicas": 0}),
+                    if args.prefill_replicas else {"create": False}),
     }
     if args.server.service_account:
         values["serviceAccountOverride"] = args.server.service_account
@@ -336,7 +335,7 @@ def router_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
                     "pullPolicy": "IfNotPresent",
                 },
             },
-            "imagePullSecrets": [{"name": s} for s in args.pull_secrets],
+            # No pull secrets: llm-d-router-gateway v0.10.0 has no value for them (see README, known limits).
             "monitoring": monitoring,
         },
     }

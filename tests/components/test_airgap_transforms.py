@@ -98,7 +98,7 @@ def test_helm_release_points_at_the_chart_mirror_and_image_mirror():
     assert out["chart"] == "oci://registry.internal:5000/charts/keda" and out["version"] == "2.18.0"
     assert "repository_opts" not in out
     assert out["values"]["crds"] == {"install": True}
-    assert out["values"]["image"]["keda"]["registry"] == MIRROR
+    assert out["values"]["global"]["image"]["registry"] == MIRROR
     assert out["values"]["imagePullSecrets"] == [{"name": "internal-registry"}]
 
 

@@ -222,7 +222,7 @@ def test_gpu_operator_values_follow_the_cluster(synth, synthesized):
     prod = _release(synthesized("prod"), "gpu-operator-release").inputs["values"]
     assert prod["driver"] == {"enabled": False} and prod["toolkit"] == {"enabled": False}  # EKS AMI ships them
     assert prod["mig"] == {"strategy": "mixed"}
-    assert prod["migManager"]["config"] == {"create": False, "name": "llm-platform-mig-parted-config",
+    assert prod["migManager"]["config"] == {"name": "llm-platform-mig-parted-config",
                                             "default": "all-disabled"}
     assert prod["dcgmExporter"]["serviceMonitor"] == {"enabled": True, "honorLabels": True,
                                                       "additionalLabels": {"release": "kube-prometheus-stack"}}

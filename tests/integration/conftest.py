@@ -26,15 +26,20 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import gotools  # noqa: E402
 import kube  # noqa: E402
 
 _HERE = Path(__file__).resolve().parent
 _build_state: dict[str, object] = {}
+_tool_state: dict[str, Path | Exception] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "integration: needs the local control plane built by tools/kube/build.sh"
+    )
+    config.addinivalue_line(
+        "markers", "gotools(*names): also needs these binaries built by tools/gomod/build.sh <name>"
     )
 
 
@@ -67,6 +72,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _build_state["seconds"] = time.monotonic() - t0
     status = "ok" if "bin" in _build_state else f"unavailable: {_build_state['error']}"
     _say(config, f"integration: binaries {status} ({_build_state['seconds']:.1f}s)")
+    wanted = sorted({name for item in session.items if _is_integration(item)
+                     for mark in item.iter_markers("gotools") for name in mark.args})
+    for tool in wanted:
+        t0 = time.monotonic()
+        _say(config, f"integration: tools/gomod/build.sh {tool} ...")
+        try:
+            _tool_state[tool] = gotools.ensure(tool, echo=lambda line: _say(config, f"  {line}"))
+        except gotools.ToolUnavailable as e:
+            _tool_state[tool] = e
+        _say(config, f"integration: {tool} {'ok' if isinstance(_tool_state[tool], Path) else 'unavailable'} "
+                     f"({time.monotonic() - t0:.1f}s)")
 
 
 def _say(config: pytest.Config, line: str) -> None:
@@ -93,6 +109,39 @@ def kube_binaries() -> Path:
             _build_state["error"] = str(e)
             pytest.skip(f"control plane binaries unavailable: {e}")
     return _build_state["bin"]  # type: ignore[return-value]
+
+
+def go_tool(name: str) -> Path:
+    """The path of a tools/gomod binary, built at collection (or now); skips with the build's reason."""
+    if name not in _tool_state:
+        try:
+            _tool_state[name] = gotools.ensure(name)
+        except gotools.ToolUnavailable as e:
+            _tool_state[name] = e
+    state = _tool_state[name]
+    if isinstance(state, Exception):
+        pytest.skip(f"{name} unavailable: {state}")
+    return state
+
+
+@pytest.fixture(scope="session")
+def helm_bin() -> Path:
+    return go_tool("helm")
+
+
+@pytest.fixture(scope="session")
+def lws_bin() -> Path:
+    return go_tool("lws")
+
+
+@pytest.fixture(scope="session")
+def kserve_bin() -> Path:
+    return go_tool("kserve")
+
+
+@pytest.fixture(scope="session")
+def karpenter_bin() -> Path:
+    return go_tool("karpenter")
 
 
 @pytest.fixture(scope="session")
@@ -139,3 +188,22 @@ def kube_cluster(request: pytest.FixtureRequest, kube_binaries: Path, crd_files:
 @pytest.fixture(scope="session")
 def kube_client(kube_cluster) -> kube.KubeClient:
     return kube_cluster.client
+
+
+# API groups only OpenShift / Open Data Hub clusters serve; the shared CRDs installed on the
+# loopback control plane include them, the stacks here target EKS and plain Kubernetes.
+_OPENSHIFT_GROUP_SUFFIXES = (".openshift.io", "opendatahub.io", "operators.coreos.com")
+
+
+@pytest.fixture(scope="session")
+def api_versions(kube_client) -> list[str]:
+    """``--api-versions``: every group/version and group/version/Kind the cluster serves."""
+    out: list[str] = []
+    gvs = ["v1"] + [v["groupVersion"] for g in kube_client.get("/apis")["groups"] for v in g["versions"]]
+    for gv in gvs:
+        if gv.split("/")[0].endswith(_OPENSHIFT_GROUP_SUFFIXES):
+            continue
+        out.append(gv)
+        base = "/api/v1" if gv == "v1" else f"/apis/{gv}"
+        out += [f"{gv}/{r['kind']}" for r in kube_client.get(base)["resources"] if "/" not in r["name"]]
+    return sorted(set(out))

@@ -53,6 +53,8 @@ KWOK_NODE_ANNOTATION = ("kwok.x-k8s.io/node", "fake")
 # Bounds (seconds); overridable for slow machines.
 READY_TIMEOUT = float(os.environ.get("LLM_PLATFORM_KUBE_READY_TIMEOUT", "120"))
 STOP_TIMEOUT = float(os.environ.get("LLM_PLATFORM_KUBE_STOP_TIMEOUT", "10"))  # per process
+# Per API request; applying the multi-megabyte kserve CRDs takes longer on a loaded machine.
+CLIENT_TIMEOUT = float(os.environ.get("LLM_PLATFORM_KUBE_CLIENT_TIMEOUT", "60"))
 BUILD_TIMEOUT = float(os.environ.get("LLM_PLATFORM_KUBE_BUILD_TIMEOUT", "3600"))
 
 
@@ -269,7 +271,7 @@ def write_kubeconfig(path: Path, server: str, pki: Pki, user: str) -> Path:
 
 
 class KubeClient:
-    def __init__(self, server: str, ca: Path, cert: Path, key: Path, timeout: float = 30):
+    def __init__(self, server: str, ca: Path, cert: Path, key: Path, timeout: float = CLIENT_TIMEOUT):
         self.server = server.rstrip("/")
         self.timeout = timeout
         self.ctx = ssl.create_default_context(cafile=str(ca))

@@ -22,13 +22,12 @@ import contextlib
 import copy
 import os
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
-import kserve_pods
+import kserve_controller
 import kube
 from kube import wait_for
 
@@ -228,35 +227,26 @@ def test_provider_awaits_were_met_by_the_control_plane(loopback, ups):
         assert got["status"]["phase"] == "Bound", (pvc["metadata"], got["status"])
 
 
-def test_applied_inferenceservice_predictor_schedules_on_its_pool(loopback, ups):
-    """The InferenceService exactly as the provider stored it, turned into the predictor pod
-    KServe would run, lands on the node of the service's pool."""
+@pytest.mark.gotools("helm", "kserve")
+def test_kserve_reconciles_the_applied_inferenceservice_on_its_pool(loopback, ups, kserve_bin, helm_bin, api_versions):
+    """The real KServe manager (configured from the chart with the stack's values) reconciles the
+    InferenceService exactly as the provider stored it: Ready, with its predictor pod on the node
+    of the service's pool."""
     c = loopback.client
-    ns = f"it-pred-{uuid.uuid4().hex[:6]}"
-    c.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    wait_for(lambda: c.exists(f"/api/v1/namespaces/{ns}/serviceaccounts/default"), 60, what="default SA")
-    try:
+    with kserve_controller.running(loopback.cluster, kserve_bin, loopback.synth, api_versions):
         for name, service in loopback.synth.config.serving.services.items():
-            isvc = c.get(f"/apis/serving.kserve.io/v1beta1/namespaces/{SERVING_NS}/inferenceservices/{name}")
-            pod = kserve_pods.predictor_pod(isvc, ns)
-            sa = pod["spec"].get("serviceAccountName")
-            if sa:
-                c.apply(f"/api/v1/namespaces/{ns}/serviceaccounts/{sa}",
-                        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns}})
-            c.create(f"/api/v1/namespaces/{ns}/pods", pod)
-            path = f"/api/v1/namespaces/{ns}/pods/{pod['metadata']['name']}"
+            path = f"/apis/serving.kserve.io/v1beta1/namespaces/{SERVING_NS}/inferenceservices/{name}"
 
-            def running():
+            def ready():
                 got = c.get(path)
-                cond = kserve_pods.scheduled_condition(got)
-                assert cond.get("reason") != "Unschedulable", cond.get("message")
-                return got if got["status"].get("phase") == "Running" else None
+                conds = {x["type"]: x["status"] for x in got.get("status", {}).get("conditions", [])}
+                return got if conds.get("Ready") == "True" else None
 
-            got = wait_for(running, 60, what=f"predictor of {name} to run")
-            assert got["spec"]["nodeName"] == f"it-pulumi-{service.pool}-0"
-    finally:
-        with contextlib.suppress(kube.ApiError):
-            c.delete(f"/api/v1/namespaces/{ns}")
+            wait_for(ready, 120, interval=1, what=f"InferenceService {name} Ready")
+            pods = c.get(f"/api/v1/namespaces/{SERVING_NS}/pods",
+                         params={"labelSelector": f"serving.kserve.io/inferenceservice={name}"})["items"]
+            assert pods and all(p["spec"]["nodeName"] == f"it-pulumi-{service.pool}-0" for p in pods), \
+                [(p["metadata"]["name"], p["spec"].get("nodeName")) for p in pods]
 
 
 def test_destroy_keeps_protected_data(loopback, ups):

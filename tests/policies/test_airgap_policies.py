@@ -92,12 +92,11 @@ def test_chart_images_from_mirror():
     release = "kubernetes:helm.sh/v3:Release"
     mirror = AIRGAP.registry
     keda = {"chart": "oci://registry.internal:5000/charts/keda", "version": "2.18.0",
-            "values": {"global": {"image": {"registry": mirror}},
-                       "image": {c: {"registry": mirror} for c in ("keda", "metricsApiServer", "webhooks")}}}
+            "values": {"global": {"image": {"registry": mirror}}}}
     assert run_policy(airgap.chart_images, release, keda) == []
-    keda["values"]["image"]["webhooks"]["registry"] = "ghcr.io"
+    keda["values"]["global"]["image"]["registry"] = "ghcr.io"
     assert run_policy(airgap.chart_images, release, keda) == [
-        "Helm release r: values.image.webhooks.registry is 'ghcr.io', not 'registry.internal:5000/mirror'; chart 'keda' "
+        "Helm release r: values.global.image.registry is 'ghcr.io', not 'registry.internal:5000/mirror'; chart 'keda' "
         "would pull that image from outside the mirror"]
     unmapped = {"chart": "oci://registry.internal:5000/charts/llm-d-infra", "version": "v1.4.0"}
     assert run_policy(airgap.chart_images, release, unmapped) == [

@@ -1,0 +1,119 @@
+"""The KServe v0.20.0 controller manager (``github.com/kserve/kserve/cmd/manager``) as a local process,
+configured as the stack's ``kserve-resources`` release would configure it.
+
+The ``inferenceservice-config`` ConfigMap and the webhook configurations are rendered from the
+chart with the stack's own values (a stack without the release, such as ``local`` where the
+controllers are assumed present, gets the chart's defaults). The manager's webhooks (InferenceService
+defaulting and validation, ServingRuntime validation, the pod mutator that injects the storage
+initializer) are served on a certificate for 127.0.0.1; the webhook configurations point there.
+
+Known deviation: the manager has no flag for its webhook bind address, so controller-runtime
+binds the (random) webhook port on all interfaces; the API server reaches it at 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import controllers
+import kube
+from tests.support import helm_render
+
+KSERVE_NAMESPACE = "kserve"
+CONFIG_MAP = "inferenceservice-config"
+CHART_KEY = "kserve-resources@v0.20.0"
+CRD_CHART_KEY = "kserve-crd@v0.20.0"
+# Paths cmd/manager registers (v0.20.0 cmd/manager/main.go); the chart also configures webhooks
+# of the LLMInferenceService and local-model controllers, which are other binaries.
+SERVED_PATHS = {
+    "/mutate-pods",
+    "/mutate-serving-kserve-io-v1beta1-inferenceservice",
+    "/validate-serving-kserve-io-v1beta1-inferenceservice",
+    "/validate-serving-kserve-io-v1alpha1-servingruntime",
+    "/validate-serving-kserve-io-v1alpha1-clusterservingruntime",
+    "/validate-serving-kserve-io-v1alpha1-trainedmodel",
+    "/validate-serving-kserve-io-v1alpha1-inferencegraph",
+}
+
+
+def kserve_release(synth) -> helm_render.Release:
+    """The stack's kserve-resources release, or the chart with default values where there is none."""
+    for r in helm_render.releases(synth):
+        if r.chart_ref.rsplit("/", 1)[-1] == CHART_KEY or r.chart_dir.parent.name == "kserve-resources":
+            return r
+    index = helm_render._index()
+    return helm_render.Release(stack=synth.stack, name="kserve", namespace=KSERVE_NAMESPACE, chart_ref=CHART_KEY,
+                               chart_dir=helm_render.charts_dir() / index[CHART_KEY], values={}, skip_crds=False)
+
+
+def _install_missing_crds(cp: kube.ControlPlane, synth, api_versions: list[str]) -> None:
+    """The kserve-crd chart's CRDs the cluster lacks (../shared/crds has no TrainedModel, whose
+    watch and finalizer the InferenceService controller needs), as the kserve-crd release installs them."""
+    index = helm_render._index()
+    release = helm_render.Release(stack=synth.stack, name="kserve-crd", namespace=KSERVE_NAMESPACE, chart_ref=CRD_CHART_KEY,
+                                  chart_dir=helm_render.charts_dir() / index[CRD_CHART_KEY], values={}, skip_crds=False)
+    crds = [o for o in helm_render.render(release, api_versions=api_versions,
+                                          kube_version=helm_render.kube_version(synth.config.cluster.kubernetes_version))
+            if o["kind"] == "CustomResourceDefinition"]
+    missing = [c for c in crds if not cp.client.exists(f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{c['metadata']['name']}")]
+    if missing:
+        f = cp.workdir / "kserve-chart-crds.json"
+        f.write_text("\n---\n".join(json.dumps(c) for c in missing))
+        cp.apply_crds([f])
+
+
+@dataclass
+class KServeManager:
+    controller: controllers.Controller
+    rendered: list[dict]
+    webhooks: list[dict]
+    started_in: float
+
+    @property
+    def config_map(self) -> dict:
+        return next(o for o in self.rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"] == CONFIG_MAP)
+
+
+@contextlib.contextmanager
+def running(cp: kube.ControlPlane, binary: Path, synth, api_versions: list[str]):
+    """Render the stack's KServe release, install its ConfigMap, start the manager, register its webhooks."""
+    client = cp.client
+    assert client is not None
+    release = kserve_release(synth)
+    rendered = helm_render.render(release, api_versions=api_versions,
+                                  kube_version=helm_render.kube_version(synth.config.cluster.kubernetes_version))
+    _install_missing_crds(cp, synth, api_versions)
+    client.ensure_namespace(KSERVE_NAMESPACE)
+    config_map = copy.deepcopy(next(o for o in rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"] == CONFIG_MAP))
+    config_map["metadata"]["namespace"] = KSERVE_NAMESPACE
+    client.apply(client.object_path(config_map), config_map)
+
+    home = cp.workdir / "home" / "kserve-manager"
+    # controller-runtime's webhook server reads <TMPDIR>/k8s-webhook-server/serving-certs/tls.{crt,key}.
+    cert = controllers.serving_cert(cp, "kserve")
+    certs = home / "k8s-webhook-server" / "serving-certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    for f in ("tls.crt", "tls.key"):
+        (certs / f).write_bytes((cert / f).read_bytes())
+    webhook_port, health = kube.free_port(), kube.free_port()
+    t0 = time.monotonic()
+    ctl = controllers.start(cp, "kserve-manager", binary,
+                            ["--leader-elect=false", f"--webhook-port={webhook_port}", "--metrics-addr=0",
+                             f"--health-probe-addr=127.0.0.1:{health}"],
+                            env={"POD_NAMESPACE": KSERVE_NAMESPACE},
+                            ready_url=f"http://127.0.0.1:{health}/readyz")
+    hooks = controllers.url_webhooks(rendered, webhook_port, cp.pki.ca_crt, SERVED_PATHS)
+    try:
+        for obj in hooks:
+            client.apply(client.object_path(obj), obj)
+        yield KServeManager(ctl, rendered, hooks, time.monotonic() - t0)
+    finally:
+        for obj in hooks:
+            with contextlib.suppress(kube.ApiError):
+                client.delete(client.object_path(obj))
+        ctl.stop()
