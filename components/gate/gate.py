@@ -151,7 +151,7 @@ class ServiceGate(pulumi.ComponentResource):
         return GateSidecar(container=self.container(), volumes=tuple(self.volumes()), vllm_port=self.args.spec.vllm_port)
 
     def container(self) -> dict[str, Any]:
-        """The gate container (HAProxy from the official image's entrypoint, master-worker mode).
+        """The gate container (HAProxy from the official image, master-worker mode).
 
         It declares no port: the vLLM container keeps declaring the pod's API port (Knative allows
         one container with ports, and KServe routes to ``kserve-container``'s), which the gate
@@ -167,8 +167,9 @@ class ServiceGate(pulumi.ComponentResource):
         return {
             "name": CONTAINER_NAME,
             "image": a.spec.image.ref,
-            # The image's entrypoint turns "haproxy ..." into "haproxy -W -db ..." (master-worker, foreground).
-            "args": ["haproxy", "-f", f"{PATHS.conf_dir}/haproxy.cfg"],
+            # What the image's entrypoint would run (master-worker, foreground), spelled out: the llm-d
+            # model-service chart refuses a container without a command.
+            "command": ["haproxy", "-W", "-db", "-f", f"{PATHS.conf_dir}/haproxy.cfg"],
             "env": env,
             "resources": {"requests": {"cpu": a.spec.cpu, "memory": memory}, "limits": {"cpu": a.spec.cpu, "memory": memory}},
             "securityContext": container_security_context(read_only_root=True),
