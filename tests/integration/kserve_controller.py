@@ -92,6 +92,11 @@ def running(cp: kube.ControlPlane, binary: Path, synth, api_versions: list[str])
     config_map = copy.deepcopy(next(o for o in rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"] == CONFIG_MAP))
     config_map["metadata"]["namespace"] = KSERVE_NAMESPACE
     client.apply(client.object_path(config_map), config_map)
+    # The chart's ClusterStorageContainer ``default`` is what the pod mutator injects as the storage
+    # initializer for s3:// and pvc:// URIs (image, resources and the containerSecurityContext that
+    # restricted Pod Security needs); without it KServe falls back to a bare container.
+    for storage in (o for o in rendered if o["kind"] == "ClusterStorageContainer"):
+        client.apply(client.object_path(storage), storage)
 
     home = cp.workdir / "home" / "kserve-manager"
     # controller-runtime's webhook server reads <TMPDIR>/k8s-webhook-server/serving-certs/tls.{crt,key}.

@@ -99,6 +99,10 @@ def test_multinode_service_runs_as_leader_and_worker_pods_on_two_gpu_nodes(kube_
     assert lws["metadata"]["name"] == SERVICE
     lws = kube.wire_ints(lws)
     kube_client.ensure_namespace(NAMESPACE)
+    # The pods run as the service's own ServiceAccount (it may read its adapter registry), as the stack creates it.
+    for sa in (s for s in prod_405b.objects("ServiceAccount") if s["metadata"]["name"] == lws["spec"]["leaderWorkerTemplate"]
+               ["workerTemplate"]["spec"].get("serviceAccountName")):
+        kube_client.apply(kube_client.object_path(sa), sa)
     names = [f"it-lws-{POOL}-{i}" for i in range(2)]
     with gpu_nodes.nodes(kube_client, [gpu_nodes.pool_node(prod_405b, POOL, n) for n in names]):
         path = kube_client.object_path(lws)
