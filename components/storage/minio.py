@@ -96,7 +96,10 @@ def serving_credentials(name: str, namespace: pulumi.Input[str], labels: dict[st
                annotations: dict[str, str]) -> k8s.core.v1.Secret:
         return k8s.core.v1.Secret(
             f"{name}-{role}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=k8s_name, namespace=namespace, labels=meta_labels, annotations=annotations),
+            # No annotations at all rather than {}: the API server drops an empty map, and the
+            # provider would then see a metadata diff on every up.
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=k8s_name, namespace=namespace, labels=meta_labels,
+                                                annotations=annotations or None),
             type="Opaque",
             string_data={k: pulumi.Output.secret(v) for k, v in data.items()},
             opts=opts,
