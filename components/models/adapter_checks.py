@@ -313,6 +313,25 @@ def plan_publish(wanted: dict[str, str], stored: dict[str, str | None], prefix: 
     return PublishPlan(upload=upload, unchanged=unchanged)
 
 
+def republish_refusal(old: dict, new: dict) -> str | None:
+    """Why an update must be refused before it runs, or None.
+
+    A version already uploaded (the state's ``digests``, mode ``upload``) at the same location is
+    immutable: servers may have cached it by name and clients may pin it, so new content under
+    it would serve different weights under an old name. Checked from the state alone, so
+    ``preview`` refuses it too; ``plan_publish`` refuses the same against the store itself when
+    the state is gone."""
+    if not old or old.get("mode") != "upload" or new.get("mode") != "upload":
+        return None
+    if any(old.get(k) != new.get(k) for k in REPLACE_KEYS) or old.get("digests") == new.get("digests"):
+        return None
+    before, after = dict(old.get("digests") or {}), dict(new.get("digests") or {})
+    changed = sorted(n for n in set(before) | set(after) if before.get(n) != after.get(n))
+    return (f"version {new.get('prefix')} is already published and versions are immutable; "
+            f"the source changed ({', '.join(changed)}): publish the new content under a new "
+            f"version (a new `version` for this adapter in the stack's adapters list)")
+
+
 # Inputs whose change means a different object location: the old version stays, a new one is created.
 REPLACE_KEYS = ("endpoint", "bucket", "prefix")
 

@@ -14,7 +14,8 @@ and makes publishing part of the same plan as everything else:
   no DoRA, no ``modules_to_save``) and its ``base_model_name_or_path`` is rewritten to the
   server's ``--model`` value, so vLLM's filesystem resolver accepts it;
 * the SHA-256 of every file is a resource input: ``pulumi preview`` shows an unchanged adapter
-  as unchanged (no-op), a changed one as an update, a new version as a create;
+  as unchanged (no-op) and a new version as a create, and refuses changed content under a
+  version already published (versions are immutable);
 * objects are stored under an immutable version path with their digest as metadata; a re-run
   skips files already stored with the same digest;
 * objects are never deleted on destroy or replacement: published versions are data (a running
@@ -47,6 +48,7 @@ from components.models.adapter_checks import (
     diff_inputs,
     plan_publish,
     prepare_adapter,
+    republish_refusal,
 )
 from components.models.spec import AdapterSpec
 
@@ -156,12 +158,16 @@ class AdapterVersionProvider(pulumi.dynamic.ResourceProvider):
             uploaded = publish(client, props["bucket"], props["prefix"], prepared)
         return outputs_of(props, uploaded)
 
-    def check(self, _olds, news):
+    def check(self, olds, news):
         failures = []
         try:
             parse_endpoint(news["endpoint"])
         except ValueError as exc:
             failures.append(pulumi.dynamic.CheckFailure("endpoint", str(exc)))
+        refusal = republish_refusal(olds, news)
+        if refusal:
+            # No property: the engine then prints the reason alone, not the whole digests map.
+            failures.append(pulumi.dynamic.CheckFailure("", refusal))
         return pulumi.dynamic.CheckResult(news, failures)
 
     def diff(self, _id, olds, news):

@@ -19,6 +19,7 @@ from components.models.adapter_checks import (
     diff_inputs,
     plan_publish,
     prepare_adapter,
+    republish_refusal,
 )
 from infra.config_loading import list_stacks, read_stack_file
 
@@ -149,6 +150,17 @@ def test_diff_location_replaces_content_updates_credentials_ignored():
     assert diff_inputs(old, dict(old, digests={"x": "2"})) == (True, [], ["digests"])
     changes, replaces, _ = diff_inputs(old, dict(old, prefix="adapters/b/a/v2/"))
     assert changes and replaces == ["prefix"]
+
+
+def test_republishing_a_version_with_new_content_is_refused_from_the_state():
+    old = {"endpoint": "http://e", "bucket": "adapters", "prefix": "adapters/b/a/v1/",
+           "digests": {"adapter_config.json": "1", "adapter_model.safetensors": "2"}, "mode": "upload"}
+    refusal = republish_refusal(old, dict(old, digests={"adapter_config.json": "9", "adapter_model.safetensors": "2"}))
+    assert refusal and "adapters/b/a/v1/" in refusal and "(adapter_config.json)" in refusal and "new version" in refusal
+    assert republish_refusal(old, dict(old, accessKey="rotated")) is None  # nothing new to publish
+    assert republish_refusal(old, dict(old, prefix="adapters/b/a/v2/", digests={"x": "3"})) is None  # a new version
+    assert republish_refusal({}, old) is None  # first publish
+    assert republish_refusal(dict(old, mode="verify"), dict(old, digests={"x": "3"})) is None  # nothing was uploaded
 
 
 def test_provider_unpickles_in_a_process_without_the_repository_on_sys_path(tmp_path):

@@ -1,7 +1,7 @@
 """Adapter publishing through the REAL Pulumi engine (built by tools/engine/build.sh) into a REAL
 S3 server (MinIO on loopback): the dynamic provider is pickled into the state, run in Pulumi's
-own provider process, uploads on ``up``, does nothing on an unchanged ``up`` and updates only
-what changed."""
+own provider process, uploads on ``up``, does nothing on an unchanged ``up``, refuses new content
+under a published version and publishes it under a new one."""
 
 from __future__ import annotations
 
@@ -27,13 +27,13 @@ def engine(engine):
     return engine_mod
 
 
-def _program(source: Path, endpoint: str, key: str, secret: str):
+def _program(source: Path, endpoint: str, key: str, secret: str, version: str = "v2026-11-01"):
     def program() -> None:
         from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
         from components.models.spec import AdapterSpec
 
         AdapterCatalog("adapters", AdapterCatalogArgs(
-            adapters=[AdapterSpec(name="sql", base_model="llama-3.1-8b", version="v2026-11-01",
+            adapters=[AdapterSpec(name="sql", base_model="llama-3.1-8b", version=version,
                                   source_dir=str(source), rank=16)],
             store=StoreConnection(endpoint=endpoint, bucket="adapters", access_key=key, secret_key=secret),
             root=REPO,
@@ -63,15 +63,27 @@ def test_publish_update_and_noop_through_the_engine(engine, s3_server, tmp_path)
     assert set(again.summary) == {"same"}, again.summary
     assert {o.object_name: o.etag for o in client.list_objects("adapters", prefix=prefix, recursive=True)} == etags
 
+    # Same version, new content: refused by the provider's check (preview and up alike), before
+    # any byte moves; the stored version keeps its content.
     config = json.loads((source / "adapter_config.json").read_text())
     config["lora_alpha"] = 48
     (source / "adapter_config.json").write_text(json.dumps(config))
-    changed = engine.run("up", "local", program=program, state_dir=state, build=False)
-    assert changed.summary.get("update") == 1 and "create" not in changed.summary, changed.summary
-    assert json.loads(client.get_object("adapters", prefix + "adapter_config.json").read())["lora_alpha"] == 48
-    after = {o.object_name: o.etag for o in client.list_objects("adapters", prefix=prefix, recursive=True)}
-    assert after[prefix + "adapter_model.safetensors"] == etags[prefix + "adapter_model.safetensors"]
+    with pytest.raises(engine.EngineError) as refused:
+        engine.run("up", "local", program=program, state_dir=state, build=False)
+    message = str(refused.value)
+    assert "already published and versions are immutable" in message and "adapter_config.json" in message, message
+    assert "Traceback" not in message, message
+    assert {o.object_name: o.etag for o in client.list_objects("adapters", prefix=prefix, recursive=True)} == etags
 
-    gone = engine.run("destroy", "local", program=program, state_dir=state, build=False)
+    # The same content under a new version: a new version is created, the old one stays as it was.
+    bumped = _program(source, s3_server.endpoint, s3_server.access_key, s3_server.secret_key, version="v2026-11-02")
+    changed = engine.run("up", "local", program=bumped, state_dir=state, build=False)
+    assert changed.summary.get("create") == 1, changed.summary
+    new_prefix = "adapters/llama-3.1-8b/sql/v2026-11-02/"
+    assert json.loads(client.get_object("adapters", new_prefix + "adapter_config.json").read())["lora_alpha"] == 48
+    assert {o.object_name: o.etag for o in client.list_objects("adapters", prefix=prefix, recursive=True)} == etags
+
+    gone = engine.run("destroy", "local", program=bumped, state_dir=state, build=False)
     assert gone.summary.get("delete", 0) >= 2
-    assert len(list(client.list_objects("adapters", prefix=prefix, recursive=True))) == 2  # data kept
+    for kept in (prefix, new_prefix):  # published versions are data
+        assert len(list(client.list_objects("adapters", prefix=kept, recursive=True))) == 2
