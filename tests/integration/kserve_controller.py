@@ -122,3 +122,48 @@ def running(cp: kube.ControlPlane, binary: Path, synth, api_versions: list[str])
             with contextlib.suppress(kube.ApiError):
                 client.delete(client.object_path(obj))
         ctl.stop()
+
+
+def describe(client: kube.KubeClient, namespace: str, name: str) -> str:
+    """Why an InferenceService is not Ready, as ``kubectl describe`` would show it: its
+    conditions, its predictor Deployment's, and each predictor pod's phase, conditions and
+    container states (for a timeout message)."""
+    lines: list[str] = []
+
+    def section(title: str, fn) -> None:
+        try:
+            fn()
+        except kube.ApiError as exc:
+            lines.append(f"{title}: {exc}")
+
+    def isvc() -> None:
+        got = client.get(f"/apis/serving.kserve.io/v1beta1/namespaces/{namespace}/inferenceservices/{name}")
+        for c in got.get("status", {}).get("conditions", []):
+            lines.append(f"isvc {c['type']}={c['status']} {c.get('reason', '')} {c.get('message', '')}".rstrip())
+
+    def deployment() -> None:
+        d = client.get(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}-predictor")
+        for c in d.get("status", {}).get("conditions", []):
+            lines.append(f"deployment {c['type']}={c['status']} {c.get('reason', '')} {c.get('message', '')}".rstrip())
+
+    def pods() -> None:
+        items = client.get(f"/api/v1/namespaces/{namespace}/pods",
+                           params={"labelSelector": f"serving.kserve.io/inferenceservice={name}"})["items"]
+        lines.append(f"pods: {len(items)}")
+        for p in items:
+            st = p.get("status", {})
+            conds = ", ".join(f"{c['type']}={c['status']}{'(' + c['message'] + ')' if c.get('message') else ''}"
+                              for c in st.get("conditions", []))
+            lines.append(f"pod {p['metadata']['name']} on {p['spec'].get('nodeName')}: {st.get('phase')} [{conds}]")
+            for cs in st.get("initContainerStatuses", []) + st.get("containerStatuses", []):
+                lines.append(f"  {cs['name']}: ready={cs.get('ready')} state={json.dumps(cs.get('state'))}")
+
+    def events() -> None:
+        for e in client.get(f"/api/v1/namespaces/{namespace}/events")["items"][-15:]:
+            if e.get("type") == "Warning":
+                lines.append(f"event {e['involvedObject']['kind']}/{e['involvedObject']['name']}: "
+                             f"{e.get('reason')} {e.get('message', '')[:300]}")
+
+    for title, fn in (("isvc", isvc), ("deployment", deployment), ("pods", pods), ("events", events)):
+        section(title, fn)
+    return "\n".join(lines)

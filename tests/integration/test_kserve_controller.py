@@ -430,5 +430,9 @@ def test_static_adapter_mode_restarts_pods_on_an_adapter_change(kube_client, kse
     """The comparison case, so the check above can fail: ``--lora-modules`` lives in the pod template."""
     base, base_hashes = _rollout(kube_client, _sections(static=True))
     d, hashes = _rollout(kube_client, _sections(_adapter_edits()["add"], static=True))
-    assert hashes - base_hashes, "static mode: adding an adapter should roll a new ReplicaSet"
+
+    def args(dep):
+        return {c["name"]: c.get("args") for c in dep["spec"]["template"]["spec"]["containers"]}
+
+    assert hashes - base_hashes, f"static mode: adding an adapter should roll a new ReplicaSet; args before {args(base)}, after {args(d)}"
     assert d["spec"]["template"] != base["spec"]["template"]
