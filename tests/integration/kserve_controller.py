@@ -17,6 +17,7 @@ import contextlib
 import copy
 import json
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ import kube
 from tests.support import helm_render
 
 KSERVE_NAMESPACE = "kserve"
+ISVC_CONTROLLER = "inferenceservice"  # controller-runtime's name for it (the lowercased kind)
 CONFIG_MAP = "inferenceservice-config"
 CHART_KEY = "kserve-resources@v0.20.0"
 CRD_CHART_KEY = "kserve-crd@v0.20.0"
@@ -73,10 +75,42 @@ class KServeManager:
     rendered: list[dict]
     webhooks: list[dict]
     started_in: float
+    metrics_url: str
 
     @property
     def config_map(self) -> dict:
         return next(o for o in self.rendered if o["kind"] == "ConfigMap" and o["metadata"]["name"] == CONFIG_MAP)
+
+    def _metrics(self) -> dict[str, float]:
+        """controller-runtime's own gauges and counters for the InferenceService controller."""
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as resp:
+            text = resp.read().decode()
+        wanted = {
+            "reconciles": ("controller_runtime_reconcile_total", f'controller="{ISVC_CONTROLLER}"'),
+            "active": ("controller_runtime_active_workers", f'controller="{ISVC_CONTROLLER}"'),
+            "queued": ("workqueue_depth", f'name="{ISVC_CONTROLLER}"'),
+        }
+        out = dict.fromkeys(wanted, 0.0)
+        for line in text.splitlines():
+            for key, (metric, label) in wanted.items():
+                if line.startswith(metric + "{") and label in line:
+                    out[key] += float(line.rsplit(" ", 1)[1])
+        return out
+
+    def reconciles(self) -> float:
+        """InferenceService reconciles completed so far (any result)."""
+        return self._metrics()["reconciles"]
+
+    def wait_reconciled(self, since: float, timeout: float = 60) -> None:
+        """Bounded wait until a reconcile completed after ``since`` (a ``reconciles()`` reading
+        taken before a change) and the controller is idle: nothing queued, nothing running. Then
+        every object KServe derives from the change (the predictor Deployment) is written. The
+        InferenceService's status cannot say this: KServe copies status.observedGeneration from the
+        Deployment, not from the InferenceService's generation."""
+        def done():
+            m = self._metrics()
+            return m["reconciles"] > since and m["active"] == 0 and m["queued"] == 0
+        kube.wait_for(done, timeout, interval=0.2, what="the InferenceService controller to reconcile the change")
 
 
 @contextlib.contextmanager
@@ -105,10 +139,10 @@ def running(cp: kube.ControlPlane, binary: Path, synth, api_versions: list[str])
     certs.mkdir(parents=True, exist_ok=True)
     for f in ("tls.crt", "tls.key"):
         (certs / f).write_bytes((cert / f).read_bytes())
-    webhook_port, health = kube.free_port(), kube.free_port()
+    webhook_port, health, metrics = kube.free_port(), kube.free_port(), kube.free_port()
     t0 = time.monotonic()
     ctl = controllers.start(cp, "kserve-manager", binary,
-                            ["--leader-elect=false", f"--webhook-port={webhook_port}", "--metrics-addr=0",
+                            ["--leader-elect=false", f"--webhook-port={webhook_port}", f"--metrics-addr=127.0.0.1:{metrics}",
                              f"--health-probe-addr=127.0.0.1:{health}"],
                             env={"POD_NAMESPACE": KSERVE_NAMESPACE},
                             ready_url=f"http://127.0.0.1:{health}/readyz")
@@ -116,7 +150,7 @@ def running(cp: kube.ControlPlane, binary: Path, synth, api_versions: list[str])
     try:
         for obj in hooks:
             client.apply(client.object_path(obj), obj)
-        yield KServeManager(ctl, rendered, hooks, time.monotonic() - t0)
+        yield KServeManager(ctl, rendered, hooks, time.monotonic() - t0, f"http://127.0.0.1:{metrics}/metrics")
     finally:
         for obj in hooks:
             with contextlib.suppress(kube.ApiError):
