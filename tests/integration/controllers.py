@@ -14,15 +14,12 @@ from __future__ import annotations
 import base64
 import copy
 import os
-import signal
 import subprocess
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import kube
 
-STOP_TIMEOUT = float(os.environ.get("LLM_PLATFORM_CONTROLLER_STOP_TIMEOUT", "10"))
 READY_TIMEOUT = float(os.environ.get("LLM_PLATFORM_CONTROLLER_READY_TIMEOUT", "120"))
 WEBHOOK_KINDS = ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration")
 
@@ -69,36 +66,8 @@ def url_webhooks(objs: list[dict], port: int, ca: Path, served_paths: set[str] |
     return out
 
 
-@dataclass
-class Controller:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        """SIGTERM to this process' own group, SIGKILL after STOP_TIMEOUT."""
-        if self.alive():
-            try:
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        try:
-            self.popen.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            self.popen.wait(timeout=5)
+# A controller is a process like the control plane's own: same log tail, same bounded stop.
+Controller = kube.Proc
 
 
 def start(cp: kube.ControlPlane, name: str, binary: Path, args: list[str], env: dict[str, str] | None = None,

@@ -443,6 +443,22 @@ class Proc:
             return ""
         return "\n".join(text[-lines:])
 
+    def stop(self) -> None:
+        """SIGTERM to this process' own group, SIGKILL after STOP_TIMEOUT."""
+        if self.alive():
+            try:
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        try:
+            self.popen.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(timeout=5)
+
 
 def _http_ok(url: str, ctx: ssl.SSLContext | None = None, timeout: float = 2) -> bool:
     try:
@@ -709,19 +725,7 @@ class ControlPlane:
         down cleanly only while etcd is still there), each bounded by
         STOP_TIMEOUT before SIGKILL of its process group."""
         for proc in reversed(self.procs):
-            if proc.alive():
-                try:
-                    os.killpg(proc.popen.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-            try:
-                proc.popen.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.popen.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.popen.wait(timeout=5)
+            proc.stop()
         self.procs.clear()
         if not self._keep_workdir and os.environ.get("LLM_PLATFORM_KUBE_KEEP") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
