@@ -359,6 +359,17 @@ class KubeClient:
         """Server-side apply of a synthesized object with ``dryRun=All``."""
         return self.apply(self.object_path(obj), wire_ints(obj), manager=manager, dry_run=True)
 
+    def admit(self, obj: dict) -> None:
+        """Full admission of a synthesized object (its namespace created first), nothing stored;
+        AssertionError with the API server's own words when it is refused."""
+        if obj["metadata"].get("namespace"):
+            self.ensure_namespace(obj["metadata"]["namespace"])
+        try:
+            self.dry_run_apply(obj)
+        except ApiError as e:
+            where = "/".join(x for x in (obj["metadata"].get("namespace"), obj["metadata"]["name"]) if x)
+            raise AssertionError(f"{obj['kind']} {where} refused: {e.code} {e.body}") from None
+
     def ensure_namespace(self, name: str) -> None:
         self.apply(f"/api/v1/namespaces/{name}", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 

@@ -39,18 +39,9 @@ def serving_objects() -> list[dict]:
     return objs
 
 
-def _admit(client: kube.KubeClient, obj: dict) -> None:
-    if obj["metadata"].get("namespace"):
-        client.ensure_namespace(obj["metadata"]["namespace"])
-    try:
-        client.dry_run_apply(obj)
-    except kube.ApiError as e:
-        pytest.fail(f"{obj['kind']} {obj['metadata']['name']} refused: {e.code} {e.body}")
-
-
 def test_every_serving_and_monitoring_object_is_admitted(kube_client, serving_objects):
     for obj in serving_objects:
-        _admit(kube_client, obj)
+        kube_client.admit(obj)
 
 
 def test_multinode_leader_worker_set_is_admitted(kube_client):
@@ -60,7 +51,7 @@ def test_multinode_leader_worker_set_is_admitted(kube_client):
     args = MultiNodeArgs(service="llama-405b", namespace="llm", server=pod, nodes=2)
     for backend in ("mp", "ray"):
         spec = leader_worker_set_spec(MultiNodeArgs(**{**args.__dict__, "backend": backend}))
-        _admit(kube_client, {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
+        kube_client.admit({"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet",
                              "metadata": {"name": f"llama-405b-{backend}", "namespace": "llm"}, "spec": spec})
 
 
@@ -72,7 +63,7 @@ def test_the_pool_the_router_chart_creates_over_our_labels_is_admitted(kube_clie
                      "selector": {"matchLabels": pool_selector_labels("llama-70b")},
                      "endpointPickerRef": {"name": f"{pool_name('llama-70b')}-epp", "port": {"number": 9002},
                                            "failureMode": "FailOpen"}}}
-    _admit(kube_client, pool)
+    kube_client.admit(pool)
 
 
 def test_an_http_route_rewrite_that_breaks_the_api_rules_is_refused(kube_client, serving_objects):
