@@ -263,13 +263,15 @@ class InstanceFamilyGpu:
     """``karpenter.k8s.aws/instance-gpu-memory`` (per GPU)."""
     gpu_model: GpuModel | None
     """Catalog model, or None for GPUs without MIG."""
+    gpu: str = ""
+    """The GPU's model in the hardware catalog (``L4``, ``H100-80GB``), MIG or not."""
 
 
 def _instance_family(family: str, model: str) -> InstanceFamilyGpu:
     hw = HARDWARE.gpu(model)
     assert hw is not None and hw.karpenter is not None  # the catalog loader checked both
     return InstanceFamilyGpu(family, hw.karpenter.gpu_name, hw.karpenter.gpu_memory_mib,
-                             GpuModel(hw.model) if hw.mig is not None else None)
+                             GpuModel(hw.model) if hw.mig is not None else None, hw.model)
 
 
 INSTANCE_FAMILIES: Mapping[str, InstanceFamilyGpu] = MappingProxyType(
