@@ -210,8 +210,10 @@ class _Reader:
         return tuple(self.string(v, f"{path}[{i}]") for i, v in enumerate(value))
 
     def sources(self, value: Any, path: str) -> tuple[str, ...]:
+        if value is None:  # a missing key: reported as required
+            return ()
         keys = self.strings(value, path)
-        if not keys and isinstance(value, list):
+        if value == []:
             self.fail(path, "must cite at least one source")
         for i, k in enumerate(keys):
             if k and k not in self.source_keys:
@@ -239,7 +241,7 @@ def _geometry(r: _Reader, raw: Any) -> MigGeometry:
             starts = tuple(r.integer(v, f"{kp}.placement_starts[{i}]", low=0, high=memory - s)
                            for i, v in enumerate(starts_raw))
         kinds.append(MigKind(str(name), c, s, mx, starts))
-    return MigGeometry(compute, memory, tuple(kinds), r.sources(m.get("sources", []), f"{path}.sources"))
+    return MigGeometry(compute, memory, tuple(kinds), r.sources(m.get("sources"), f"{path}.sources"))
 
 
 def _mig(r: _Reader, raw: Any, path: str, geometry: MigGeometry) -> MigFacts:
@@ -280,7 +282,7 @@ def _mig(r: _Reader, raw: Any, path: str, geometry: MigGeometry) -> MigFacts:
         r.fail(f"{path}.notes", f"must be a string, got {notes!r}")
         notes = ""
     return MigFacts(tuple(ids), tuple(profiles), tuple(balanced), " ".join(notes.split()),
-                    r.sources(m.get("sources", []), f"{path}.sources"))
+                    r.sources(m.get("sources"), f"{path}.sources"))
 
 
 def _memory(r: _Reader, raw: Any, path: str, karpenter: KarpenterLabels | None) -> DeviceMemory:
@@ -296,7 +298,7 @@ def _memory(r: _Reader, raw: Any, path: str, karpenter: KarpenterLabels | None) 
             r.fail(f"{path}.gib", f"must be a positive number, got {gib!r}")
             gib = 1
         return DeviceMemory(int(gib * GIB), r.string(m.get("basis"), f"{path}.basis"),
-                            r.sources(m.get("sources", []), f"{path}.sources"))
+                            r.sources(m.get("sources"), f"{path}.sources"))
     if forms == ["karpenter"]:
         r.mapping(m, path, {"karpenter"})
         if m["karpenter"] is not True:
@@ -325,7 +327,7 @@ def _gpu(r: _Reader, model: Any, raw: Any, geometry: MigGeometry) -> GpuHardware
         if name and not _LABEL_VALUE_RE.match(name):
             r.fail(f"{kp}.gpu_name", f"{name!r} is not a lower-case label value as Karpenter writes it")
         karpenter = KarpenterLabels(name, r.integer(k.get("gpu_memory_mib", 1), f"{kp}.gpu_memory_mib"),
-                                    r.sources(k.get("sources", []), f"{kp}.sources"))
+                                    r.sources(k.get("sources"), f"{kp}.sources"))
     return GpuHardware(
         model=model,
         description=" ".join(r.string(m.get("description"), f"{path}.description").split()),
@@ -342,6 +344,9 @@ def parse_catalog(text: str, origin: str = CATALOG_FILE) -> HardwareCatalog:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         raise HardwareCatalogError(f"{origin}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise HardwareCatalogError(f"{origin}: the top level must be a mapping of sources, mig_geometry, gpus "
+                                   f"and instance_families, got {type(raw).__name__}")
     r = _Reader(set())
     top = r.mapping(raw, "(top level)", {"sources", "mig_geometry", "gpus", "instance_families"})
     sources: dict[str, str] = {}
@@ -365,7 +370,7 @@ def parse_catalog(text: str, origin: str = CATALOG_FILE) -> HardwareCatalog:
                                                     f"not tell the two apart")
             labels[key] = g.model
     fam = r.mapping(top.get("instance_families", {}), "instance_families", {"sources", "families"})
-    r.sources(fam.get("sources", []), "instance_families.sources")
+    r.sources(fam.get("sources"), "instance_families.sources")
     families: dict[str, str] = {}
     by_model = {g.model: g for g in gpus}
     for family, model in r.entries(fam.get("families", {}), "instance_families.families").items():
