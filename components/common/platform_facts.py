@@ -68,11 +68,8 @@ class PlatformFacts:
 
 
 def mig_resource_names() -> tuple[str, ...]:
-    """``nvidia.com/mig-<profile>`` for every profile of every GPU in the MIG catalog."""
+    """Every ``mixed``-strategy MIG resource of every GPU in the hardware catalog, named as the
+    device plugin advertises it (``nvidia.com/mig-1g.10gb.me`` for ``1g.10gb+me``)."""
     from components.gpu import mig
 
-    names: set[str] = set()
-    for gpu in mig.catalog():
-        for profile in getattr(gpu, "profile_names", ()) or ():
-            names.add(f"nvidia.com/mig-{profile}")
-    return tuple(sorted(names))
+    return tuple(sorted({p.resource_name for gpu in mig.catalog() for p in gpu.profiles}))

@@ -5,35 +5,18 @@ has, whether a layout (profile -> instances per GPU) physically fits, the mig-pa
 the GPU Operator's MIG manager applies, the ``nvidia.com/mig.config`` node label, and the
 extended resources the device plugin will then advertise.
 
-Sources (every table below was checked against them):
+The GPU facts (models, profiles, instance limits, placements, PCI device IDs, Karpenter labels)
+are data in ``catalog.yaml``, each block citing its sources, loaded by ``components.gpu.catalog``;
+this module builds its typed views from it. The rules it applies come from:
 
-* Profiles, per-profile instance limits, memory/compute fractions:
-  NVIDIA MIG User Guide v580, "Supported MIG Profiles" (docs.nvidia.com/datacenter/tesla/
-  mig-user-guide/supported-mig-profiles.html): Table 6 A100-40GB, Table 7 H100 (80GB),
-  Table 8 H200, Table 9 B200 (180GB); the A100-80GB names are given there as a rename of the
-  40GB table ("1g.10gb, 1g.10gb+me, 1g.20gb, 2g.20gb, 3g.40gb, 4g.40gb, 7g.80gb").
-* The ``all-<profile>`` / ``all-balanced`` entries, their instance counts and the PCI device
-  IDs in their ``device-filter``: NVIDIA/gpu-operator ``assets/state-mig-manager/
-  0400_configmap.yaml`` and NVIDIA/mig-parted ``deployments/systemd/config-default.yaml``.
-  H100 NVL 94GB and H100 96GB (GH200) profiles come only from these two files: the guide's
-  tables for them were not retrievable. Device-ID names cross-checked with Debian ``pci.ids``
-  (2023.04.10) where it lists them (A100, A800, H100 SXM5/PCIe, H800).
-* Placements: the guide's ``nvidia-smi mig -lgipp`` listing (A100) —
-  ``1g {0..6}:1``, ``1g+me {0..6}:1``, ``1g double-memory {0,2,4,6}:2``, ``2g {0,2,4}:2``,
-  ``3g {0,4}:4``, ``4g {0}:4``, ``7g {0}:8``; the same listing is published for H100 80GB and
-  H100 NVL. ``start`` indexes the 8 memory slices and ``size`` is memory slices occupied; NVML
-  refuses a GPU instance overlapping occupied memory slices (nvmlGpuInstancePlacement_t,
-  nvmlDeviceGetGpuInstancePossiblePlacements_v2). H200 and B200 use the same geometry by
-  inference: their tables give the identical memory/SM fractions per profile.
-  The guide also notes 4g+3g was refused before driver R510; this catalog assumes >= R510.
 * Resource names: NVIDIA/k8s-device-plugin ``internal/rm/rm.go`` (AddDefaultResourcesToConfig:
   ``single`` maps every MIG device to ``nvidia.com/gpu``; ``mixed`` names each profile
   ``"mig-" + profile`` with ``+`` replaced by ``.``) and ``internal/rm/device_map.go`` (single
   refuses "more than one MIG device type present on node" and MIG/non-MIG GPUs on one node).
+* Placements: NVML refuses a GPU instance overlapping occupied memory slices
+  (nvmlGpuInstancePlacement_t, nvmlDeviceGetGpuInstancePossiblePlacements_v2).
 * mig-parted document rules: NVIDIA/mig-parted ``api/spec/v1/spec.go`` (``version: v1``;
   ``devices`` is ``all`` or a list of indices; ``mig-devices`` required iff ``mig-enabled``).
-* Karpenter labels: aws/karpenter-provider-aws ``website/content/en/v1.14/reference/
-  instance-types.md`` (``instance-gpu-name`` / ``instance-gpu-memory`` per family).
 
 Memory per profile is the nominal GB in the profile name (``1g.10gb`` -> 10); nvidia-smi
 reports a little less (9.75 GiB for 1g.10gb on H100).
@@ -45,7 +28,10 @@ import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Literal, Union
+
+from components.gpu.catalog import HARDWARE, GpuHardware
 
 __all__ = [
     "COMPUTE_SLICES",
@@ -84,9 +70,9 @@ __all__ = [
     "mig_resource_names",
 ]
 
-COMPUTE_SLICES = 7
+COMPUTE_SLICES = HARDWARE.mig_geometry.compute_slices
 """GPU SM slices per MIG-capable GPU in this catalog (each ~1/7 of the SMs)."""
-MEMORY_SLICES = 8
+MEMORY_SLICES = HARDWARE.mig_geometry.memory_slices
 """GPU memory slices per MIG-capable GPU in this catalog (each 1/8 of memory and L2)."""
 
 MIG_CONFIG_LABEL = "nvidia.com/mig.config"
@@ -112,19 +98,20 @@ class MigLayoutError(ValueError):
     """A MIG layout, profile, GPU model or strategy that a node would reject."""
 
 
-class GpuModel(str, enum.Enum):
-    """MIG-capable GPU models in the catalog (value = canonical name used in messages)."""
-
-    A100_40GB = "A100-40GB"
-    A100_80GB = "A100-80GB"
-    H100_80GB = "H100-80GB"
-    H100_NVL_94GB = "H100-NVL-94GB"
-    H100_96GB = "H100-96GB"
-    H200_141GB = "H200-141GB"
-    B200_180GB = "B200-180GB"
-
+class _GpuModelEnum(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
+
+
+GpuModel = _GpuModelEnum(
+    "GpuModel",
+    [(g.model.replace("-", "_"), g.model) for g in HARDWARE.mig_gpus],
+    module=__name__,
+    qualname="GpuModel",
+)
+"""MIG-capable GPU models of the catalog (value = canonical name used in messages); one member per
+GPU of ``catalog.yaml`` with a ``mig`` block, named by its model with ``-`` as ``_``
+(``GpuModel.H100_80GB``)."""
 
 
 class MigStrategy(str, enum.Enum):
@@ -232,112 +219,37 @@ def _device_filter_id(device_id: int) -> str:
     return f"0x{device_id:04X}{_NVIDIA_VENDOR_SUFFIX}"
 
 
-def _profiles(one: str, one_me: str | None, one_double: str, two: str, three: str, four: str,
-              seven: str) -> tuple[MigProfile, ...]:
-    """The A100/H100/H200/B200 geometry (identical ``-lgipp`` tables); only names differ."""
+def _profile_gb(name: str) -> int:
+    m = _PROFILE_NAME_RE.match(name)
+    assert m, name  # the catalog loader checked the name
+    return int(m.group(2))
 
-    def gb(name: str) -> int:
-        m = _PROFILE_NAME_RE.match(name)
-        assert m, name
-        return int(m.group(2))
 
-    rows = [
-        # name, compute, memory slices, max instances, placement starts
-        (one, 1, 1, 7, (0, 1, 2, 3, 4, 5, 6)),
-        (one_me, 1, 1, 1, (0, 1, 2, 3, 4, 5, 6)),
-        (one_double, 1, 2, 4, (0, 2, 4, 6)),
-        (two, 2, 2, 3, (0, 2, 4)),
-        (three, 3, 4, 2, (0, 4)),
-        (four, 4, 4, 1, (0,)),
-        (seven, 7, 8, 1, (0,)),
-    ]
-    return tuple(
-        MigProfile(name, c, m, gb(name), mx, starts) for name, c, m, mx, starts in rows if name is not None
+def _gpu_spec_of(hw: GpuHardware) -> GpuSpec:
+    assert hw.mig is not None
+    geometry = HARDWARE.mig_geometry
+    profiles = tuple(
+        MigProfile(name, k.compute_slices, k.memory_slices, _profile_gb(name), k.max_instances, k.placement_starts)
+        for kind, name in hw.mig.profiles
+        for k in (geometry.kind(kind),)
+    )
+    return GpuSpec(
+        model=GpuModel(hw.model),
+        description=hw.description,
+        pci_device_ids=hw.mig.pci_device_ids,
+        profiles=profiles,
+        balanced=hw.mig.balanced,
+        karpenter_gpu_name=hw.karpenter.gpu_name if hw.karpenter else None,
+        gpu_memory_mib=hw.karpenter.gpu_memory_mib if hw.karpenter else None,
+        notes=hw.mig.notes,
     )
 
 
-_CATALOG: dict[GpuModel, GpuSpec] = {
-    spec.model: spec
-    for spec in (
-        GpuSpec(
-            model=GpuModel.A100_40GB,
-            description="A100-SXM4-40GB, A100-PCIE-40GB, A800-40GB",
-            pci_device_ids=(0x20B0, 0x20B1, 0x20F1, 0x20F6),
-            # On 40GB the double-memory 1g profile is *named* 1g.10gb (2 memory slices, max 4):
-            # the same string means a different profile on A100-80GB.
-            profiles=_profiles("1g.5gb", "1g.5gb+me", "1g.10gb", "2g.10gb", "3g.20gb", "4g.20gb", "7g.40gb"),
-            balanced=(("1g.5gb", 2), ("2g.10gb", 1), ("3g.20gb", 1)),
-            karpenter_gpu_name="a100",
-            gpu_memory_mib=40960,
-            notes="The guide's Table 6 prints 1/8 memory for 1g.10gb; the -lgipp listing ({0,2,4,6}:2) "
-                  "and gpu-operator's all-1g.10gb (4 per A100-40GB) show 2 memory slices.",
-        ),
-        GpuSpec(
-            model=GpuModel.A100_80GB,
-            description="A100-SXM4-80GB, A100-PCIE-80GB, A800-SXM4-80GB, A800-80GB-PCIe",
-            pci_device_ids=(0x20B2, 0x20B5, 0x20F3, 0x20F5),
-            profiles=_profiles("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
-            balanced=(("1g.10gb", 2), ("2g.20gb", 1), ("3g.40gb", 1)),
-            karpenter_gpu_name="a100",
-            gpu_memory_mib=81920,
-        ),
-        GpuSpec(
-            model=GpuModel.H100_80GB,
-            description="H100-SXM5-80GB, H100-PCIe-80GB, H800-80GB",
-            pci_device_ids=(0x2330, 0x2331, 0x2322, 0x2324),
-            profiles=_profiles("1g.10gb", "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb", "7g.80gb"),
-            balanced=(("1g.10gb", 2), ("2g.20gb", 1), ("3g.40gb", 1)),
-            karpenter_gpu_name="h100",
-            gpu_memory_mib=81920,
-        ),
-        GpuSpec(
-            model=GpuModel.H100_NVL_94GB,
-            description="H100 NVL 94GB, H800 NVL",
-            pci_device_ids=(0x2321, 0x233A),
-            profiles=_profiles("1g.12gb", "1g.12gb+me", "1g.24gb", "2g.24gb", "3g.47gb", "4g.47gb", "7g.94gb"),
-            balanced=(("1g.12gb", 2), ("2g.24gb", 1), ("3g.47gb", 1)),
-            notes="Profiles from NVIDIA's MIG manager configs only (guide table not retrieved).",
-        ),
-        GpuSpec(
-            model=GpuModel.H100_96GB,
-            description="H100 96GB on GH200, H100-96GB, H20, PG506-96GB (one device-filter group)",
-            pci_device_ids=(0x2342, 0x233D, 0x20B6, 0x2329),
-            profiles=_profiles("1g.12gb", "1g.12gb+me", "1g.24gb", "2g.24gb", "3g.48gb", "4g.48gb", "7g.96gb"),
-            balanced=(("1g.12gb", 2), ("2g.24gb", 1), ("3g.48gb", 1)),
-            notes="1g.12gb+me, 1g.24gb and 2g.24gb come from entries without a device-filter under "
-                  "gpu-operator's '# H100 NVL, H800 NVL, GH200' comment; mig-parted's all-1g.24gb "
-                  "has no entry matching these IDs. Guide table not retrieved.",
-        ),
-        GpuSpec(
-            model=GpuModel.H200_141GB,
-            description="H200 141GB (SXM5), H200 NVL",
-            pci_device_ids=(0x2335, 0x233B),
-            profiles=_profiles("1g.18gb", "1g.18gb+me", "1g.35gb", "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb"),
-            balanced=(("1g.18gb", 2), ("2g.35gb", 1), ("3g.71gb", 1)),
-            karpenter_gpu_name="h200",
-            gpu_memory_mib=144384,
-        ),
-        GpuSpec(
-            model=GpuModel.B200_180GB,
-            description="B200 180GB (HGX B200)",
-            pci_device_ids=(0x2901,),
-            profiles=_profiles("1g.23gb", "1g.23gb+me", "1g.45gb", "2g.45gb", "3g.90gb", "4g.90gb", "7g.180gb"),
-            balanced=(("1g.23gb", 2), ("2g.45gb", 1), ("3g.90gb", 1)),
-            karpenter_gpu_name="b200",
-            gpu_memory_mib=183359,
-        ),
-    )
-}
+_CATALOG: dict[GpuModel, GpuSpec] = {GpuModel(hw.model): _gpu_spec_of(hw) for hw in HARDWARE.mig_gpus}
 
-_ALIASES: dict[str, GpuModel] = {
-    "B200": GpuModel.B200_180GB,
-    "H200": GpuModel.H200_141GB,
-    "H100-NVL": GpuModel.H100_NVL_94GB,
-    "GH200": GpuModel.H100_96GB,
-    "GH200-96GB": GpuModel.H100_96GB,
-}
+_ALIASES: dict[str, GpuModel] = {a.upper(): GpuModel(hw.model) for hw in HARDWARE.mig_gpus for a in hw.aliases}
 
-_NON_MIG_GPUS = ("A10G", "L4", "L40S", "T4", "V100")
+_NON_MIG_GPUS = tuple(hw.model.upper() for hw in HARDWARE.gpus if hw.mig is None)
 
 
 @dataclass(frozen=True)
@@ -351,22 +263,20 @@ class InstanceFamilyGpu:
     """``karpenter.k8s.aws/instance-gpu-memory`` (per GPU)."""
     gpu_model: GpuModel | None
     """Catalog model, or None for GPUs without MIG."""
+    gpu: str = ""
+    """The GPU's model in the hardware catalog (``L4``, ``H100-80GB``), MIG or not."""
 
 
-INSTANCE_FAMILIES: Mapping[str, InstanceFamilyGpu] = {
-    f.family: f
-    for f in (
-        InstanceFamilyGpu("p4d", "a100", 40960, GpuModel.A100_40GB),
-        InstanceFamilyGpu("p4de", "a100", 81920, GpuModel.A100_80GB),
-        InstanceFamilyGpu("p5", "h100", 81920, GpuModel.H100_80GB),
-        InstanceFamilyGpu("p5e", "h200", 144384, GpuModel.H200_141GB),
-        InstanceFamilyGpu("p5en", "h200", 144384, GpuModel.H200_141GB),
-        InstanceFamilyGpu("p6-b200", "b200", 183359, GpuModel.B200_180GB),
-        InstanceFamilyGpu("g5", "a10g", 22888, None),
-        InstanceFamilyGpu("g6", "l4", 22888, None),
-        InstanceFamilyGpu("g6e", "l40s", 45776, None),
-    )
-}
+def _instance_family(family: str, model: str) -> InstanceFamilyGpu:
+    hw = HARDWARE.gpu(model)
+    assert hw is not None and hw.karpenter is not None  # the catalog loader checked both
+    return InstanceFamilyGpu(family, hw.karpenter.gpu_name, hw.karpenter.gpu_memory_mib,
+                             GpuModel(hw.model) if hw.mig is not None else None, hw.model)
+
+
+INSTANCE_FAMILIES: Mapping[str, InstanceFamilyGpu] = MappingProxyType(
+    {family: _instance_family(family, model) for family, model in HARDWARE.instance_families.items()}
+)
 
 
 def catalog() -> tuple[GpuSpec, ...]:

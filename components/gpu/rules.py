@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from components.gpu.mig import INSTANCE_FAMILIES, MigLayoutError, gpu_spec, mig_resource_names, validate_layout
+from components.gpu.catalog import HARDWARE
+from components.gpu.mig import INSTANCE_FAMILIES, InstanceFamilyGpu, MigLayoutError, gpu_spec, mig_resource_names, validate_layout
 from components.gpu.sharing import (
     DEVICE_PLUGIN_DEPLOY_LABEL,
     GPU_ALLOCATION_LABEL,
@@ -175,13 +176,9 @@ def overlay_capacity_or_none(pool: GpuPoolSpec) -> dict[str, str]:
         return {}
 
 
-def _family_matches_gpu(info, gpu: str) -> bool:
-    if info.gpu_model is not None:
-        try:
-            return gpu_spec(gpu).model == info.gpu_model
-        except MigLayoutError:
-            return False
-    return gpu.strip().lower() == info.gpu_name
+def _family_matches_gpu(info: InstanceFamilyGpu, gpu: str) -> bool:
+    hw = HARDWARE.gpu(gpu)  # model or alias, case-insensitive, as the catalog names it
+    return hw is not None and hw.model == info.gpu
 
 
 def _controller_needed(name: str, pool: GpuPoolSpec, gpu: GpuSpec, cluster_kind: str) -> list[tuple[str, str]]:

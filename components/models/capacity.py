@@ -37,8 +37,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-GIB = 2**30
-MIB = 2**20
+from components.gpu.catalog import GIB, HARDWARE, MIB
+
 KIB = 2**10
 KV_BLOCK_TOKENS = 16  # vLLM's default --block-size on CUDA: KV is allocated per block
 DEFAULT_OVERHEAD_GIB = 2.0
@@ -249,35 +249,56 @@ class Device:
 
     def mig_slice(self, profile: str, memory_slices: int) -> "Device":
         """A MIG instance owning ``memory_slices`` of the GPU's 8 memory slices."""
-        if not 1 <= memory_slices <= 8:
-            raise ValueError(f"a MIG instance owns 1..8 memory slices, not {memory_slices}")
-        return Device(f"{self.name} MIG {profile}", self.memory_bytes * memory_slices // 8,
-                      f"{memory_slices}/8 of {self.name} (estimate: nvidia-smi shows a little less)")
+        total = HARDWARE.mig_geometry.memory_slices
+        if not 1 <= memory_slices <= total:
+            raise ValueError(f"a MIG instance owns 1..{total} memory slices, not {memory_slices}")
+        return Device(f"{self.name} MIG {profile}", self.memory_bytes * memory_slices // total,
+                      f"{memory_slices}/{total} of {self.name} (estimate: nvidia-smi shows a little less)")
 
 
 DEVICES: Mapping[str, Device] = MappingProxyType({
-    # cudaMemGetInfo total as vLLM logs it ("total_gpu_memory (79.11GiB)") on
-    # H100 80GB HBM3; other logs show up to 79.33 GiB with other drivers.
-    "H100-80GB": Device("H100-80GB", int(79.11 * GIB), "CUDA-visible total in vLLM memory-profiling logs"),
-    "A100-80GB": Device("A100-80GB", 80 * GIB, "nominal 80 GiB (CUDA sees ~1% less)"),
+    hw.model: Device(hw.model, hw.memory.bytes, hw.memory.basis)
+    for hw in HARDWARE.gpus if hw.memory.bytes is not None
 })
+"""Whole GPUs the planner can size: every GPU of the hardware catalog (``components/gpu/catalog.yaml``)
+with a memory figure, and that figure's basis (CUDA-visible, nominal, or Karpenter's per-GPU memory)."""
 
-# MIG profile -> memory slices out of 8 (NVIDIA MIG user guide, A100-80GB/H100-80GB tables).
-MIG_MEMORY_SLICES: Mapping[str, int] = MappingProxyType({
-    "1g.10gb": 1, "1g.20gb": 2, "2g.20gb": 2, "3g.40gb": 4, "4g.40gb": 4, "7g.80gb": 8,
-})
+
+def mig_memory_slices(gpu: str) -> Mapping[str, int]:
+    """MIG profile -> memory slices of ``gpu`` (empty for a GPU without MIG or not in the catalog).
+    Per GPU, because one name can mean two profiles (``1g.10gb`` is 1 slice on A100-80GB, 2 on
+    A100-40GB)."""
+    hw = HARDWARE.gpu(gpu)
+    if hw is None or hw.mig is None:
+        return MappingProxyType({})
+    geometry = HARDWARE.mig_geometry
+    return MappingProxyType({name: geometry.kind(kind).memory_slices for kind, name in hw.mig.profiles})
+
+
+def whole_gpu_device(gpu: str) -> Device:
+    """The planner's device for a whole GPU of the catalog (model or alias, case-insensitive)."""
+    hw = HARDWARE.gpu(gpu)
+    if hw is None or hw.memory.bytes is None:
+        why = f": {hw.memory.basis}" if hw is not None else " in the GPU hardware catalog"
+        raise KeyError(f"no memory figure for GPU {gpu!r}{why} (known: {', '.join(sorted(DEVICES))})")
+    return DEVICES[hw.model]
 
 
 def get_device(name: str) -> Device:
     """``H100-80GB`` or a MIG slice such as ``H100-80GB/3g.40gb``."""
     gpu, _, profile = name.partition("/")
-    if gpu not in DEVICES:
-        raise KeyError(f"no device {gpu!r} (known: {', '.join(DEVICES)}); pass a Device(name, memory_bytes, basis)")
+    hw = HARDWARE.gpu(gpu)
+    if hw is None or hw.memory.bytes is None:
+        why = f" ({hw.memory.basis})" if hw is not None else ""
+        raise KeyError(f"no device {gpu!r}{why} (known: {', '.join(DEVICES)}); pass a Device(name, memory_bytes, basis)")
+    device = DEVICES[hw.model]
     if not profile:
-        return DEVICES[gpu]
-    if profile not in MIG_MEMORY_SLICES:
-        raise KeyError(f"no MIG profile {profile!r} (known: {', '.join(MIG_MEMORY_SLICES)})")
-    return DEVICES[gpu].mig_slice(profile, MIG_MEMORY_SLICES[profile])
+        return device
+    slices = mig_memory_slices(hw.model)
+    if profile not in slices:
+        known = ", ".join(slices) if slices else "none, it has no MIG"
+        raise KeyError(f"no MIG profile {profile!r} on {hw.model} (known: {known})")
+    return device.mig_slice(profile, slices[profile])
 
 
 # --------------------------------------------------------------------------
@@ -597,8 +618,8 @@ def format_consolidation(c: LoraConsolidation) -> str:
 
 __all__ = [
     "GIB", "CapacityError", "ModelArch", "CATALOG", "get_arch", "WeightFormat", "WEIGHT_FORMATS",
-    "weight_format", "weight_format_for_quantization", "kv_bytes", "Device", "DEVICES", "MIG_MEMORY_SLICES",
-    "get_device", "LoraSlots", "adapter_bytes", "lora_slot_bytes", "VramBudget", "plan_vram", "refuse",
+    "weight_format", "weight_format_for_quantization", "kv_bytes", "Device", "DEVICES",
+    "get_device", "mig_memory_slices", "whole_gpu_device", "LoraSlots", "adapter_bytes", "lora_slot_bytes", "VramBudget", "plan_vram", "refuse",
     "plan_or_refuse", "smallest_fit", "LoraConsolidation", "compare_multi_lora", "format_budget",
     "format_consolidation",
 ]

@@ -2,11 +2,10 @@
 slice, the config rule refusing a service that cannot hold one full ``--max-model-len``
 sequence, and the GPU count of the whole stack next to one fully fine-tuned model per use case.
 
-Devices come from the GPU layer's catalogs, so the planner and the pools agree on memory:
-whole GPUs from ``capacity.DEVICES`` (figures measured through CUDA) or, for GPUs it does not
-list, the per-GPU memory Karpenter reports for the instance families carrying them
-(``mig.INSTANCE_FAMILIES``); MIG slices own ``memory_slices``/8 of their GPU, per the MIG
-catalog (``mig.gpu_spec(gpu).profile(p)``). A time-sliced GPU is planned as the whole GPU:
+Devices come from the GPU hardware catalog (``components/gpu/catalog.yaml``), so the planner and
+the pools agree on memory: whole GPUs from ``capacity.DEVICES`` (the catalog's figure: measured
+through CUDA, nominal, or the per-GPU memory Karpenter reports, each with its basis); MIG slices
+own ``memory_slices``/8 of their GPU, per the MIG catalog (``mig.gpu_spec(gpu).profile(p)``). A time-sliced GPU is planned as the whole GPU:
 time slicing shares compute, not memory, so every replica must fit the device on its own
 terms (``gpuMemoryUtilization`` is each process's share to keep concurrent replicas apart).
 """
@@ -21,25 +20,9 @@ from components.models import capacity
 from components.models.shape import ShapeError, model_arch
 from components.models.spec import LoraServiceSpec
 
-_GPU_ALIASES = {"L4": "l4", "L40S": "l40s", "A10G": "a10g", "H200-141GB": "h200", "B200-180GB": "b200",
-                "A100-40GB": "a100"}
-
-
 def whole_gpu(gpu: str) -> capacity.Device:
     """The planner's device for a whole GPU named as in ``gpu.pools.*.gpu``."""
-    if gpu in capacity.DEVICES:
-        return capacity.DEVICES[gpu]
-    from components.gpu.mig import INSTANCE_FAMILIES
-
-    wanted = _GPU_ALIASES.get(gpu, gpu.split("-")[0].lower())
-    sizes = sorted({f.gpu_memory_mib for f in INSTANCE_FAMILIES.values() if f.gpu_name == wanted})
-    if gpu == "A100-40GB":
-        sizes = [s for s in sizes if s < 50_000]
-    if not sizes:
-        known = sorted(set(capacity.DEVICES) | set(_GPU_ALIASES))
-        raise KeyError(f"no memory figure for GPU {gpu!r} (known: {', '.join(known)})")
-    return capacity.Device(gpu, sizes[0] * capacity.MIB,
-                           f"per-GPU memory Karpenter reports (karpenter.k8s.aws/instance-gpu-memory {sizes[0]} MiB)")
+    return capacity.whole_gpu_device(gpu)
 
 
 def service_device(pool: GpuPoolSpec, mig_profile: str | None) -> capacity.Device:

@@ -83,6 +83,9 @@ def test_mig_catalog_facts_come_from_the_catalog():
     names = mig_resource_names()
     assert "nvidia.com/mig-3g.40gb" in names  # an H100-80GB / A100-80GB profile
     assert len(names) >= sum(1 for _ in mig.catalog())
+    # +me profiles are advertised with a dot (device plugin rm.go): the name a pod must request.
+    assert "nvidia.com/mig-1g.10gb.me" in names and not any("+" in n for n in names)
+    assert names == tuple(sorted({mig.mig_resource_name(p) for g in mig.catalog() for p in g.profile_names}))
 
 
 def test_data_resources_protected():
