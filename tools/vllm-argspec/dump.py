@@ -224,11 +224,9 @@ def jsonable(v: Any) -> tuple[Any, str | None]:
 
 
 def first_sentence(text: str | None) -> str:
-    text = " ".join((text or "").replace("%%", "%").split())
-    for end in (". ", ".\n"):
-        if end in text:
-            text = text.split(end, 1)[0] + "."
-            break
+    text = " ".join((text or "").replace("%%", "%").split())  # argparse escapes % as %%
+    if ". " in text:
+        text = text.split(". ", 1)[0] + "."
     return text[:240]
 
 
@@ -247,6 +245,13 @@ def closure_value(fn, name: str) -> Any:
         if var == name:
             return cell.cell_contents
     raise DumpError(f"{fn.__qualname__} has no closure variable {name}")
+
+
+def returns(fn, value: str, expected: Any) -> bool:
+    try:
+        return fn(value) == expected
+    except Exception:
+        return False
 
 
 def type_info(fn: Any, flag: str) -> TypeInfo:
@@ -273,17 +278,11 @@ def type_info(fn: Any, flag: str) -> TypeInfo:
     if qual == "parse_reasoning_parser":
         return TypeInfo("str", note="'none' (any case) means unset")
     if qual.endswith("<lambda>"):
-        # Probe, do not guess what an anonymous converter does.
-        probes = {
-            "lower_dash": lambda: fn("Ab-C") == "ab_c" and fn("x") == "x",
-            "comma_list": lambda: fn("2, a,3") == [2, "a", 3],
-        }
-        for what, probe in probes.items():
-            with contextlib.suppress(Exception):
-                if probe():
-                    if what == "lower_dash":  # case-insensitive enum flags
-                        return TypeInfo("str", transform="lower_dash_to_underscore")
-                    return TypeInfo("str", note="comma-separated list")
+        # Anonymous converters: probe what they do rather than guess.
+        if returns(fn, "Ab-C", "ab_c"):  # case-insensitive enum flags
+            return TypeInfo("str", transform="lower_dash_to_underscore")
+        if returns(fn, "2, a,3", [2, "a", 3]):
+            return TypeInfo("str", note="comma-separated list")
     raise DumpError(f"{flag}: unknown argparse type {mod}.{qual}; teach dump.py what it accepts")
 
 
