@@ -10,7 +10,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed-requirements
 
-.PHONY: up preview policy destroy synth synth-all plan test test-tools venv engine kube haproxy bench bench-lora bench-gate vllm clean
+.PHONY: up preview policy destroy synth synth-all plan test test-tools venv engine kube haproxy bench bench-lora bench-gate vllm vllm-argspec vllm-argspec-check clean
 
 # The project itself is installed editable (pyproject.toml) without dependencies: requirements.txt
 # pins those; `import components` then works from any directory, the policy pack's included.
@@ -75,6 +75,13 @@ bench: venv
 # (make test installs it on first use too).
 vllm:
 	bash tools/vllm/install.sh
+
+# components/models/vllm_argspec/vllm-<version>.json dumped from vLLM's real parser, and the
+# check tests/realvllm runs (stale spec, or check_args disagreeing with parse_args: exit 1).
+vllm-argspec:
+	bash tools/vllm-argspec/install.sh dump
+vllm-argspec-check:
+	bash tools/vllm-argspec/install.sh check
 
 # Adapter go-live/revoke latency over >= 20 changes on 2 real vLLM replicas, the registry
 # watched through a real API server (tools/kube/build.sh, cached); last lines

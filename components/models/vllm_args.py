@@ -1,7 +1,7 @@
 """vLLM server arguments: the pinned argument spec, a checker, and a typed builder.
 
-The spec (``vllm_argspec/vllm-<version>.json``) is derived from vLLM's own
-source by ``tools/vllm-argspec/derive.py``; nothing here imports vLLM. The
+The spec (``vllm_argspec/vllm-<version>.json``) is dumped from vLLM's real
+parser by ``tools/vllm-argspec/dump.py``; nothing here imports vLLM. The
 checker mirrors what vLLM's ``FlexibleArgumentParser`` (argparse underneath)
 would accept, so a bad flag fails at ``pulumi preview`` instead of in a
 crash-looping pod.
@@ -98,7 +98,7 @@ def load_argspec(version: str = PINNED_VLLM_VERSION) -> ArgSpec:
     if not path.exists():
         raise FileNotFoundError(
             f"no vLLM argument spec for {version} (have: {', '.join(available_versions()) or 'none'}); "
-            "derive it with tools/vllm-argspec/derive.py"
+            "dump it with tools/vllm-argspec/install.sh dump"
         )
     raw = json.loads(path.read_text())
     flags: dict[str, FlagSpec] = {}
