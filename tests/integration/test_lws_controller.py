@@ -7,7 +7,9 @@ webhooks (the LWS chart's webhook configurations, rendered with prod's values, p
 127.0.0.1); the real kube-scheduler places the leader and worker pods on two kwok nodes of the
 pool. Proves: our LeaderWorkerSet passes the controller's own defaulting and validation
 webhooks, it builds the leader and worker StatefulSets and pods from our templates (GPU
-requests, the sync sidecar on every pod), and the group lands one pod per GPU node.
+requests, the sync sidecar on every pod), and the group lands one pod per GPU node; adding,
+bumping and removing an adapter of a two-node 70B service leaves its group running (same pods),
+while static mode makes LWS recreate it.
 Cannot prove: that vLLM's multi-node launch works (kwok runs no containers).
 
 The chart pins LWS 0.10.0; the module proxy refuses v0.10.0, so the controller is v0.9.0,
@@ -137,6 +139,113 @@ def test_multinode_service_runs_as_leader_and_worker_pods_on_two_gpu_nodes(kube_
                 return got if conds.get("Available") == "True" else None
 
             wait_for(available, 90, what="the LeaderWorkerSet to be Available")
+        finally:
+            with contextlib.suppress(kube.ApiError):
+                kube_client.delete(path)
+
+
+# --------------------------------------------------------------------------- zero restart
+
+WIDE = "llama-70b-wide"
+WIDE_BASE = "llama-3.1-70b"
+
+
+def _wide_sections(edit=None, static: bool = False) -> dict:
+    """prod plus a 70B service two nodes wide (it carries prod's ``contracts`` adapter)."""
+    from infra.config_loading import read_stack_file
+
+    sections, _ = read_stack_file("prod")
+    sections = json.loads(json.dumps(sections))
+    sections["serving"]["services"][WIDE] = {
+        "baseModel": WIDE_BASE, "servedName": f"{WIDE_BASE}-wide", "pool": POOL, "gpu": {"count": 16},
+        "adapterMode": "static" if static else "dynamic",
+        "engine": {"tensorParallel": 8, "pipelineParallel": 2, "maxLoras": 2, "maxLoraRank": 32, "maxModelLen": 8192},
+        "replicas": {"min": 1, "max": 1}, "cpu": "64", "memoryGib": 512}
+    if edit is not None:
+        edit(sections)
+    return sections
+
+
+def _wide_edits():
+    def contracts(s):
+        return next(a for a in s["models"]["adapters"] if a["baseModel"] == WIDE_BASE)
+
+    def add(s):
+        s["models"]["adapters"].append({**contracts(s), "name": "contracts-b"})
+
+    def bump(s):
+        contracts(s)["version"] += "-b"
+
+    def remove(s):
+        gone = contracts(s)
+        s["models"]["adapters"].remove(gone)
+        # A grant naming the removed adapter would be a config error: the tenants lose it too.
+        for tenant in s.get("tenants", {}).values():
+            tenant["grants"] = [g for g in tenant["grants"] if not g.endswith(f":{gone['name']}")]
+        s["tenants"] = {n: t for n, t in s.get("tenants", {}).items() if t["grants"]}
+
+    return {"add": add, "bump": bump, "remove": remove}
+
+
+def _wide_lws(sections: dict) -> tuple[dict, list[dict]]:
+    synth = synthesize("prod", sections)
+    [lws] = [o for o in synth.objects("LeaderWorkerSet") if o["metadata"]["name"] == WIDE]
+    sa_name = lws["spec"]["leaderWorkerTemplate"]["workerTemplate"]["spec"].get("serviceAccountName")
+    return kube.wire_ints(lws), [s for s in synth.objects("ServiceAccount") if s["metadata"]["name"] == sa_name]
+
+
+def _group_pods(client: kube.KubeClient) -> dict[str, str]:
+    """Pod name -> UID of the wide service's group, once both are Running."""
+    pods = client.get(f"/api/v1/namespaces/{NAMESPACE}/pods",
+                      params={"labelSelector": f"leaderworkerset.sigs.k8s.io/name={WIDE}"})["items"]
+    running = [p for p in pods if p.get("status", {}).get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")]
+    return {p["metadata"]["name"]: p["metadata"]["uid"] for p in running} if len(running) == 2 == len(pods) else {}
+
+
+def _statefulset_generations(client: kube.KubeClient) -> dict[str, int]:
+    base = f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets"
+    return {n: client.get(f"{base}/{n}")["metadata"]["generation"] for n in (WIDE, f"{WIDE}-0")}
+
+
+def test_adapter_changes_leave_the_multinode_group_running(kube_client, lws_manager):
+    """The zero-restart claim on the real LWS controller: adding, bumping and removing an adapter
+    of a two-node service changes neither the LeaderWorkerSet the program emits nor the
+    StatefulSets LWS derives, and the leader and worker pods keep running (same UIDs); the same
+    change in ``adapterMode: static`` makes LWS recreate the group (the comparison case)."""
+    kube_client.ensure_namespace(NAMESPACE)
+    names = [f"it-lws-wide-{i}" for i in range(2)]
+    base_lws, sas = _wide_lws(_wide_sections())
+    for sa in sas:
+        kube_client.apply(kube_client.object_path(sa), sa)
+    path = kube_client.object_path(base_lws)
+    with gpu_nodes.nodes(kube_client, [gpu_nodes.pool_node(synthesize("prod", _wide_sections()), POOL, n) for n in names]):
+        kube_client.apply(path, base_lws)
+        try:
+            pods = wait_for(lambda: _group_pods(kube_client), 120, what="the wide group Running")
+            generations = _statefulset_generations(kube_client)
+            generation = kube_client.get(path)["metadata"]["generation"]
+            for what, edit in _wide_edits().items():
+                lws, _ = _wide_lws(_wide_sections(edit))
+                assert lws["spec"] == base_lws["spec"], f"{what} adapter changed the LeaderWorkerSet"
+                kube_client.apply(path, lws)
+                assert kube_client.get(path)["metadata"]["generation"] == generation, what
+                time.sleep(2)  # what LWS would do, it does within this (it reacts to watch events)
+                assert _group_pods(kube_client) == pods, f"{what} adapter restarted the group"
+                assert _statefulset_generations(kube_client) == generations, what
+
+            static_base, _ = _wide_lws(_wide_sections(static=True))
+            kube_client.apply(path, static_base)
+            static_pods = wait_for(lambda: (p := _group_pods(kube_client)) and set(p.values()).isdisjoint(pods.values()) and p,
+                                   180, what="the group recreated for the switch to static mode")
+            static_added, _ = _wide_lws(_wide_sections(_wide_edits()["add"], static=True))
+            assert static_added["spec"] != static_base["spec"]
+            kube_client.apply(path, static_added)
+            wait_for(lambda: (p := _group_pods(kube_client)) and set(p.values()).isdisjoint(static_pods.values()),
+                     180, what="static mode: the group recreated for the added adapter")
+            leader = kube_client.get(f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets/{WIDE}")
+            main = leader["spec"]["template"]["spec"]["containers"][0]
+            launch = main.get("command", []) + main.get("args", [])  # the multi-node launch is a command
+            assert any("contracts-b" in a for a in launch), launch
         finally:
             with contextlib.suppress(kube.ApiError):
                 kube_client.delete(path)
