@@ -551,3 +551,48 @@ def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth):
             ctx = c["securityContext"]
             assert ctx["runAsNonRoot"] and ctx["allowPrivilegeEscalation"] is False, c["name"]
             assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["seccompProfile"] == {"type": "RuntimeDefault"}, c["name"]
+
+
+def _prod_70b_edits():
+    def contracts(s):
+        return next(a for a in s["models"]["adapters"] if a["baseModel"] == "llama-3.1-70b")
+
+    def add(s):
+        s["models"]["adapters"].append({**contracts(s), "name": "contracts-b"})
+
+    def bump(s):
+        contracts(s)["version"] += "-b"
+
+    def remove(s):
+        gone = contracts(s)
+        s["models"]["adapters"].remove(gone)
+        for tenant in s.get("tenants", {}).values():
+            tenant["grants"] = [g for g in tenant["grants"] if not g.endswith(":" + gone["name"])]
+        s["tenants"] = {n: t for n, t in s.get("tenants", {}).items() if t["grants"]}
+
+    return {"add": add, "bump": bump, "remove": remove}
+
+
+def test_llmd_adapter_changes_reach_no_helm_release(synth, synthesized):
+    """prod's llm-d service (llama-70b) is a llm-d-modelservice release: an adapter change must not
+    reach any release's values, or Helm would re-render its Deployments and roll the pods."""
+    from tests.support import helm_render
+
+    def values(s):
+        return {r.name: r.values for r in helm_render.releases(s)}
+
+    before = values(synthesized("prod"))
+    assert "llama-70b-ms" in before
+    for what, edit in _prod_70b_edits().items():
+        assert values(synth("prod", edit)) == before, f"{what} adapter changed a Helm release's values"
+
+    def static(s):
+        s["serving"]["services"]["llama-70b"]["adapterMode"] = "static"
+
+    def static_added(s):
+        static(s)
+        _prod_70b_edits()["add"](s)
+
+    base, added = values(synth("prod", static)), values(synth("prod", static_added))
+    assert base["llama-70b-ms"] != added["llama-70b-ms"], "static mode: --lora-modules is in the modelservice values"
+    assert {n: v for n, v in base.items() if n != "llama-70b-ms"} == {n: v for n, v in added.items() if n != "llama-70b-ms"}
