@@ -35,11 +35,13 @@ class AirgapArgs:
     """What the transform applies."""
 
     settings: AirgapSettings
-    """Registry, chart mirror, digests, pull secrets, CA bundle."""
+    """Registry, chart mirror, digests, pull secrets, CA bundle. Required."""
     ca_pem: str | None = None
-    """PEM text of the CA bundle (read from ``airgap.caBundle.file``), or None."""
+    """PEM text of the CA bundle (read from ``airgap.caBundle.file``), written into each CA ConfigMap.
+    Default: None: no CA ConfigMap is created unless ``ca_injected``."""
     ca_injected: bool = False
-    """The CA ConfigMaps are created empty with OpenShift's inject label (the cluster fills them)."""
+    """The CA ConfigMaps are created empty with OpenShift's inject label (the cluster fills them) instead of
+    holding ``ca_pem``. Default: false."""
 
 
 class AirgapTransforms(pulumi.ComponentResource):

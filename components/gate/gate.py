@@ -87,26 +87,30 @@ class ServiceGateArgs:
     """One service's gate."""
 
     service: str
-    """Service name."""
+    """Service name: names the gate's ConfigMap (``<service>-gate``) and Secret (``<service>-gate-keys``).
+    Required."""
     namespace: pulumi.Input[str]
-    """Serving namespace."""
+    """Serving namespace (where the model-server pods mount the gate's ConfigMap and Secret). Required."""
     spec: GateSpec
-    """Gate settings (image already mirrored on air-gapped stacks)."""
+    """Gate settings (image already mirrored on air-gapped stacks). Required."""
     tenants: Mapping[str, TenantSpec]
-    """Every tenant of the stack."""
+    """Every tenant of the stack. Required."""
     key_hashes: Mapping[str, pulumi.Output[list[str]]]
-    """``TenantKeys.hashes``."""
+    """``TenantKeys.hashes``. Required."""
     served: Mapping[str, Sequence[str]]
-    """This service's base served name -> its adapters' served names."""
+    """This service's base served name -> its adapters' served names. Required."""
     listen_port: int
-    """Port the frontend routes to (the gate binds it on every address of the pod)."""
+    """Port the frontend routes to (the gate binds it on every address of the pod). Required."""
     vllm_key_secret: pulumi.Input[str] | None = None
-    """Secret with ``VLLM_API_KEY`` when vLLM itself requires a token (service ``auth``)."""
+    """Secret with ``VLLM_API_KEY`` when vLLM itself requires a token (service ``auth``); the gate presents it
+    to vLLM. Default: None (vLLM takes no token)."""
     metrics_on_client_port: bool = False
-    """Also pass ``GET /metrics`` on the client port (llm-d: the endpoint picker scrapes the pool's
-    target port; its HTTPRoute only routes ``/<service>/v1/``, so clients outside never reach it)."""
+    """Also pass ``GET /metrics`` on the client port (llm-d: the endpoint picker scrapes the pool's target
+    port; its HTTPRoute only routes ``/<service>/v1/``, so clients outside never reach it). Default: false
+    (``/metrics`` only on the gate's metrics port)."""
     key_header: str = AUTHORIZATION_HEADER
-    """Request header holding the tenant key (``haproxy.key_header_for``)."""
+    """Request header holding the tenant key (``haproxy.key_header_for``). Default: ``authorization``
+    (``Bearer <key>``); ``x-tenant-key`` behind OpenShift AI's auth proxy."""
 
 
 class ServiceGate(pulumi.ComponentResource):

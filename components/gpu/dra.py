@@ -101,15 +101,17 @@ class DraDriverArgs:
     """Inputs of the DRA driver and its claim templates."""
 
     claim_templates: dict[str, ClaimTemplateSpec]
-    """Claim templates by name."""
+    """Claim templates by name. Required."""
     claims_namespace: pulumi.Input[str] | None
-    """Namespace the templates are created in (where GPU pods run); None skips them."""
+    """Namespace the templates are created in (where GPU pods run); None skips them. Required."""
     chart: ChartRef | None = None
-    """Pinned chart to install, or None when the driver is managed elsewhere."""
+    """Pinned chart to install (then ``namespace`` is required). Default: None: the driver is managed
+    elsewhere and only the claim templates are created."""
     namespace: pulumi.Input[str] | None = None
-    """Namespace of the driver (platform-owned, privileged Pod Security)."""
+    """Namespace of the driver (platform-owned, privileged Pod Security); required when ``chart`` is set.
+    Default: None."""
     values: dict[str, Any] = field(default_factory=dict)
-    """Values from :func:`dra_values`."""
+    """Chart values (from :func:`dra_values`). Default: none (the chart's defaults)."""
 
 
 class DraDriver(pulumi.ComponentResource):

@@ -175,22 +175,25 @@ class KarpenterArgs:
     """Inputs of the Karpenter controller."""
 
     cluster_name: str
-    """EKS cluster name."""
+    """EKS cluster name. Required."""
     region: str
-    """AWS region of the cluster."""
+    """AWS region of the cluster. Required."""
     chart: ChartRef
-    """Pinned Karpenter chart."""
+    """Pinned Karpenter chart. Required."""
     crd_chart: ChartRef | None = None
-    """Pinned ``karpenter-crd`` chart installed first (the controller release then skips CRDs);
-    None lets the controller chart install its CRDs once (never upgraded by Helm)."""
+    """Pinned ``karpenter-crd`` chart installed first (the controller release then skips CRDs). Default: None:
+    the controller chart installs its CRDs once (Helm never upgrades them)."""
     namespace: str = "kube-system"
-    """Namespace of the controller."""
+    """Namespace of the controller (and of its pod identity association). Default: kube-system."""
     identity: Literal["pod-identity", "irsa"] = "pod-identity"
-    """How the controller gets AWS credentials."""
+    """How the controller gets AWS credentials: an EKS Pod Identity association (needs the
+    ``eks-pod-identity-agent`` add-on) or IRSA (needs the cluster's IAM OIDC provider). Default:
+    pod-identity."""
     interruption_queue: bool = True
-    """Create the SQS interruption queue and its EventBridge rules."""
+    """Create the SQS interruption queue and its EventBridge rules. Default: true."""
     node_overlay: bool = False
-    """Turn on the ``nodeOverlay`` feature gate (MIG pools announce slices through NodeOverlays)."""
+    """Turn on the ``nodeOverlay`` feature gate (MIG pools announce slices through NodeOverlays). Default:
+    false here; the stack passes ``gpu.karpenter.nodeOverlay`` (default true)."""
 
 
 class KarpenterController(pulumi.ComponentResource):

@@ -230,16 +230,18 @@ class AdapterCatalogArgs:
     """Adapters to publish."""
 
     adapters: list[AdapterSpec]
-    """Adapter versions (every one is checked, even in verify mode)."""
+    """Adapter versions (every one is checked, even in verify mode). Required."""
     store: StoreConnection
-    """Where to publish."""
+    """Where to publish: the store's endpoint, bucket and publisher credentials. Required."""
     root: Path
-    """Directory ``sourceDir`` values are relative to (the project root)."""
+    """Directory ``sourceDir`` values are relative to (the project root). Required."""
     model_path: str = KSERVE_MODEL_PATH
-    """The serving ``--model`` value written into ``base_model_name_or_path``."""
+    """The serving ``--model`` value written into ``base_model_name_or_path``. Default: ``/mnt/models`` (where
+    KServe mounts the base model)."""
     architectures: dict[str, str] = field(default_factory=dict)
-    """Base model key -> architecture name in ``capacity.CATALOG``: tensor shapes and target
-    modules are checked against it before publishing."""
+    """Base model key -> architecture name in ``capacity.CATALOG``: tensor shapes and target modules are
+    checked against it before publishing. Default: none (adapters of an unlisted base model get no
+    tensor-shape check)."""
 
 
 class AdapterCatalog(pulumi.ComponentResource):

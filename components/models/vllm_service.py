@@ -124,46 +124,51 @@ class VllmLoraServiceArgs:
     """Everything one service needs, resolved by the models layer."""
 
     name: str
-    """Kubernetes name of the InferenceService (the service's key)."""
+    """Kubernetes name of the InferenceService (the service's key). Required."""
     namespace: pulumi.Input[str]
-    """Serving namespace (Output of the namespace's creation)."""
+    """Serving namespace (Output of the namespace's creation). Required."""
     namespace_name: str
-    """Serving namespace as plain text (for PromQL)."""
+    """Serving namespace as plain text (for PromQL). Required."""
     mode: str
-    """KServe deployment mode: Standard or Knative."""
+    """KServe deployment mode: Standard or Knative. Required."""
     spec: LoraServiceSpec
-    """The service's config."""
+    """The service's config (``serving.services.<name>``): checked against ``pool`` and ``model`` before anything
+    is created. Required."""
     served_name: str
-    """OpenAI name of the base model."""
+    """OpenAI ``model`` name of the base model (vLLM ``--served-model-name``). Required."""
     model: BaseModelSpec
-    """Base model."""
+    """Base model: its architecture (VRAM budget) and its weights' source. Required."""
     pool_name: str
-    """GPU pool key."""
+    """GPU pool key (``gpu.pools.<name>``): the ``llm-platform.io/pool`` label of its nodes. Required."""
     pool: GpuPoolSpec
-    """GPU pool."""
+    """The GPU pool's spec; with ``pool_name`` it is the service's :class:`GpuPoolRef`. Required."""
     adapters: dict[str, PublishedAdapter]
-    """Adapter served name -> published version (prefix and pinned digests)."""
+    """Adapter served name -> published version (prefix and pinned digests). Required."""
     store: AdapterStoreRef | None
-    """Adapter store; None when the stack has no adapters."""
+    """Adapter store; None when the stack has no adapters. Required."""
     image: ImageRef
-    """vLLM image."""
+    """vLLM image (its tag must be the version the arguments are checked against). Required."""
     prometheus_url: str
-    """Prometheus KEDA queries."""
+    """Prometheus URL the KEDA autoscaler queries. Required."""
     sync_interval_seconds: int = 15
-    """Sidecar poll interval."""
+    """How often each replica's adapter sync sidecar re-checks what its vLLM serves, in seconds. Default: 15
+    (as ``models.loraSyncIntervalSeconds``)."""
     lora_cache_gib: int = 10
-    """emptyDir size limit of the adapter cache."""
+    """Size limit in GiB of each replica's adapter cache (an emptyDir). Default: 10 (as
+    ``models.loraCacheGib``)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """Serving controllers that must exist first (KServe CRDs and webhook)."""
+    """Serving controllers that must exist first (KServe CRDs and webhook). Default: none."""
     gate: GateSidecar | None = None
-    """The tenant gate in front of vLLM (it takes ``HTTP_PORT``; vLLM moves to 127.0.0.1)."""
+    """The tenant gate in front of vLLM (it takes ``HTTP_PORT``; vLLM moves to 127.0.0.1). Default: None: no
+    gate, vLLM serves ``HTTP_PORT`` itself."""
     metrics_port: int = HTTP_PORT
-    """Port serving vLLM's ``/metrics`` to Prometheus (the gate's metrics port behind a gate)."""
+    """Port serving vLLM's ``/metrics`` to Prometheus (the gate's metrics port behind a gate). Default:
+    ``HTTP_PORT`` (8080, vLLM's own port without a gate)."""
     run_as: RunAs = RUN_AS
-    """uid/gid of every container; None where the cluster assigns it (OpenShift)."""
+    """uid/gid of every container; None where the cluster assigns it (OpenShift). Default: 1000."""
     rhoai: RhoaiPresentation | None = None
-    """How OpenShift AI shows and exposes the service (dashboard metadata, Route, auth proxy);
-    None elsewhere."""
+    """How OpenShift AI shows and exposes the service (dashboard metadata, Route, auth proxy). Default: None
+    (not on OpenShift AI)."""
 
     @property
     def pool_ref(self) -> GpuPoolRef:

@@ -83,25 +83,27 @@ class ObservabilityArgs:
     """What to monitor and where Prometheus/Grafana live."""
 
     namespace: pulumi.Input[str]
-    """Namespace of dashboards and (optionally) kube-prometheus-stack."""
+    """Namespace of dashboards and (optionally) kube-prometheus-stack. Required."""
     namespace_name: str
-    """The same namespace as a plain string."""
+    """The same namespace as a plain string. Required."""
     release_label: str
-    """``release`` label Prometheus selects monitors and rules by."""
+    """``release`` label Prometheus selects monitors and rules by. Required."""
     services: Sequence[MonitoredService] = ()
-    """Model services to scrape and alert on."""
+    """Model services to scrape and alert on. Default: none."""
     alerts: bool = True
-    """Create PrometheusRules."""
+    """Create a PrometheusRule per service. Default: true."""
     dashboards: bool = True
-    """Create Grafana dashboard ConfigMaps."""
+    """Create Grafana dashboard ConfigMaps. Default: true."""
     thresholds: AlertThresholds = field(default_factory=AlertThresholds)
-    """Alert thresholds."""
+    """Alert thresholds. Default: :class:`AlertThresholds`' defaults (the config's
+    ``observability.thresholds`` defaults)."""
     extra_alert_labels: Mapping[str, str] = field(default_factory=dict)
-    """Labels added to every alert (routing)."""
+    """Labels added to every alert (routing). Default: none."""
     prometheus_stack_chart: ChartRef | None = None
-    """kube-prometheus-stack chart to install, or None when Prometheus already runs."""
+    """kube-prometheus-stack chart to install. Default: None: Prometheus already runs; only monitors, rules
+    and dashboards are created."""
     depends_on: Sequence[pulumi.Resource] = ()
-    """What the monitors wait for (e.g. the model services)."""
+    """What the monitors wait for (e.g. the model services). Default: none."""
 
 
 # ----------------------------------------------------------------------------------------

@@ -51,17 +51,18 @@ class KnativeArgs:
     """Knative Serving as KServe's Knative mode needs it."""
 
     version: str
-    """Knative Serving version the operator installs (``spec.version``)."""
+    """Knative Serving version the operator installs (``spec.version``). Required."""
     domain: str
-    """Domain of generated URLs (``config.domain``)."""
+    """Domain of generated URLs (``config.domain``). Required."""
     networking: Literal["istio", "kourier"]
-    """Networking layer; ``istio`` expects an existing Istio."""
+    """Networking layer; ``istio`` expects an existing Istio. Required."""
     operator_chart: ChartRef
-    """``knative-operator`` chart."""
+    """``knative-operator`` chart. Required."""
     serving_namespace: pulumi.Input[str] = KNATIVE_SERVING_NAMESPACE
-    """Namespace of the KnativeServing CR (must exist: pass the platform namespace Output)."""
+    """Namespace of the KnativeServing CR (must exist: pass the platform namespace Output to wait for it).
+    Default: knative-serving."""
     kourier_service_type: str = "ClusterIP"
-    """Service type of Kourier's gateway (a LoadBalancer costs money)."""
+    """Service type of Kourier's gateway (a LoadBalancer costs money). Default: ClusterIP."""
 
 
 @dataclass(frozen=True)
@@ -69,23 +70,25 @@ class KServeArgs:
     """KServe and what it needs."""
 
     mode: str
-    """``Standard`` or ``Knative``: the controller's default and every InferenceService's annotation."""
+    """``Standard`` or ``Knative``: the controller's default and every InferenceService's annotation.
+    Required."""
     namespace: str
-    """Controller namespace (created by the release)."""
+    """Controller namespace (created by the release). Required."""
     crd_chart: ChartRef
-    """``kserve-crd`` chart."""
+    """``kserve-crd`` chart. Required."""
     chart: ChartRef
-    """``kserve-resources`` chart."""
+    """``kserve-resources`` chart. Required."""
     cert_manager_chart: ChartRef | None
-    """cert-manager chart, or None when the cluster already runs cert-manager."""
+    """cert-manager chart, or None when the cluster already runs cert-manager. Required."""
     cert_manager_namespace: str = "cert-manager"
-    """cert-manager namespace."""
+    """cert-manager namespace. Default: cert-manager."""
     knative: KnativeArgs | None = None
-    """Knative settings; required in Knative mode, ignored in Standard mode."""
+    """Knative settings; required in Knative mode, ignored in Standard mode. Default: None."""
     ingress: Literal["none", "istio"] = "none"
-    """Standard mode: ``none`` (no Ingress per InferenceService) or ``istio`` (Ingress class istio)."""
+    """Standard mode: ``none`` (no Ingress per InferenceService) or ``istio`` (Ingress of class istio, needs
+    an existing Istio). Default: none."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """Resources to wait for."""
+    """Resources to wait for. Default: none."""
 
 
 def knative_serving_spec(args: KnativeArgs) -> dict[str, Any]:

@@ -177,33 +177,35 @@ class LlmdModelServiceArgs:
     """One llm-d model service (see the module docstring for a call)."""
 
     platform: LlmdPlatform
-    """Shared gateway, charts and images (``ServingLayer.llmd``)."""
+    """Shared gateway, charts and images (``ServingLayer.llmd``). Required."""
     service: str
-    """Service name (DNS label): release names, pool name, route path ``/<service>``."""
+    """Service name (DNS label): release names, pool name, route path ``/<service>``. Required."""
     namespace: pulumi.Input[str]
-    """Namespace: the gateway's (``platform.gateway_namespace``); pass the platform namespace
-    Output so the releases wait for its creation."""
+    """Namespace: the gateway's (``platform.gateway_namespace``); pass the platform namespace Output so the
+    releases wait for its creation. Required."""
     served_name: str
-    """OpenAI ``model`` name of the base model (vLLM ``--served-model-name``, metrics ``model_name``)."""
+    """OpenAI ``model`` name of the base model (vLLM ``--served-model-name``, metrics ``model_name``).
+    Required."""
     server: VllmServerPod
-    """The decode model-server pod (engine arguments with ``--model MODEL_DIR`` and
-    ``--port vllm_port(...)``, env, model, placement, companions); see ``vllm_pod``."""
+    """The decode model-server pod (engine arguments with ``--model MODEL_DIR`` and ``--port vllm_port(...)``,
+    env, model, placement, companions); see ``vllm_pod``. Required."""
     replicas: int = 1
-    """Decode replicas (initial count when ``scaling`` is set)."""
+    """Decode replicas (initial count when ``scaling`` is set). Default: 1."""
     tensor_parallel: int = 1
-    """Tensor-parallel size of one decode pod (GPUs per pod for whole-GPU pools)."""
+    """Tensor-parallel size of one decode pod (GPUs per pod for whole-GPU pools). Default: 1."""
     prefill_replicas: int = 0
-    """Prefill pods for prefill/decode disaggregation; 0 keeps prefill in the decode pods."""
+    """Prefill pods for prefill/decode disaggregation. Default: 0 (prefill stays in the decode pods)."""
     prefill_vllm_args: Sequence[str] = ()
-    """vLLM arguments of prefill pods (``--port SERVICE_PORT``, KV transfer config)."""
+    """vLLM arguments of prefill pods (``--port SERVICE_PORT``, KV transfer config); required when
+    ``prefill_replicas`` > 0. Default: none."""
     routing_proxy: bool = True
-    """Run the llm-d routing sidecar in decode pods (needed for P/D)."""
+    """Run the llm-d routing sidecar in decode pods (needed for P/D). Default: true."""
     connector: str = "nixlv2"
-    """KV connector of the routing sidecar for P/D."""
+    """KV connector of the routing sidecar for P/D. Default: nixlv2."""
     scaling: LlmdScaling | None = None
-    """KEDA scaling of the decode Deployment; None keeps ``replicas`` fixed."""
+    """KEDA scaling of the decode Deployment. Default: None (``replicas`` fixed)."""
     image_pull_secrets: Sequence[str] = ()
-    """Pull secrets for the images, in addition to ``platform.image_pull_secrets``."""
+    """Pull secrets for the images, in addition to ``platform.image_pull_secrets``. Default: none."""
 
     @property
     def pod(self) -> VllmServerPod:
@@ -443,37 +445,38 @@ class LlmdArgs:
     """The stack's llm-d gateway."""
 
     namespace: pulumi.Input[str]
-    """Namespace of the gateway (and of the model services)."""
+    """Namespace of the gateway (and of the model services). Required."""
     namespace_name: str
-    """The same namespace as a plain string (the Gateway reference of every HTTPRoute)."""
+    """The same namespace as a plain string (the Gateway reference of every HTTPRoute). Required."""
     provider: str
-    """Gateway implementation (``istio``, ``agentgateway``, ...)."""
+    """Gateway implementation (``istio``, ``agentgateway``, ...). Required."""
     infra_chart: ChartRef
-    """``llm-d-infra`` chart."""
+    """``llm-d-infra`` chart. Required."""
     router_chart: ChartRef
-    """``llm-d-router-gateway`` chart."""
+    """``llm-d-router-gateway`` chart. Required."""
     modelservice_chart: ChartRef
-    """``llm-d-modelservice`` chart."""
+    """``llm-d-modelservice`` chart. Required."""
     epp_image: ImageRef
-    """Endpoint picker image."""
+    """Endpoint picker image. Required."""
     routing_sidecar_image: ImageRef
-    """Routing sidecar image."""
+    """Routing sidecar image. Required."""
     storage_initializer_image: ImageRef
-    """Downloader of s3:// base models."""
+    """Downloader of s3:// base models. Required."""
     prometheus_url: str
-    """Prometheus KEDA queries."""
+    """Prometheus KEDA queries. Required."""
     monitoring_release_label: str | None = None
-    """``release`` label for ServiceMonitors; None: no monitors from charts."""
+    """``release`` label for the charts' ServiceMonitors. Default: None: the charts create no monitors."""
     gateway_name: str = "llm-d-inference-gateway"
-    """Name of the Gateway."""
+    """Name of the Gateway. Default: llm-d-inference-gateway."""
     service_type: str = "ClusterIP"
-    """Service type of the gateway's proxy (``LoadBalancer`` to expose it outside the cluster)."""
+    """Service type of the gateway's proxy (``LoadBalancer`` to expose it outside the cluster). Default:
+    ClusterIP."""
     keda_ready: Sequence[pulumi.Resource] = ()
-    """What ScaledObjects of model services wait for (the KEDA release)."""
+    """What ScaledObjects of model services wait for (the KEDA release). Default: none."""
     image_pull_secrets: Sequence[str] = ()
-    """Pull secrets for every model-server and EPP pod."""
+    """Pull secrets for every model-server and EPP pod. Default: none."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """Resources the gateway waits for."""
+    """Resources the gateway waits for. Default: none."""
 
 
 def infra_values(args: LlmdArgs) -> dict[str, Any]:

@@ -79,23 +79,23 @@ class MultiNodeArgs:
     """One multi-node vLLM service."""
 
     service: str
-    """Service name: LeaderWorkerSet and leader Service name."""
+    """Service name: LeaderWorkerSet and leader Service name. Required."""
     namespace: pulumi.Input[str]
-    """Namespace (pass the platform namespace Output to wait for it)."""
+    """Namespace (pass the platform namespace Output to wait for it). Required."""
     server: VllmServerPod
-    """The model-server pod of every node (engine arguments including ``--port``,
-    ``--tensor-parallel-size`` and ``--pipeline-parallel-size``; the image has Ray for the
-    ``ray`` backend); see ``vllm_pod``. Its placement is ONE pod's (one node's GPUs)."""
+    """The model-server pod of every node (engine arguments including ``--port``, ``--tensor-parallel-size``
+    and ``--pipeline-parallel-size``; the image has Ray for the ``ray`` backend); see ``vllm_pod``. Its
+    placement is ONE pod's (one node's GPUs). Required."""
     nodes: int
-    """Pods (= nodes) per replica: 1 leader + nodes-1 workers; see ``nodes_for``."""
+    """Pods (= nodes) per replica: 1 leader + nodes-1 workers; see ``nodes_for``. Required."""
     replicas: int = 1
-    """Groups (model replicas)."""
+    """Groups (model replicas), at least 1: a multi-node service cannot scale to zero. Default: 1."""
     backend: Literal["mp", "ray"] = "mp"
-    """Launcher: vLLM multiprocessing across nodes, or Ray."""
+    """Launcher: vLLM multiprocessing across nodes (``mp``) or Ray (``ray``). Default: mp."""
     labels: Mapping[str, str] | None = None
-    """Extra pod labels (e.g. selectors of a PodMonitor or an InferencePool)."""
+    """Extra pod labels (e.g. selectors of a PodMonitor or an InferencePool). Default: none."""
     image_pull_secrets: Sequence[str] = ()
-    """Pull secrets."""
+    """Pull secrets of every pod of the group. Default: none."""
 
     @property
     def vllm_args(self) -> tuple[str, ...]:

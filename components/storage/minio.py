@@ -138,20 +138,20 @@ class ObjectStoreArgs:
     """What the object store needs to know."""
 
     spec: MinioSpec
-    """MinIO settings."""
+    """MinIO settings (``storage.minio``): image, size, TLS, publish endpoint. Required."""
     namespace: pulumi.Input[str]
-    """Namespace of the server (platform-owned, protected: it holds the PVC)."""
+    """Namespace of the server (platform-owned, protected: it holds the PVC). Required."""
     serving_namespace: pulumi.Input[str] | None
-    """Namespace of the model servers, which gets the KServe S3 Secret, its ServiceAccount and the
-    data connection; None when nothing is served."""
+    """Namespace of the model servers, which gets the KServe S3 Secret, its ServiceAccount and the data
+    connection; None when nothing is served. Required."""
     adapters_bucket: str = "adapters"
-    """Bucket of adapter versions."""
+    """Bucket of adapter versions. Default: adapters."""
     models_bucket: str = "models"
-    """Bucket of base models (``s3://`` sources)."""
+    """Bucket of base models (``s3://`` sources). Default: models."""
     region: str = "us-east-1"
-    """Region clients sign requests for."""
+    """Region clients sign requests for. Default: us-east-1."""
     run_as: RunAs = RUN_AS
-    """uid/gid of the server and its jobs; None where the cluster assigns it (OpenShift)."""
+    """uid/gid of the server and its jobs; None where the cluster assigns it (OpenShift). Default: 1000."""
 
 
 class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):

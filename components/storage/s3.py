@@ -33,17 +33,17 @@ class S3ObjectStoreArgs:
     """What the S3 store needs."""
 
     spec: S3Spec
-    """S3 settings."""
+    """S3 settings (``storage.s3``). Required."""
     serving_namespace: pulumi.Input[str] | None
-    """Namespace of the model servers (credential wiring); None when nothing is served."""
+    """Namespace of the model servers (credential wiring); None when nothing is served. Required."""
     adapters_bucket: str
-    """Adapters bucket (globally unique name)."""
+    """Adapters bucket (globally unique name). Required."""
     models_bucket: str
-    """Models bucket (globally unique name)."""
+    """Models bucket (globally unique name). Required."""
     region: str
-    """AWS region of the buckets (the cluster's)."""
+    """AWS region of the buckets (the cluster's). Required."""
     tags: dict[str, str]
-    """Tags of every AWS resource."""
+    """Tags of every AWS resource. Required."""
 
 
 class S3ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
