@@ -23,6 +23,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.common.input_errors import refuse_inputs
 from components.common.labels import standard_labels
 from components.common.pod_security import container_security_context
 from components.gate.haproxy import (
@@ -34,6 +35,7 @@ from components.gate.haproxy import (
     key_hash,
     render_maps,
 )
+from components.gate.rules import gate_rules
 from components.gate.spec import GateSpec, TenantSpec
 
 GATE_COMPONENT = "gate"
@@ -113,8 +115,23 @@ class ServiceGateArgs:
     (``Bearer <key>``); ``x-tenant-key`` behind OpenShift AI's auth proxy."""
 
 
+def problems(args: ServiceGateArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``gate`` (:func:`components.gate.rules.gate_rules`), and the client port the gate binds
+    against its own two ports."""
+    issues = gate_rules(args.spec, path="spec")
+    for key, port in (("vllmPort", args.spec.vllm_port), ("metricsPort", args.spec.metrics_port)):
+        if args.listen_port == port:
+            issues.append(("listenPort", f"equals spec.{key} ({port}): the gate binds the client port, vLLM's port "
+                                         "and its metrics port in one pod"))
+    return issues
+
+
 class ServiceGate(pulumi.ComponentResource):
-    """The gate's ConfigMap and Secret for one service, and what pods need to run it."""
+    """The gate's ConfigMap and Secret for one service, and what pods need to run it.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     config_map_name: str
     """``<svc>-gate``."""
@@ -122,6 +139,7 @@ class ServiceGate(pulumi.ComponentResource):
     """``<svc>-gate-keys``."""
 
     def __init__(self, name: str, args: ServiceGateArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("ServiceGate", name, problems(args))
         super().__init__("llmplatform:gate:ServiceGate", name, None, opts)
         self.args = args
         child = pulumi.ResourceOptions(parent=self)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+from components.common.images import ImageRef
 from components.common.suggest import did_you_mean
 from components.gpu.pool_ref import GpuPoolRef
 from components.gpu.spec import DraSharing, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
@@ -63,26 +64,48 @@ def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_temp
     return issues
 
 
-def mode_rules(cfg) -> list[tuple[str, str]]:
+def service_mode_rules(svc: LoraServiceSpec, kserve_mode: str, *, path: str) -> list[tuple[str, str]]:
+    """What the service asks of KServe's deployment mode (``serving.kserve.mode``): scaling to zero
+    needs Knative, KEDA autoscaling needs Standard and a range to scale in. The stack applies it to
+    every service, the service components to their spec."""
     issues = []
-    for name, svc in sorted(cfg.serving.services.items()):
-        if svc.adapter_mode == "static" and cfg.serving.kserve.mode == "Knative" and svc.frontend == "kserve":
-            issues.append((f"serving.services.{name}.adapterMode",
-                           "'static' downloads adapters in an init container, which Knative refuses unless its "
-                           "kubernetes.podspec-init-containers feature is on; use 'dynamic' (the default) or "
-                           "serving.kserve.mode 'Standard'"))
+    if svc.replicas.min == 0 and kserve_mode != "Knative":
+        issues.append((f"{path}.replicas.min", "scale to zero (0) needs serving.kserve.mode 'Knative'"))
+    if svc.autoscaling.enabled and svc.replicas.max <= svc.replicas.min:
+        issues.append((f"{path}.replicas.max", f"autoscaling needs max > min ({svc.replicas.min})"))
+    if svc.autoscaling.enabled and kserve_mode == "Knative":
+        issues.append((f"{path}.autoscaling.enabled",
+                       "KEDA autoscaling needs serving.kserve.mode 'Standard'; Knative mode scales on concurrency"))
     return issues
 
 
-def image_rules(cfg) -> list[tuple[str, str]]:
+def adapter_mode_rules(svc: LoraServiceSpec, kserve_mode: str, *, path: str) -> list[tuple[str, str]]:
+    """Static adapters (an init container) on a KServe service in Knative mode."""
+    if svc.adapter_mode == "static" and kserve_mode == "Knative" and svc.frontend == "kserve":
+        return [(f"{path}.adapterMode",
+                 "'static' downloads adapters in an init container, which Knative refuses unless its "
+                 "kubernetes.podspec-init-containers feature is on; use 'dynamic' (the default) or "
+                 "serving.kserve.mode 'Standard'")]
+    return []
+
+
+def mode_rules(cfg) -> list[tuple[str, str]]:
+    return [issue for name, svc in sorted(cfg.serving.services.items())
+            for issue in adapter_mode_rules(svc, cfg.serving.kserve.mode, path=f"serving.services.{name}")]
+
+
+def vllm_image_rules(image: ImageRef, *, path: str) -> list[tuple[str, str]]:
     """The vLLM image must be the version whose argument spec every emitted argument is checked against."""
     from components.models.vllm_args import PINNED_VLLM_VERSION
 
-    tag = cfg.models.vllm_image.tag
-    if tag.removeprefix("v") != PINNED_VLLM_VERSION:
-        return [("models.vllmImage.tag", f"{tag!r} is not the vLLM version the arguments are checked against; use "
-                                         f"'v{PINNED_VLLM_VERSION}' (components/models/vllm_argspec)")]
+    if image.tag.removeprefix("v") != PINNED_VLLM_VERSION:
+        return [(f"{path}.tag", f"{image.tag!r} is not the vLLM version the arguments are checked against; use "
+                                f"'v{PINNED_VLLM_VERSION}' (components/models/vllm_argspec)")]
     return []
+
+
+def image_rules(cfg) -> list[tuple[str, str]]:
+    return vllm_image_rules(cfg.models.vllm_image, path="models.vllmImage")
 
 
 def models_rules(cfg) -> list[tuple[str, str]]:

@@ -41,7 +41,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.common.images import ImageRef
-from components.common.input_errors import refuse_inputs
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
 from components.gpu.placement import placement_for
 from components.gpu.pool_ref import GpuPoolRef
@@ -49,12 +49,13 @@ from components.gpu.spec import GpuPoolSpec
 from components.models.lora_server import (AdapterRegistry, AdapterStoreRef, PublishedAdapter, engine_options,
                                            lora_server_pod, static_lora_modules)
 from components.models.planning import service_capacity_rules
-from components.models.rules import service_pool_rules
-from components.models.spec import BaseModelSpec, LoraServiceSpec, PvcModelSource
+from components.models.rules import adapter_mode_rules, service_mode_rules, service_pool_rules, vllm_image_rules
+from components.models.spec import BaseModelSpec, LoraServiceSpec, ModelsSpec, PvcModelSource
 from components.models.vllm_args import check_args
 from components.common.pod_security import RUN_AS, RunAs
 from components.models.shape import ShapeError, model_arch
 from components.openshift.dashboard import RhoaiPresentation
+from components.serving.names import service_name_problems
 from components.serving.rules import parallelism_rules
 from components.serving.inference_service import AUTOSCALER_CLASS_ANNOTATION, inference_service
 from components.gate.gate import GateSidecar
@@ -178,15 +179,21 @@ class VllmLoraServiceArgs:
 
 def problems(args: VllmLoraServiceArgs) -> list[tuple[str, str]]:
     """Everything wrong with ``args`` (paths relative to them), by the same rule functions the
-    stack applies to ``serving.services.<name>``: the GPU request against what the pool offers
+    stack applies to ``serving.services.<name>``: the names KServe derives from ``name``, the vLLM
+    image tag, what the spec asks of the KServe mode, the GPU request against what the pool offers
     (a MIG slice it does not have, more GPUs than a node, tensor parallelism above the GPU count),
     the parallel layout on the pool's nodes, then the VRAM budget (a model that does not fit its
     GPU), and the vLLM arguments against the pinned argument spec."""
     spec = args.spec
-    issues = service_pool_rules(spec, args.pool_ref, claim_templates=None, path="spec")
-    issues += parallelism_rules(spec.engine, args.pool_name, args.pool, path="spec")
-    if issues:  # the planner needs a request that fits the pool
-        return issues
+    issues = [("name", problem) for problem in service_name_problems(args.name, "kserve", args.mode)]
+    issues += vllm_image_rules(args.image, path="image")
+    issues += value_issues(ModelsSpec, "lora_sync_interval_seconds", args.sync_interval_seconds, path="syncIntervalSeconds")
+    issues += value_issues(ModelsSpec, "lora_cache_gib", args.lora_cache_gib, path="loraCacheGib")
+    issues += service_mode_rules(spec, args.mode, path="spec") + adapter_mode_rules(spec, args.mode, path="spec")
+    placement = service_pool_rules(spec, args.pool_ref, claim_templates=None, path="spec")
+    placement += parallelism_rules(spec.engine, args.pool_name, args.pool, path="spec")
+    if placement:  # the planner needs a request that fits the pool
+        return issues + placement
     try:
         arch = model_arch(spec.base_model, args.model)
     except ShapeError as exc:

@@ -34,8 +34,10 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.common.helm import ChartRef, helm_release
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
 from components.observability import promql
+from components.observability.spec import AlertThresholdsSpec, ObservabilitySpec
 
 MONITORING_API = "monitoring.coreos.com/v1"
 DASHBOARD_LABEL = "grafana_dashboard"
@@ -231,8 +233,23 @@ def prometheus_stack_values(release_label: str, grafana_secret: str) -> dict[str
 # component
 
 
+def problems(args: ObservabilityArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``observability``: the ``release`` label, the alert labels and every threshold (the field
+    types of ``ObservabilitySpec`` and ``AlertThresholdsSpec``: fractions in (0, 1], rates above 0)."""
+    issues = value_issues(ObservabilitySpec, "release_label", args.release_label, path="releaseLabel")
+    issues += value_issues(ObservabilitySpec, "extra_alert_labels", dict(args.extra_alert_labels), path="extraAlertLabels")
+    for name, camel in (("kv_cache_usage", "kvCacheUsage"), ("requests_waiting", "requestsWaiting"),
+                        ("gpu_memory_used", "gpuMemoryUsed"), ("adapter_failures_per_second", "adapterFailuresPerSecond")):
+        issues += value_issues(AlertThresholdsSpec, name, getattr(args.thresholds, name), path=f"thresholds.{camel}")
+    return issues
+
+
 class Observability(pulumi.ComponentResource):
-    """Scrape configs, alerts and dashboards of the model services (optionally Prometheus too)."""
+    """Scrape configs, alerts and dashboards of the model services (optionally Prometheus too).
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     pod_monitors: dict[str, k8s.apiextensions.CustomResource]
     """PodMonitor per service."""
@@ -244,6 +261,7 @@ class Observability(pulumi.ComponentResource):
     """kube-prometheus-stack release when installed here."""
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("Observability", name, problems(args))
         super().__init__("llmplatform:observability:Observability", name, None, opts)
         self.prometheus_stack = None
         crd_deps: list[pulumi.Resource] = list(args.depends_on)

@@ -49,7 +49,11 @@ import pulumi_kubernetes as k8s
 
 from components.common.helm import ChartRef, helm_release
 from components.common.images import ImageRef
+from components.common.input_errors import refuse_inputs
 from components.common.labels import standard_labels
+from components.gpu.pool_ref import GpuPoolRef
+from components.serving.multinode import layout_problem
+from components.serving.names import service_name_problems
 from components.serving.vllm_pod import MODEL_DIR, VllmServerPod
 SERVICE_PORT = 8000
 """Port the InferencePool targets (routing sidecar on decode pods, vLLM on prefill pods)."""
@@ -206,6 +210,9 @@ class LlmdModelServiceArgs:
     """KEDA scaling of the decode Deployment. Default: None (``replicas`` fixed)."""
     image_pull_secrets: Sequence[str] = ()
     """Pull secrets for the images, in addition to ``platform.image_pull_secrets``. Default: none."""
+    pool: GpuPoolRef | None = None
+    """The GPU pool the decode pods run on: tensor (x pipeline) parallelism must lay out on its
+    nodes. Default: None (not checked against a pool)."""
 
     @property
     def pod(self) -> VllmServerPod:
@@ -219,28 +226,37 @@ class LlmdModelServiceArgs:
         """Platform and service pull secrets, each once."""
         return list(dict.fromkeys([*self.platform.image_pull_secrets, *self.image_pull_secrets]))
 
-    def problems(self) -> list[str]:
-        """Everything wrong with these args (empty when fine)."""
-        out = list(self.pod.model.problems())
+    def problems(self) -> list[tuple[str, str]]:
+        """Everything wrong with these args, as ``(path, reason)`` relative to them (empty when fine)."""
+        out = [("service", p) for p in service_name_problems(self.service, "llm-d", "Standard")]
+        out += [("server.model", p) for p in self.pod.model.problems()]
         if self.prefill_replicas and not self.routing_proxy:
-            out.append("prefill/decode disaggregation needs the routing sidecar (routing_proxy=True)")
+            out.append(("routingProxy", "prefill/decode disaggregation needs the routing sidecar (routing_proxy=True)"))
         if self.prefill_replicas and not self.prefill_vllm_args:
-            out.append("prefill_replicas > 0 needs prefill_vllm_args")
+            out.append(("prefillVllmArgs", "prefill_replicas > 0 needs prefill_vllm_args"))
         if self.server.port != vllm_port("decode", self.routing_proxy):
-            out.append(f"server.port must be {vllm_port('decode', self.routing_proxy)} (the pool and routing sidecar "
-                       f"expect it), got {self.server.port}")
+            out.append(("server.port", f"server.port must be {vllm_port('decode', self.routing_proxy)} (the pool and routing "
+                                       f"sidecar expect it), got {self.server.port}"))
         # Behind the tenant gate vLLM listens on 127.0.0.1:engine_port; the gate takes the pool's port.
-        out += check_vllm_args(self.server.args, served_name=self.served_name,
-                               port=self.server.vllm_port, tensor_parallel=self.tensor_parallel)
+        out += [("server.args", p) for p in check_vllm_args(self.server.args, served_name=self.served_name,
+                                                            port=self.server.vllm_port, tensor_parallel=self.tensor_parallel)]
+        if self.pool is not None:
+            pipeline = _flag_value(self.server.args, "--pipeline-parallel-size")
+            layout = layout_problem(self.tensor_parallel, int(pipeline[0]) if pipeline else 1, self.pool.name,
+                                    self.pool.gpus_per_node)
+            if layout is not None:
+                out.append(("tensorParallel", layout))
         if self.prefill_replicas and self.server.engine_port is not None:
-            out.append("prefill/decode disaggregation behind the tenant gate is not supported yet "
-                       "(prefill pods serve on another port than the decode gate)")
+            out.append(("prefillReplicas", "prefill/decode disaggregation behind the tenant gate is not supported yet "
+                                           "(prefill pods serve on another port than the decode gate)"))
         if self.prefill_replicas:
-            out += [f"prefill: {p}" for p in check_vllm_args(self.prefill_vllm_args, served_name=self.served_name,
-                                                             port=vllm_port("prefill"), tensor_parallel=self.tensor_parallel)]
+            out += [("prefillVllmArgs", f"prefill: {p}") for p in check_vllm_args(
+                self.prefill_vllm_args, served_name=self.served_name, port=vllm_port("prefill"),
+                tensor_parallel=self.tensor_parallel)]
         if self.scaling is not None:
             if self.scaling.min_replicas < 1 or self.scaling.max_replicas < self.scaling.min_replicas:
-                out.append(f"scaling needs 1 <= min_replicas <= max_replicas, got {self.scaling.min_replicas}..{self.scaling.max_replicas}")
+                out.append(("scaling", f"scaling needs 1 <= min_replicas <= max_replicas, got "
+                                       f"{self.scaling.min_replicas}..{self.scaling.max_replicas}"))
         return out
 
 
@@ -273,7 +289,7 @@ def modelservice_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
     against the chart's values.schema.json)."""
     problems = args.problems()
     if problems:
-        raise ValueError(f"llm-d model service {args.service!r}: " + "; ".join(problems))
+        raise ValueError(f"llm-d model service {args.service!r}: " + "; ".join(f"{p}: {r}" for p, r in problems))
     gpu_resource = next(iter(args.server.placement.resources), "")
     values: dict[str, Any] = {
         "fullnameOverride": args.service,
@@ -383,7 +399,10 @@ def http_route_spec(service: str, platform: LlmdPlatform) -> dict[str, Any]:
 
 
 class LlmdModelService(pulumi.ComponentResource):
-    """Inference pool + endpoint picker, model servers and the route to them, for one service."""
+    """Inference pool + endpoint picker, model servers and the route to them, for one service.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args
+    (:meth:`LlmdModelServiceArgs.problems`) before it registers anything."""
 
     pool_name: str
     """Name of the InferencePool."""
@@ -397,8 +416,9 @@ class LlmdModelService(pulumi.ComponentResource):
     """The router and modelservice releases."""
 
     def __init__(self, name: str, args: LlmdModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("LlmdModelService", name, args.problems())
         super().__init__("llmplatform:serving:LlmdModelService", name, None, opts)
-        values = modelservice_values(args)  # validates args before anything registers
+        values = modelservice_values(args)
         p = args.platform
         child = pulumi.ResourceOptions(parent=self, depends_on=list(p.ready))
         self.pool_name = pool_name(args.service)
