@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from components.common.images import ImageRef
-from components.common.suggest import did_you_mean
 from components.gpu.pool_ref import GpuPoolRef
-from components.gpu.spec import DraSharing, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
+from components.gpu.requests import GpuRequest, request_rules
+from components.gpu.spec import DraSharing
 from components.models.planning import capacity_rules, time_slicing_rules
 from components.models.spec import LoraServiceSpec
 
@@ -25,42 +25,16 @@ def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_temp
     node, tensor parallelism). ``claim_templates``: the DRA claim template names that exist, or
     None when unknown (a component given a claim name cannot see the stack's templates); the stack
     passes its templates by name, and their device counts are then checked against a node too."""
-    pool, pool_name = pool_ref.spec, pool_ref.name
-    gpu_path = f"{path}.gpu"
-    req = svc.gpu
-    sharing = pool.sharing
-    issues = []
-    if req.mig_profile is not None:
-        if not isinstance(sharing, (MigSharing, HybridSharing)):
-            issues.append((f"{gpu_path}.migProfile", f"pool {pool_name!r} shares GPUs by {sharing.mode!r}, not MIG; remove migProfile or use a MIG pool"))
-        elif req.mig_profile not in sharing.layout:
-            issues.append((f"{gpu_path}.migProfile",
-                           f"pool {pool_name!r} ({pool.gpu}) is partitioned into {sorted(sharing.layout)}; {req.mig_profile!r} is not among them"))
-        elif req.count > sharing.layout[req.mig_profile] * pool.gpus_per_node * svc.engine.pipeline_parallel:
-            per_node = sharing.layout[req.mig_profile] * pool.gpus_per_node
-            issues.append((f"{gpu_path}.count", f"{req.count} {req.mig_profile} slices per pod exceed the {per_node} a "
-                                                f"{pool_name!r} node holds ({sharing.layout[req.mig_profile]} per GPU x "
-                                                f"{pool.gpus_per_node} GPUs)"))
-    elif isinstance(sharing, (MigSharing, HybridSharing)) and not (isinstance(sharing, MigSharing) and sharing.strategy == "single"):
-        issues.append((f"{gpu_path}.migProfile", f"pool {pool_name!r} is MIG-partitioned (mixed strategy); choose one of {sorted(sharing.layout)}"))
-    if req.dra_claim is not None:
-        if not isinstance(sharing, DraSharing):
-            issues.append((f"{gpu_path}.draClaim", f"pool {pool_name!r} shares GPUs by {sharing.mode!r}; DRA claims need a pool with sharing.mode 'dra'"))
-        elif claim_templates is not None and req.dra_claim not in claim_templates:
-            issues.append((f"{gpu_path}.draClaim", f"unknown claim template {req.dra_claim!r}{did_you_mean(req.dra_claim, list(claim_templates))}"))
-        elif isinstance(claim_templates, Mapping) and claim_templates[req.dra_claim].count > pool.gpus_per_node:
-            issues.append((f"gpu.dra.claimTemplates.{req.dra_claim}.count",
-                           f"{claim_templates[req.dra_claim].count} devices per claim exceed the "
-                           f"{pool.gpus_per_node} GPUs of a {pool_name!r} node ({path})"))
-    elif isinstance(sharing, DraSharing):
-        issues.append((f"{gpu_path}.draClaim", f"pool {pool_name!r} allocates GPUs through DRA; name a claim template"))
-    if isinstance(sharing, (NoSharing, TimeSlicingSharing)) and req.count > pool.gpus_per_node * svc.engine.pipeline_parallel:
-        issues.append((f"{gpu_path}.count", f"{req.count} GPUs per pod exceeds the {pool.gpus_per_node} GPUs of a {pool_name!r} node"))
-    if isinstance(sharing, TimeSlicingSharing) and sharing.fail_requests_greater_than_one and req.count > 1:
-        issues.append((f"{gpu_path}.count", f"pool {pool_name!r} time-slices GPUs with failRequestsGreaterThanOne; a pod may request only 1"))
-    if isinstance(sharing, (NoSharing,)) and svc.engine.tensor_parallel > req.count:
-        issues.append((f"{path}.engine.tensorParallel",
-                       f"tensor parallel {svc.engine.tensor_parallel} needs at least as many GPUs per pod (gpu.count is {req.count})"))
+    req = GpuRequest(count=svc.gpu.count, mig_profile=svc.gpu.mig_profile, dra_claim=svc.gpu.dra_claim)
+    issues = [(f"{path}.{field}", reason) for field, reason in request_rules(
+        req, pool_ref, tensor_parallel=svc.engine.tensor_parallel, pipeline_parallel=svc.engine.pipeline_parallel,
+        claim_templates=claim_templates)]
+    pool = pool_ref.spec
+    if (isinstance(pool.sharing, DraSharing) and req.dra_claim is not None and isinstance(claim_templates, Mapping)
+            and req.dra_claim in claim_templates and claim_templates[req.dra_claim].count > pool.gpus_per_node):
+        issues.append((f"gpu.dra.claimTemplates.{req.dra_claim}.count",
+                       f"{claim_templates[req.dra_claim].count} devices per claim exceed the "
+                       f"{pool.gpus_per_node} GPUs of a {pool_ref.name!r} node ({path})"))
     return issues
 
 

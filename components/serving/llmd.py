@@ -52,6 +52,7 @@ from components.common.images import ImageRef
 from components.common.input_errors import refuse_inputs
 from components.common.labels import standard_labels
 from components.gpu.pool_ref import GpuPoolRef
+from components.gpu.requests import placement_rules
 from components.serving.multinode import layout_problem
 from components.serving.names import service_name_problems
 from components.serving.vllm_pod import MODEL_DIR, VllmServerPod
@@ -212,7 +213,8 @@ class LlmdModelServiceArgs:
     """Pull secrets for the images, in addition to ``platform.image_pull_secrets``. Default: none."""
     pool: GpuPoolRef | None = None
     """The GPU pool the decode pods run on: tensor (x pipeline) parallelism must lay out on its
-    nodes. Default: None (not checked against a pool)."""
+    nodes, and ``server.placement`` must ask for what the pool offers, the way ``placement_for``
+    places a pod on it. Default: None (not checked against a pool)."""
 
     @property
     def pod(self) -> VllmServerPod:
@@ -246,6 +248,8 @@ class LlmdModelServiceArgs:
                                     self.pool.gpus_per_node)
             if layout is not None:
                 out.append(("tensorParallel", layout))
+            out += placement_rules(self.server.placement, self.pool, tensor_parallel=self.tensor_parallel,
+                                   path="server.placement", tensor_path="tensorParallel")
         if self.prefill_replicas and self.server.engine_port is not None:
             out.append(("prefillReplicas", "prefill/decode disaggregation behind the tenant gate is not supported yet "
                                            "(prefill pods serve on another port than the decode gate)"))

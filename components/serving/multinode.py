@@ -37,6 +37,7 @@ import pulumi_kubernetes as k8s
 from components.common.input_errors import refuse_inputs
 from components.common.labels import standard_labels
 from components.gpu.pool_ref import GpuPoolRef
+from components.gpu.requests import placement_rules
 from components.serving.vllm_pod import VllmServerPod
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -119,9 +120,10 @@ class MultiNodeArgs:
     image_pull_secrets: Sequence[str] = ()
     """Pull secrets of every pod of the group. Default: none."""
     pool: GpuPoolRef | None = None
-    """The GPU pool the group runs on: the parallelism of ``server.args`` must lay out on its nodes,
-    and ``nodes`` must be the node count it lays out to. Default: None (only the group's own
-    arithmetic is checked)."""
+    """The GPU pool the group runs on: the parallelism of ``server.args`` must lay out on its
+    nodes, ``nodes`` must be the node count it lays out to, and ``server.placement`` must ask for
+    what the pool offers, the way ``placement_for`` places a pod on it. Default: None (only the
+    group's own arithmetic is checked)."""
 
     @property
     def vllm_args(self) -> tuple[str, ...]:
@@ -147,6 +149,8 @@ class MultiNodeArgs:
             elif (spans := nodes_for(tp, pp, self.pool.gpus_per_node)) != self.nodes:
                 out.append(("nodes", f"tensor {tp} x pipeline {pp} on pool {self.pool.name!r} "
                                      f"({self.pool.gpus_per_node} GPUs per node) spans {spans} nodes, not {self.nodes}"))
+            out += placement_rules(self.server.placement, self.pool, tensor_parallel=tp, path="server.placement",
+                                   tensor_path="server.args")
         gpus_per_pod = sum(int(v) for v in self.server.placement.resources.values()) or None
         if gpus_per_pod is not None and tp * pp != gpus_per_pod * self.nodes:
             out.append(("server.placement", f"tensor {tp} x pipeline {pp} = {tp * pp} GPUs, but {self.nodes} pods x "
