@@ -28,8 +28,13 @@ def value_issues(model: type[BaseModel], field: str, value: Any, *, path: str) -
     and validators: one rule in one place), as ``[(path, reason)]`` in the config loader's words."""
     info = model.model_fields[field]
     annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return type_issues(annotation, value, path=path, strict=bool(model.model_config.get("strict", False)))
+
+
+def type_issues(annotation: Any, value: Any, *, path: str, strict: bool = True) -> list[tuple[str, str]]:
+    """``value`` checked by a config field type (``components.common.fields``), as ``[(path, reason)]``."""
     try:
-        TypeAdapter(annotation, config=ConfigDict(strict=model.model_config.get("strict", False))).validate_python(value)
+        TypeAdapter(annotation, config=ConfigDict(strict=strict)).validate_python(value)
     except ValidationError as exc:
         issues = []
         for err in exc.errors():

@@ -25,8 +25,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.common.helm import ChartRef, helm_release
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
 from components.serving.inference_service import check_mode
+from components.serving.names import knative_domain_rules
 
 KNATIVE_OPERATOR_API = "operator.knative.dev/v1beta1"
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
@@ -120,6 +122,28 @@ def knative_serving_spec(args: KnativeArgs) -> dict[str, Any]:
     return spec
 
 
+def problems(args: KServeArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``serving.kserve``: the mode KServe v0.20 knows, Knative settings in Knative mode (its domain,
+    networking layer and Kourier service type), the ingress choice."""
+    from components.serving.spec import KnativeSpec, KServeSpec  # the specs import the models layer, which imports this layer
+
+    try:
+        mode = check_mode(args.mode)
+    except ValueError as exc:
+        return [("mode", str(exc))]
+    issues = value_issues(KServeSpec, "ingress", args.ingress, path="ingress")
+    if mode == "Knative":
+        if args.knative is None:
+            return issues + [("knative", "KServe Knative mode needs KServeArgs.knative")]
+        k = args.knative
+        issues += value_issues(KnativeSpec, "domain", k.domain, path="knative.domain")
+        issues += knative_domain_rules(k.domain, path="knative.domain")
+        issues += value_issues(KnativeSpec, "networking", k.networking, path="knative.networking")
+        issues += value_issues(KnativeSpec, "kourier_service_type", k.kourier_service_type, path="knative.kourierServiceType")
+    return issues
+
+
 def kserve_values(args: KServeArgs) -> dict[str, Any]:
     """Values of the ``kserve-resources`` chart."""
     mode = check_mode(args.mode)
@@ -137,7 +161,10 @@ def kserve_values(args: KServeArgs) -> dict[str, Any]:
 
 
 class KServe(pulumi.ComponentResource):
-    """KServe controller and CRDs, cert-manager, and Knative Serving in Knative mode."""
+    """KServe controller and CRDs, cert-manager, and Knative Serving in Knative mode.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     mode: str
     """Deployment mode of every InferenceService (``Standard`` or ``Knative``)."""
@@ -149,10 +176,9 @@ class KServe(pulumi.ComponentResource):
     """Every Helm release of the component, in install order."""
 
     def __init__(self, name: str, args: KServeArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("KServe", name, problems(args))
         super().__init__("llmplatform:serving:KServe", name, None, opts)
         self.mode = check_mode(args.mode)
-        if self.mode == "Knative" and args.knative is None:
-            raise ValueError("KServe Knative mode needs KServeArgs.knative")
         self.scale_to_zero = self.mode == "Knative"
         base = list(args.depends_on)
         self.releases = []

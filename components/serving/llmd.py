@@ -49,7 +49,7 @@ import pulumi_kubernetes as k8s
 
 from components.common.helm import ChartRef, helm_release
 from components.common.images import ImageRef
-from components.common.input_errors import refuse_inputs
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
 from components.gpu.pool_ref import GpuPoolRef
 from components.gpu.requests import placement_rules
@@ -518,8 +518,20 @@ def infra_values(args: LlmdArgs) -> dict[str, Any]:
     }
 
 
+def gateway_problems(args: LlmdArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``serving.llmd``: the gateway implementation and its Service type (the ``LlmdSpec`` field types)."""
+    from components.serving.spec import LlmdSpec  # the specs import the models layer, which imports this layer
+
+    return (value_issues(LlmdSpec, "gateway_provider", args.provider, path="provider")
+            + value_issues(LlmdSpec, "gateway_service_type", args.service_type, path="serviceType"))
+
+
 class LlmD(pulumi.ComponentResource):
-    """The llm-d inference gateway; ``platform`` is handed to every ``LlmdModelService``."""
+    """The llm-d inference gateway; ``platform`` is handed to every ``LlmdModelService``.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args
+    (:func:`gateway_problems`) before it registers anything."""
 
     platform: LlmdPlatform
     """Gateway reference, charts, images and readiness for model services."""
@@ -527,6 +539,7 @@ class LlmD(pulumi.ComponentResource):
     """Name of the Gateway."""
 
     def __init__(self, name: str, args: LlmdArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("LlmD", name, gateway_problems(args))
         super().__init__("llmplatform:serving:LlmD", name, None, opts)
         release = helm_release(f"{name}-infra", args.infra_chart, args.namespace, infra_values(args),
                                pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),

@@ -1,4 +1,5 @@
-"""Object names the controllers derive from a model service's name, and the limits they must meet.
+"""Names the serving controllers derive from a model service's name, and the limits they must
+meet; the Knative domain every generated URL ends in.
 
 One rule, several callers: the stack applies it to ``serving.services.<name>``, and the service
 components (``VllmLoraService``, ``LlmdModelService``) to the name they are given, so a name that
@@ -8,7 +9,9 @@ refused before anything is created.
 
 from __future__ import annotations
 
-from components.models.spec import is_dns_label
+import re
+
+from components.common.fields import is_dns_label
 
 
 def derived_names(service: str, frontend: str, mode: str) -> list[tuple[str, str, int]]:
@@ -20,6 +23,16 @@ def derived_names(service: str, frontend: str, mode: str) -> list[tuple[str, str
     if mode == "Knative":
         return [(f"{service}-predictor-00001", "the first Knative revision of KServe's predictor", 63)]
     return [(f"{service}-predictor", "KServe's predictor Service", 63)]
+
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+
+
+def knative_domain_rules(domain: str, *, path: str) -> list[tuple[str, str]]:
+    """Knative's ``config.domain`` must be a DNS domain: every URL it generates ends in it."""
+    if not _DOMAIN.match(domain):
+        return [(path, f"{domain!r} is not a DNS domain (lowercase labels separated by dots)")]
+    return []
 
 
 def service_name_problems(service: str, frontend: str, mode: str) -> list[str]:

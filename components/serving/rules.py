@@ -8,15 +8,16 @@ not depend on the program's config model.
 
 from __future__ import annotations
 
-import re
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from components.gpu.spec import GpuPoolSpec
-from components.models.spec import EngineSpec
 from components.serving.multinode import layout_problem, nodes_for, replicas_problem
-from components.serving.spec import ServingSpec
+from components.serving.names import knative_domain_rules
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+if TYPE_CHECKING:  # annotations only: importing the specs here would make ``components.serving`` unimportable first
+    from components.gpu.spec import GpuPoolSpec
+    from components.models.spec import EngineSpec
+    from components.serving.spec import ServingSpec
+
 
 
 def parallelism_rules(engine: EngineSpec, pool_name: str, pool: GpuPoolSpec, *, path: str) -> list[tuple[str, str]]:
@@ -55,7 +56,6 @@ def serving_rules(serving: ServingSpec, pools: Mapping[str, GpuPoolSpec], *, clu
         issues.append(("serving.llmd.gatewayProvider",
                        f"{s.llmd.gateway_provider!r} is a GKE-managed gateway class and does not exist on EKS; "
                        "use 'istio' or 'agentgateway'"))
-    if s.kserve.mode == "Knative" and not _DOMAIN.match(s.kserve.knative.domain):
-        issues.append(("serving.kserve.knative.domain",
-                       f"{s.kserve.knative.domain!r} is not a DNS domain (lowercase labels separated by dots)"))
+    if s.kserve.mode == "Knative":
+        issues += knative_domain_rules(s.kserve.knative.domain, path="serving.kserve.knative.domain")
     return issues

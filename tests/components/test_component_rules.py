@@ -14,10 +14,15 @@ import pytest
 
 from components.common.helm import ChartRef
 from components.common.images import ImageRef
+from components.airgap import AirgapArgs, AirgapTransforms
+from components.airgap.transforms import AirgapSettings
 from components.gate import GateSpec, ServiceGate, ServiceGateArgs
+from components.gpu import DraDriver, DraDriverArgs, KarpenterArgs, KarpenterController
+from components.gpu.spec import ClaimTemplateSpec
 from components.gpu.placement import PodPlacement, placement_for
 from components.observability import AlertThresholds, Observability, ObservabilityArgs
-from components.serving import LlmdModelService, LlmdModelServiceArgs, MultiNodeArgs, MultiNodeVllm
+from components.serving import (KnativeArgs, KServe, KServeArgs, LlmD, LlmdArgs, LlmdModelService, LlmdModelServiceArgs,
+                                MultiNodeArgs, MultiNodeVllm)
 from components.serving.llmd import LlmdPlatform, LlmdScaling
 from components.serving.vllm_pod import MODEL_DIR
 from components.storage import ObjectStore, ObjectStoreArgs, S3ObjectStore, S3ObjectStoreArgs
@@ -555,3 +560,139 @@ def test_gate_store_and_observability_from_valid_plain_args_register():
                                                   Observability("obs", observability_args())))}
     assert {"llmplatform:gate:ServiceGate", "llmplatform:storage:ObjectStore",
             "llmplatform:observability:Observability"} <= types
+
+
+# ---------------------------------------------------------------- KServe / LlmD
+
+
+def kserve_args(mode: str = "Knative", domain: str = "example.com", **fields) -> KServeArgs:
+    chart = ChartRef(name="x", version="1.0.0", repository="https://example.com/charts")
+    knative = KnativeArgs(version="1.21.1", domain=domain, networking="kourier", operator_chart=chart)
+    return KServeArgs(**{"mode": mode, "namespace": "kserve", "crd_chart": chart, "chart": chart,
+                         "cert_manager_chart": None, "knative": knative, **fields})
+
+
+def test_kserve_refuses_a_knative_domain_that_is_not_one():
+    exc = refused(lambda: KServe("kserve", kserve_args(domain="Example.COM")))
+    found = reasons(exc, "knative.domain")
+    assert "'Example.COM' is not a DNS domain (lowercase labels separated by dots)" in found
+    edit = lambda s: s["serving"]["kserve"].update({"mode": "Knative", "knative": {"domain": "Example.COM"}})
+    stack = stack_reasons("prod", edit, "serving.kserve.knative.domain")
+    assert stack and set(stack) <= set(found)
+
+
+def test_kserve_refuses_a_deprecated_mode_name():
+    exc = refused(lambda: KServe("kserve", kserve_args(mode="Serverless")))
+    assert paths(exc) == {"mode": "deployment mode 'Serverless' is a deprecated alias; use 'Knative'"}
+
+
+def test_kserve_refuses_knative_mode_without_knative_settings():
+    exc = refused(lambda: KServe("kserve", kserve_args(knative=None)))
+    assert paths(exc) == {"knative": "KServe Knative mode needs KServeArgs.knative"}
+
+
+def test_kserve_refuses_an_ingress_it_does_not_know():
+    exc = refused(lambda: KServe("kserve", kserve_args(mode="Standard", ingress="nginx")))
+    reason = paths(exc)["ingress"]
+    assert "'none'" in reason and "'istio'" in reason and "'nginx'" in reason
+    stack = stack_reasons("prod", lambda s: s["serving"]["kserve"].update({"ingress": "nginx"}), "serving.kserve.ingress")
+    assert stack and "'none'" in stack[0] and "'istio'" in stack[0]
+
+
+def llmd_gateway_args(**fields) -> LlmdArgs:
+    p = llmd_args().platform
+    chart = ChartRef(name="llm-d-infra", version="v1.4.0", repository="https://example.com")
+    return LlmdArgs(**{"namespace": "llm", "namespace_name": "llm", "provider": "istio", "infra_chart": chart,
+                       "router_chart": p.router_chart, "modelservice_chart": p.modelservice_chart, "epp_image": p.epp_image,
+                       "routing_sidecar_image": p.routing_sidecar_image,
+                       "storage_initializer_image": p.storage_initializer_image, "prometheus_url": "http://p:9090", **fields})
+
+
+def test_llmd_gateway_refuses_a_provider_it_does_not_know():
+    exc = refused(lambda: LlmD("llmd", llmd_gateway_args(provider="nginx")))
+    reason = paths(exc)["provider"]
+    assert "'istio'" in reason and "'agentgateway'" in reason and "'nginx'" in reason
+    stack = stack_reasons("prod", lambda s: s["serving"]["llmd"].update({"gatewayProvider": "nginx"}),
+                          "serving.llmd.gatewayProvider")
+    assert stack and "'istio'" in stack[0] and "'agentgateway'" in stack[0]
+
+
+def test_llmd_gateway_refuses_a_service_type_kubernetes_does_not_have():
+    exc = refused(lambda: LlmD("llmd", llmd_gateway_args(service_type="External")))
+    assert "'LoadBalancer'" in paths(exc)["serviceType"]
+
+
+# ---------------------------------------------------------------- KarpenterController / DraDriver / AirgapTransforms
+
+
+def karpenter_args(**fields) -> KarpenterArgs:
+    chart = ChartRef(name="karpenter", version="1.8.1", repository="oci://public.ecr.aws/karpenter")
+    return KarpenterArgs(**{"cluster_name": "llm-prod", "region": "us-east-1", "chart": chart, **fields})
+
+
+def test_karpenter_refuses_a_region_that_is_not_one():
+    exc = refused(lambda: KarpenterController("karpenter", karpenter_args(region="mars-1")))
+    reason = paths(exc)["region"]
+    assert reason == "must be an AWS region such as 'us-east-1' (got 'mars-1')"
+    assert stack_reasons("prod", lambda s: s["cluster"].update({"region": "mars-1"}), "cluster.region") == [reason]
+
+
+def test_karpenter_refuses_a_cluster_name_eks_does_not_allow():
+    exc = refused(lambda: KarpenterController("karpenter", karpenter_args(cluster_name="-bad name")))
+    reason = paths(exc)["clusterName"]
+    assert stack_reasons("prod", lambda s: s["cluster"].update({"name": "-bad name"}), "cluster.name") == [reason]
+
+
+def test_karpenter_refuses_a_namespace_that_is_not_a_dns_label():
+    exc = refused(lambda: KarpenterController("karpenter", karpenter_args(namespace="Kube_System")))
+    reason = paths(exc)["namespace"]
+    assert reason.startswith("must be a DNS-1123 label")
+    edit = lambda s: s["gpu"]["karpenter"].update({"namespace": "Kube_System"})
+    assert stack_reasons("prod", edit, "gpu.karpenter.namespace") == [reason]
+
+
+def dra_args(**fields) -> DraDriverArgs:
+    return DraDriverArgs(**{"claim_templates": {}, "claims_namespace": "llm", **fields})
+
+
+def test_dra_driver_refuses_a_claim_template_name_kubernetes_cannot_carry():
+    tmpl = ClaimTemplateSpec.model_validate({"count": 1, "product": "h100"})
+    exc = refused(lambda: DraDriver("dra", dra_args(claim_templates={"H100_80g": tmpl})))
+    found = reasons(exc, "claimTemplates.H100_80g")
+    assert "'H100_80g' must be a DNS label (it names a ResourceClaimTemplate)" in found
+
+    def rename(sections):
+        templates = sections["gpu"]["dra"]["claimTemplates"]
+        templates["H100_80g"] = templates.pop("h100-80g")
+    stack = stack_reasons("staging", rename, "gpu.dra.claimTemplates.H100_80g")
+    assert stack and set(stack) <= set(found)
+
+
+def test_dra_driver_refuses_a_product_the_device_attribute_never_matches():
+    tmpl = ClaimTemplateSpec.model_validate({"count": 1, "product": "NVIDIA H100"})
+    exc = refused(lambda: DraDriver("dra", dra_args(claim_templates={"h100-80g": tmpl})))
+    reason = paths(exc)["claimTemplates.h100-80g.product"]
+    assert "'NVIDIA H100' must be lowercase letters, digits, spaces or '-'" in reason
+    edit = lambda s: s["gpu"]["dra"]["claimTemplates"]["h100-80g"].update({"product": "NVIDIA H100"})
+    assert stack_reasons("staging", edit, "gpu.dra.claimTemplates.h100-80g.product") == [reason]
+
+
+def test_dra_driver_refuses_an_install_without_its_namespace():
+    chart = ChartRef(name="nvidia-dra-driver-gpu", version="25.8.0", repository="https://helm.ngc.nvidia.com/nvidia")
+    exc = refused(lambda: DraDriver("dra", dra_args(chart=chart)))
+    assert paths(exc) == {"namespace": "a DRA driver install (chart set) needs its namespace"}
+
+
+def test_airgap_refuses_a_registry_that_is_not_host_and_path():
+    exc = refused(lambda: AirgapTransforms("airgap", AirgapArgs(settings=AirgapSettings(registry="https://mirror"))))
+    reason = paths(exc)["settings.registry"]
+    edit = lambda s: s["airgap"].update({"registry": "https://mirror"})
+    assert stack_reasons("airgap", edit, "airgap.registry") == [reason]
+
+
+def test_airgap_refuses_a_pull_secret_name_kubernetes_cannot_carry():
+    settings = AirgapSettings(registry="registry.llm.internal:5000/mirror", pull_secrets=("Mirror_Secret",))
+    exc = refused(lambda: AirgapTransforms("airgap", AirgapArgs(settings=settings)))
+    reason = paths(exc)["settings.pullSecrets[0]"]
+    edit = lambda s: s["airgap"].update({"imagePullSecrets": ["Mirror_Secret"]})
+    assert stack_reasons("airgap", edit, "airgap.imagePullSecrets[0]") == [reason]
