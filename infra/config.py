@@ -23,7 +23,7 @@ from components.gpu.pool_ref import GpuPoolRef
 from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
 from components.models.planning import architecture_rules
-from components.models.rules import service_mode_rules, service_pool_rules
+from components.models.rules import duplicate_adapter_rules, service_mode_rules, service_pool_rules
 from components.models.spec import ModelsSpec
 from components.observability.spec import ObservabilitySpec
 from components.openshift.spec import OpenShiftSpec
@@ -258,15 +258,14 @@ def _gpu_request_rules(cfg: PlatformConfig, service: str) -> list[tuple[str, str
 def _adapter_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     issues = []
     bases = cfg.models.base_models
-    seen = Counter((a.base_model, a.name) for a in cfg.models.adapters)
+    duplicates = dict(duplicate_adapter_rules(cfg.models.adapters, path="models.adapters"))
     for i, adapter in enumerate(cfg.models.adapters):
         path = f"models.adapters[{i}]"
         if adapter.base_model not in bases:
             issues.append((f"{path}.baseModel", f"unknown base model {adapter.base_model!r}{_did_you_mean(adapter.base_model, list(bases))}"))
             continue
-        if seen[(adapter.base_model, adapter.name)] > 1:
-            issues.append((f"{path}.name", f"adapter {adapter.name!r} of {adapter.base_model!r} is declared more than once; "
-                                           "the registry serves exactly one pinned version per adapter"))
+        if f"{path}.name" in duplicates:
+            issues.append((f"{path}.name", duplicates[f"{path}.name"]))
         for svc_name, svc in cfg.serving.services.items():
             if svc.base_model == adapter.base_model and adapter.rank > svc.engine.max_lora_rank:
                 issues.append((f"{path}.rank", f"rank {adapter.rank} exceeds serving.services.{svc_name}.engine.maxLoraRank "

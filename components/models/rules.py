@@ -9,14 +9,15 @@ prefix (``serving.services.<name>`` and ``spec``), so the facts in the message a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 
 from components.common.images import ImageRef
 from components.gpu.pool_ref import GpuPoolRef
 from components.gpu.requests import GpuRequest, request_rules
 from components.gpu.spec import DraSharing
 from components.models.planning import capacity_rules, time_slicing_rules
-from components.models.spec import LoraServiceSpec
+from components.models.spec import AdapterSpec, LoraServiceSpec
 
 
 def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_templates: Collection[str] | None,
@@ -36,6 +37,15 @@ def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_temp
                        f"{claim_templates[req.dra_claim].count} devices per claim exceed the "
                        f"{pool.gpus_per_node} GPUs of a {pool_ref.name!r} node ({path})"))
     return issues
+
+
+def duplicate_adapter_rules(adapters: Sequence[AdapterSpec], *, path: str) -> list[tuple[str, str]]:
+    """An adapter (base model, name) declared twice: the registry serves one pinned version of each.
+    ``path`` is the adapter list's (``models.adapters`` in the stack, ``adapters`` in the catalog)."""
+    seen = Counter((a.base_model, a.name) for a in adapters)
+    return [(f"{path}[{i}].name", f"adapter {a.name!r} of {a.base_model!r} is declared more than once; "
+                                  "the registry serves exactly one pinned version per adapter")
+            for i, a in enumerate(adapters) if seen[(a.base_model, a.name)] > 1]
 
 
 def service_mode_rules(svc: LoraServiceSpec, kserve_mode: str, *, path: str) -> list[tuple[str, str]]:

@@ -8,6 +8,7 @@ message, because both call the same rule function) and that nothing was register
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pulumi
 import pytest
@@ -28,7 +29,9 @@ from components.serving.vllm_pod import MODEL_DIR
 from components.storage import ObjectStore, ObjectStoreArgs, S3ObjectStore, S3ObjectStoreArgs
 from components.storage.spec import MinioSpec, S3Spec
 from components.gpu import GpuNodePool, GpuNodePoolArgs, GpuPoolRef, GpuPoolSpec
-from components.models import BaseModelSpec, LoraServiceSpec, VllmLoraService, VllmLoraServiceArgs
+from components.models import (AdapterCatalog, AdapterCatalogArgs, AdapterSpec, BaseModelSpec, LoraServiceSpec, VllmLoraService,
+                               VllmLoraServiceArgs)
+from components.models.adapters import StoreConnection
 from infra.config_loading import PlatformConfigError, load_platform_config
 from tests.conftest import stack_sections
 from tests.support.mock_program import run_program
@@ -696,3 +699,50 @@ def test_airgap_refuses_a_pull_secret_name_kubernetes_cannot_carry():
     reason = paths(exc)["settings.pullSecrets[0]"]
     edit = lambda s: s["airgap"].update({"imagePullSecrets": ["Mirror_Secret"]})
     assert stack_reasons("airgap", edit, "airgap.imagePullSecrets[0]") == [reason]
+
+
+# ---------------------------------------------------------------- AdapterCatalog
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def catalog_args(adapters: list[dict], **fields) -> AdapterCatalogArgs:
+    specs = [AdapterSpec.model_validate(a) for a in adapters]
+    return AdapterCatalogArgs(**{"adapters": specs, "store": StoreConnection(endpoint=None, bucket="adapters"),
+                                 "root": ROOT, **fields})
+
+
+def local_adapters() -> list[dict]:
+    return stack_sections("local")["models"]["adapters"]
+
+
+def test_catalog_refuses_an_adapter_declared_twice():
+    twice = [local_adapters()[0], {**local_adapters()[0], "version": "v2026-12-01"}]
+    exc = refused(lambda: AdapterCatalog("adapters", catalog_args(twice)))
+    reason = paths(exc)["adapters[1].name"]
+    assert reason == ("adapter 'sql' of 'qwen2.5-7b' is declared more than once; the registry serves exactly one pinned "
+                      "version per adapter")
+    edit = lambda s: s["models"]["adapters"].append({**s["models"]["adapters"][0], "version": "v2026-12-01"})
+    index = len(local_adapters())
+    assert stack_reasons("local", edit, f"models.adapters[{index}].name") == [reason]
+
+
+def test_catalog_refuses_an_adapter_vllm_would_not_load(tmp_path):
+    bad = {**local_adapters()[0], "sourceDir": str(tmp_path.relative_to(ROOT) if tmp_path.is_relative_to(ROOT) else tmp_path)}
+    exc = refused(lambda: AdapterCatalog("adapters", catalog_args([bad])))
+    reason = paths(exc)["adapters[0].sourceDir"]
+    assert "adapter_config.json is missing" in reason and "no weights file" in reason
+    edit = lambda s: s["models"]["adapters"][0].update({"sourceDir": bad["sourceDir"], "allowExternalSource": True})
+    assert stack_reasons("local", edit, "models.adapters[0].sourceDir") == [reason]
+
+
+def test_catalog_refuses_an_architecture_the_catalog_does_not_have():
+    exc = refused(lambda: AdapterCatalog("adapters", catalog_args(local_adapters()[:1],
+                                                                  architectures={"qwen2.5-7b": "Qwen2.5-7"})))
+    assert paths(exc)["architectures.qwen2.5-7b"].startswith("no architecture 'Qwen2.5-7' in the capacity catalog")
+
+
+def test_catalog_from_valid_plain_args_checks_and_registers_every_version():
+    registrations = run_program(lambda: AdapterCatalog("adapters", catalog_args(local_adapters(),
+                                                                                architectures={"qwen2.5-7b": "Qwen2.5-7B"})))
+    assert sum(r.type.endswith("AdapterVersion") for r in registrations) == len(local_adapters())
