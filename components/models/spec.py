@@ -7,7 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from components.common.fields import is_dns_label, bucket_name, Gib, ObjectName, PathSegment, Quantity, ServedName
+from components.common.fields import bucket_name, Gib, ObjectName, PathSegment, Quantity, ServedName
+from components.common.fields import is_dns_label  # noqa: F401  re-exported: its old home (UPGRADE.md)
 from components.common.images import ImageRef
 from components.common.spec import Spec, check_rules
 
