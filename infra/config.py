@@ -23,12 +23,14 @@ from components.gpu.pool_ref import GpuPoolRef
 from components.gpu.rules import gpu_rules
 from components.gpu.spec import DraSharing, GpuSpec, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
 from components.models.planning import architecture_rules
-from components.models.rules import service_pool_rules
-from components.models.spec import ModelsSpec, is_dns_label
+from components.models.rules import duplicate_adapter_rules, service_mode_rules, service_pool_rules
+from components.models.spec import ModelsSpec
 from components.observability.spec import ObservabilitySpec
 from components.openshift.spec import OpenShiftSpec
+from components.serving.names import service_name_problems
 from components.serving.rules import serving_rules
 from components.serving.spec import ServingSpec
+from components.storage.rules import minio_tls_rules
 from components.storage.spec import StorageSpec
 
 PROJECT = "llm-platform"
@@ -218,10 +220,6 @@ def _controller_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     if mode == "Knative":
         if cfg.serving.keda.install:
             issues.append(("serving.keda.install", "KServe Knative mode scales with Knative's autoscaler; KEDA applies to Standard mode only"))
-        for name, svc in cfg.serving.services.items():
-            if svc.autoscaling.enabled:
-                issues.append((f"serving.services.{name}.autoscaling.enabled",
-                               "KEDA autoscaling needs serving.kserve.mode 'Standard'; Knative mode scales on concurrency"))
     return issues
 
 
@@ -232,23 +230,14 @@ def _service_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     mode = cfg.serving.kserve.mode
     for name, svc in cfg.serving.services.items():
         path = f"serving.services.{name}"
-        if not is_dns_label(name):
-            issues.append((path, f"service name {name!r} must be a DNS label (lowercase letters, digits, '-', max 63)"))
-        else:
-            for derived, what, limit in derived_names(name, svc.frontend, mode):
-                if len(derived) > limit:
-                    issues.append((path, f"service name {name!r} is too long: {what} {derived!r} would have {len(derived)} "
-                                         f"characters, the limit is {limit} (shorten it to {len(name) - len(derived) + limit})"))
+        issues += [(path, problem) for problem in service_name_problems(name, svc.frontend, mode)]
         if svc.base_model not in bases:
             issues.append((f"{path}.baseModel", f"unknown base model {svc.base_model!r}{_did_you_mean(svc.base_model, list(bases))}"))
         if svc.pool not in pools:
             issues.append((f"{path}.pool", f"unknown GPU pool {svc.pool!r}{_did_you_mean(svc.pool, list(pools))}"))
         else:
             issues.extend(_gpu_request_rules(cfg, name))
-        if svc.replicas.min == 0 and mode != "Knative":
-            issues.append((f"{path}.replicas.min", "scale to zero (0) needs serving.kserve.mode 'Knative'"))
-        if svc.autoscaling.enabled and svc.replicas.max <= svc.replicas.min:
-            issues.append((f"{path}.replicas.max", f"autoscaling needs max > min ({svc.replicas.min})"))
+        issues += service_mode_rules(svc, mode, path=path)
         if svc.frontend == "llm-d" and not cfg.serving.llmd.enabled and cfg.cluster.kind != "render":
             issues.append((f"{path}.frontend", "'llm-d' needs serving.llmd.enabled"))
     served = Counter(cfg.served_name(n) for n, s in cfg.serving.services.items() if s.base_model in bases)
@@ -257,17 +246,6 @@ def _service_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
             issues.append((f"serving.services.{name}.servedName",
                            f"served name {cfg.served_name(name)!r} is used by more than one service; set servedName to tell them apart"))
     return issues
-
-
-def derived_names(service: str, frontend: str, mode: str) -> list[tuple[str, str, int]]:
-    """Object names the controllers derive from a service name, with the limit each must meet."""
-    if frontend == "llm-d":
-        # Helm release names are at most 53; the router chart names its Service <release>-epp.
-        return [(f"{service}-pool", "the llm-d router Helm release", 53), (f"{service}-ms", "the llm-d model service Helm release", 53),
-                (f"{service}-pool-epp", "the endpoint picker Service", 63)]
-    if mode == "Knative":
-        return [(f"{service}-predictor-00001", "the first Knative revision of KServe's predictor", 63)]
-    return [(f"{service}-predictor", "KServe's predictor Service", 63)]
 
 
 def _gpu_request_rules(cfg: PlatformConfig, service: str) -> list[tuple[str, str]]:
@@ -280,15 +258,14 @@ def _gpu_request_rules(cfg: PlatformConfig, service: str) -> list[tuple[str, str
 def _adapter_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     issues = []
     bases = cfg.models.base_models
-    seen = Counter((a.base_model, a.name) for a in cfg.models.adapters)
+    duplicates = dict(duplicate_adapter_rules(cfg.models.adapters, path="models.adapters"))
     for i, adapter in enumerate(cfg.models.adapters):
         path = f"models.adapters[{i}]"
         if adapter.base_model not in bases:
             issues.append((f"{path}.baseModel", f"unknown base model {adapter.base_model!r}{_did_you_mean(adapter.base_model, list(bases))}"))
             continue
-        if seen[(adapter.base_model, adapter.name)] > 1:
-            issues.append((f"{path}.name", f"adapter {adapter.name!r} of {adapter.base_model!r} is declared more than once; "
-                                           "the registry serves exactly one pinned version per adapter"))
+        if f"{path}.name" in duplicates:
+            issues.append((f"{path}.name", duplicates[f"{path}.name"]))
         for svc_name, svc in cfg.serving.services.items():
             if svc.base_model == adapter.base_model and adapter.rank > svc.engine.max_lora_rank:
                 issues.append((f"{path}.rank", f"rank {adapter.rank} exceeds serving.services.{svc_name}.engine.maxLoraRank "
@@ -357,9 +334,7 @@ def _storage_tls_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:
     if not (cfg.airgap.enabled and cfg.airgap.ca_bundle is not None):
         issues.append(("storage.minio.tlsSecret", "needs the CA that issued it in airgap.caBundle (with airgap.enabled): "
                                                   "every client verifies MinIO's certificate against it"))
-    if m.publish_endpoint is not None and not m.publish_endpoint.startswith("https://"):
-        issues.append(("storage.minio.publishEndpoint", "MinIO serves HTTPS only when tlsSecret is set; use an https:// endpoint"))
-    return issues
+    return issues + minio_tls_rules(m, path="storage.minio")
 
 
 def _mount_rules(cfg: PlatformConfig) -> list[tuple[str, str]]:

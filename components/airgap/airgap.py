@@ -25,6 +25,8 @@ import pulumi_kubernetes as k8s
 
 from components.airgap.spec import OPENSHIFT_INJECT_LABEL
 from components.airgap.transforms import AirgapSettings, CaBundle, airgap_props
+from components.common.fields import ObjectName, RegistryWithPrefix
+from components.common.input_errors import refuse_inputs, type_issues
 from components.common.labels import standard_labels
 
 TYPE = "llmplatform:airgap:Transforms"
@@ -35,21 +37,36 @@ class AirgapArgs:
     """What the transform applies."""
 
     settings: AirgapSettings
-    """Registry, chart mirror, digests, pull secrets, CA bundle."""
+    """Registry, chart mirror, digests, pull secrets, CA bundle. Required."""
     ca_pem: str | None = None
-    """PEM text of the CA bundle (read from ``airgap.caBundle.file``), or None."""
+    """PEM text of the CA bundle (read from ``airgap.caBundle.file``), written into each CA ConfigMap.
+    Default: None: no CA ConfigMap is created unless ``ca_injected``."""
     ca_injected: bool = False
-    """The CA ConfigMaps are created empty with OpenShift's inject label (the cluster fills them)."""
+    """The CA ConfigMaps are created empty with OpenShift's inject label (the cluster fills them) instead of
+    holding ``ca_pem``. Default: false."""
+
+
+def problems(args: AirgapArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the config's field types of
+    ``airgap.registry`` and ``airgap.imagePullSecrets``."""
+    issues = type_issues(RegistryWithPrefix, args.settings.registry, path="settings.registry")
+    for i, secret in enumerate(args.settings.pull_secrets):
+        issues += type_issues(ObjectName, secret, path=f"settings.pullSecrets[{i}]")
+    return issues
 
 
 class AirgapTransforms(pulumi.ComponentResource):
     """Registers the stack transformation; creates the CA bundle ConfigMap in each namespace
-    handed to :meth:`add_ca_bundles`."""
+    handed to :meth:`add_ca_bundles`.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything (the transformation included)."""
 
     ca_config_maps: dict[str, pulumi.Output[str]]
     """Namespace -> name of the CA bundle ConfigMap created there."""
 
     def __init__(self, name: str, args: AirgapArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("AirgapTransforms", name, problems(args))
         super().__init__(TYPE, name, None, opts)
         self._name = name
         self._args = args

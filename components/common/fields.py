@@ -49,6 +49,11 @@ def dns1123_label(value: str) -> str:
     return value
 
 
+def is_dns_label(name: str) -> bool:
+    """Whether ``name`` can be a Kubernetes Service/Deployment name (a DNS-1035 label)."""
+    return len(name) <= 63 and bool(_DNS1035_LABEL.match(name))
+
+
 def dns1035_label(value: str) -> str:
     _check(len(value) <= 63 and bool(_DNS1035_LABEL.match(value)),
            "must be a DNS-1035 label: lowercase letters, digits and '-', starting with a letter, at most 63")

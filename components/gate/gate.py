@@ -23,6 +23,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.common.input_errors import refuse_inputs
 from components.common.labels import standard_labels
 from components.common.pod_security import container_security_context
 from components.gate.haproxy import (
@@ -34,6 +35,7 @@ from components.gate.haproxy import (
     key_hash,
     render_maps,
 )
+from components.gate.rules import gate_rules
 from components.gate.spec import GateSpec, TenantSpec
 
 GATE_COMPONENT = "gate"
@@ -87,30 +89,49 @@ class ServiceGateArgs:
     """One service's gate."""
 
     service: str
-    """Service name."""
+    """Service name: names the gate's ConfigMap (``<service>-gate``) and Secret (``<service>-gate-keys``).
+    Required."""
     namespace: pulumi.Input[str]
-    """Serving namespace."""
+    """Serving namespace (where the model-server pods mount the gate's ConfigMap and Secret). Required."""
     spec: GateSpec
-    """Gate settings (image already mirrored on air-gapped stacks)."""
+    """Gate settings (image already mirrored on air-gapped stacks). Required."""
     tenants: Mapping[str, TenantSpec]
-    """Every tenant of the stack."""
+    """Every tenant of the stack. Required."""
     key_hashes: Mapping[str, pulumi.Output[list[str]]]
-    """``TenantKeys.hashes``."""
+    """``TenantKeys.hashes``. Required."""
     served: Mapping[str, Sequence[str]]
-    """This service's base served name -> its adapters' served names."""
+    """This service's base served name -> its adapters' served names. Required."""
     listen_port: int
-    """Port the frontend routes to (the gate binds it on every address of the pod)."""
+    """Port the frontend routes to (the gate binds it on every address of the pod). Required."""
     vllm_key_secret: pulumi.Input[str] | None = None
-    """Secret with ``VLLM_API_KEY`` when vLLM itself requires a token (service ``auth``)."""
+    """Secret with ``VLLM_API_KEY`` when vLLM itself requires a token (service ``auth``); the gate presents it
+    to vLLM. Default: None (vLLM takes no token)."""
     metrics_on_client_port: bool = False
-    """Also pass ``GET /metrics`` on the client port (llm-d: the endpoint picker scrapes the pool's
-    target port; its HTTPRoute only routes ``/<service>/v1/``, so clients outside never reach it)."""
+    """Also pass ``GET /metrics`` on the client port (llm-d: the endpoint picker scrapes the pool's target
+    port; its HTTPRoute only routes ``/<service>/v1/``, so clients outside never reach it). Default: false
+    (``/metrics`` only on the gate's metrics port)."""
     key_header: str = AUTHORIZATION_HEADER
-    """Request header holding the tenant key (``haproxy.key_header_for``)."""
+    """Request header holding the tenant key (``haproxy.key_header_for``). Default: ``authorization``
+    (``Bearer <key>``); ``x-tenant-key`` behind OpenShift AI's auth proxy."""
+
+
+def problems(args: ServiceGateArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``gate`` (:func:`components.gate.rules.gate_rules`), and the client port the gate binds
+    against its own two ports."""
+    issues = gate_rules(args.spec, path="spec")
+    for key, port in (("vllmPort", args.spec.vllm_port), ("metricsPort", args.spec.metrics_port)):
+        if args.listen_port == port:
+            issues.append(("listenPort", f"equals spec.{key} ({port}): the gate binds the client port, vLLM's port "
+                                         "and its metrics port in one pod"))
+    return issues
 
 
 class ServiceGate(pulumi.ComponentResource):
-    """The gate's ConfigMap and Secret for one service, and what pods need to run it."""
+    """The gate's ConfigMap and Secret for one service, and what pods need to run it.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     config_map_name: str
     """``<svc>-gate``."""
@@ -118,6 +139,7 @@ class ServiceGate(pulumi.ComponentResource):
     """``<svc>-gate-keys``."""
 
     def __init__(self, name: str, args: ServiceGateArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("ServiceGate", name, problems(args))
         super().__init__("llmplatform:gate:ServiceGate", name, None, opts)
         self.args = args
         child = pulumi.ResourceOptions(parent=self)

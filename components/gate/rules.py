@@ -20,7 +20,9 @@ def tenant_rules(tenants: Mapping[str, TenantSpec], served: Mapping[str, Sequenc
     return issues
 
 
-def gate_rules(gate: GateSpec) -> list[tuple[str, str]]:
+def gate_rules(gate: GateSpec, *, path: str = "gate") -> list[tuple[str, str]]:
+    """The gate's own ports against the ports the platform's frontends already use in the pod.
+    ``path``: where the spec sits (``gate`` in the stack, ``spec`` in ``ServiceGateArgs``)."""
     issues = []
     ports = {"vllmPort": gate.vllm_port, "metricsPort": gate.metrics_port}
     reserved = {8000: "the llm-d pool / LeaderWorkerSet port", 8080: "the KServe port", 8200: "llm-d's routing sidecar target",
@@ -28,7 +30,7 @@ def gate_rules(gate: GateSpec) -> list[tuple[str, str]]:
                 9091: "Knative's queue-proxy user metrics"}
     for key, port in ports.items():
         if port in reserved:
-            issues.append((f"gate.{key}", f"{port} is {reserved[port]}, where the gate itself listens; choose another port"))
+            issues.append((f"{path}.{key}", f"{port} is {reserved[port]}, where the gate itself listens; choose another port"))
     if gate.vllm_port == gate.metrics_port:
-        issues.append(("gate.metricsPort", f"equals gate.vllmPort ({gate.vllm_port})"))
+        issues.append((f"{path}.metricsPort", f"equals {path}.vllmPort ({gate.vllm_port})"))
     return issues

@@ -42,9 +42,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.common.helm import ChartRef, helm_release
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
+from components.gpu.rules import claim_template_rules
 from components.gpu.sharing import GPU_ALLOCATION_LABEL
-from components.gpu.spec import ClaimTemplateSpec
+from components.gpu.spec import ClaimTemplateSpec, DraSpec
 
 DRIVER_DOMAIN = "gpu.nvidia.com"
 GPU_DEVICE_CLASS = "gpu.nvidia.com"
@@ -101,19 +103,35 @@ class DraDriverArgs:
     """Inputs of the DRA driver and its claim templates."""
 
     claim_templates: dict[str, ClaimTemplateSpec]
-    """Claim templates by name."""
+    """Claim templates by name. Required."""
     claims_namespace: pulumi.Input[str] | None
-    """Namespace the templates are created in (where GPU pods run); None skips them."""
+    """Namespace the templates are created in (where GPU pods run); None skips them. Required."""
     chart: ChartRef | None = None
-    """Pinned chart to install, or None when the driver is managed elsewhere."""
+    """Pinned chart to install (then ``namespace`` is required). Default: None: the driver is managed
+    elsewhere and only the claim templates are created."""
     namespace: pulumi.Input[str] | None = None
-    """Namespace of the driver (platform-owned, privileged Pod Security)."""
+    """Namespace of the driver (platform-owned, privileged Pod Security); required when ``chart`` is set.
+    Default: None."""
     values: dict[str, Any] = field(default_factory=dict)
-    """Values from :func:`dra_values`."""
+    """Chart values (from :func:`dra_values`). Default: none (the chart's defaults)."""
+
+
+def problems(args: DraDriverArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them): each claim template by the rule the
+    stack applies to ``gpu.dra.claimTemplates.<name>`` (the key type and :func:`claim_template_rules`), and the driver's namespace when it is installed."""
+    issues = value_issues(DraSpec, "claim_templates", dict(args.claim_templates), path="claimTemplates")
+    issues += [issue for name, tmpl in sorted(args.claim_templates.items())
+               for issue in claim_template_rules(name, tmpl, path=f"claimTemplates.{name}")]
+    if args.chart is not None and args.namespace is None:
+        issues.append(("namespace", "a DRA driver install (chart set) needs its namespace"))
+    return issues
 
 
 class DraDriver(pulumi.ComponentResource):
-    """NVIDIA DRA driver release plus one ResourceClaimTemplate per declared request."""
+    """NVIDIA DRA driver release plus one ResourceClaimTemplate per declared request.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     claim_template_names: dict[str, pulumi.Output[str]]
     """Template name -> created ResourceClaimTemplate name."""
@@ -121,11 +139,10 @@ class DraDriver(pulumi.ComponentResource):
     """The driver release (None when not installed here), for ``depends_on``."""
 
     def __init__(self, name: str, args: DraDriverArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("DraDriver", name, problems(args))
         super().__init__("llmplatform:gpu:DraDriver", name, None, opts)
         self.release = None
         if args.chart is not None:
-            if args.namespace is None:
-                raise ValueError("a DRA driver install needs its namespace")
             self.release = helm_release(f"{name}-release", args.chart, args.namespace,  # type: ignore[arg-type]
                                         args.values, pulumi.ResourceOptions(parent=self), create_namespace=False)
         after = [self.release] if self.release is not None else []

@@ -32,7 +32,10 @@ from typing import Any, Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.common.fields import AwsRegion, ClusterName
 from components.common.helm import ChartRef, helm_release
+from components.common.input_errors import refuse_inputs, type_issues, value_issues
+from components.gpu.spec import KarpenterSpec
 
 SERVICE_ACCOUNT = "karpenter"
 NODE_MANAGED_POLICIES = (
@@ -175,26 +178,41 @@ class KarpenterArgs:
     """Inputs of the Karpenter controller."""
 
     cluster_name: str
-    """EKS cluster name."""
+    """EKS cluster name. Required."""
     region: str
-    """AWS region of the cluster."""
+    """AWS region of the cluster. Required."""
     chart: ChartRef
-    """Pinned Karpenter chart."""
+    """Pinned Karpenter chart. Required."""
     crd_chart: ChartRef | None = None
-    """Pinned ``karpenter-crd`` chart installed first (the controller release then skips CRDs);
-    None lets the controller chart install its CRDs once (never upgraded by Helm)."""
+    """Pinned ``karpenter-crd`` chart installed first (the controller release then skips CRDs). Default: None:
+    the controller chart installs its CRDs once (Helm never upgrades them)."""
     namespace: str = "kube-system"
-    """Namespace of the controller."""
+    """Namespace of the controller (and of its pod identity association). Default: kube-system."""
     identity: Literal["pod-identity", "irsa"] = "pod-identity"
-    """How the controller gets AWS credentials."""
+    """How the controller gets AWS credentials: an EKS Pod Identity association (needs the
+    ``eks-pod-identity-agent`` add-on) or IRSA (needs the cluster's IAM OIDC provider). Default:
+    pod-identity."""
     interruption_queue: bool = True
-    """Create the SQS interruption queue and its EventBridge rules."""
+    """Create the SQS interruption queue and its EventBridge rules. Default: true."""
     node_overlay: bool = False
-    """Turn on the ``nodeOverlay`` feature gate (MIG pools announce slices through NodeOverlays)."""
+    """Turn on the ``nodeOverlay`` feature gate (MIG pools announce slices through NodeOverlays). Default:
+    false here; the stack passes ``gpu.karpenter.nodeOverlay`` (default true)."""
+
+
+def problems(args: KarpenterArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the config's field types of
+    ``cluster.name``, ``cluster.region`` and ``gpu.karpenter`` (namespace, identity)."""
+    return (type_issues(ClusterName, args.cluster_name, path="clusterName")
+            + type_issues(AwsRegion, args.region, path="region")
+            + value_issues(KarpenterSpec, "namespace", args.namespace, path="namespace")
+            + value_issues(KarpenterSpec, "identity", args.identity, path="identity"))
 
 
 class KarpenterController(pulumi.ComponentResource):
-    """IAM roles, interruption queue and rules, access entry, identity binding, and the Helm release."""
+    """IAM roles, interruption queue and rules, access entry, identity binding, and the Helm release.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     node_role_name: pulumi.Output[str]
     """IAM role of Karpenter's nodes (EC2NodeClass ``role``)."""
@@ -208,6 +226,7 @@ class KarpenterController(pulumi.ComponentResource):
     """The Karpenter release (its CRDs must exist before NodePools), for ``depends_on``."""
 
     def __init__(self, name: str, args: KarpenterArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("KarpenterController", name, problems(args))
         super().__init__("llmplatform:gpu:KarpenterController", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)

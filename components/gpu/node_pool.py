@@ -53,17 +53,19 @@ class GpuNodePoolArgs:
     """Inputs of one Karpenter GPU pool."""
 
     pool_name: str
-    """Pool key in ``gpu.pools``; names the NodePool, the EC2NodeClass and the pool label."""
+    """Pool key in ``gpu.pools``; names the NodePool, the EC2NodeClass and the pool label. Required."""
     pool: GpuPoolSpec
-    """The pool as configured (provisioner must be ``karpenter``)."""
+    """The pool as configured (provisioner must be ``karpenter``). Required."""
     cluster_name: str
-    """EKS cluster name: subnets and security groups are discovered by ``karpenter.sh/discovery``."""
+    """EKS cluster name: subnets and security groups are discovered by ``karpenter.sh/discovery``.
+    Required."""
     node_role: pulumi.Input[str]
-    """IAM role name of the nodes; Karpenter creates the instance profile from it."""
+    """IAM role name of the nodes; Karpenter creates the instance profile from it. Required."""
     node_overlay: bool = True
-    """Emit a NodeOverlay announcing MIG slices (see module docstring)."""
+    """Emit a NodeOverlay announcing the MIG slices or shared GPUs the nodes will advertise (see module
+    docstring); false is refused for a pool that needs one. Default: true."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """Resources that must exist first (the Karpenter release, which installs the CRDs)."""
+    """Resources that must exist first (the Karpenter release, which installs the CRDs). Default: none."""
 
 
 def requirements(pool: GpuPoolSpec) -> list[dict]:

@@ -59,13 +59,13 @@ class GpuOperatorArgs:
     """Inputs of the GPU Operator release."""
 
     chart: ChartRef
-    """Pinned chart (v26.7.0 by default; mirrored on air-gapped stacks)."""
+    """Pinned chart (v26.7.0 by default; mirrored on air-gapped stacks). Required."""
     namespace: pulumi.Input[str]
-    """Namespace the platform created for the operator (privileged Pod Security)."""
+    """Namespace the platform created for the operator (privileged Pod Security). Required."""
     values: dict[str, Any]
-    """Values from :func:`operator_values`."""
+    """Values from :func:`operator_values`. Required."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """Resources that must exist first (the sharing ConfigMaps the values name)."""
+    """Resources that must exist first (the sharing ConfigMaps the values name). Default: none."""
 
 
 class GpuOperator(pulumi.ComponentResource):

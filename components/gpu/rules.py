@@ -18,6 +18,7 @@ from components.gpu.sharing import (
     overlay_capacity,
 )
 from components.gpu.spec import (
+    ClaimTemplateSpec,
     DraSharing,
     GpuPoolSpec,
     GpuSpec,
@@ -224,6 +225,18 @@ def _config_name_collisions(gpu: GpuSpec) -> list[tuple[str, str]]:
     return issues
 
 
+def claim_template_rules(name: str, tmpl: ClaimTemplateSpec, *, path: str) -> list[tuple[str, str]]:
+    """One claim template on its own: its name (a ResourceClaimTemplate's) and the product it
+    matches. The stack calls it per ``gpu.dra.claimTemplates.<name>``, ``DraDriver`` per template."""
+    issues = []
+    if not re.match(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", name):
+        issues.append((path, f"{name!r} must be a DNS label (it names a ResourceClaimTemplate)"))
+    if tmpl.product is not None and not _PRODUCT.match(tmpl.product):
+        issues.append((f"{path}.product", f"{tmpl.product!r} must be lowercase letters, digits, spaces or '-' "
+                                          f"(it is matched against productName.lowerAscii())"))
+    return issues
+
+
 def _claim_template_rules(gpu: GpuSpec) -> list[tuple[str, str]]:
     issues = []
     dra_gpus = {pool.gpu for pool in gpu.pools.values() if isinstance(pool.sharing, DraSharing)}
@@ -231,11 +244,7 @@ def _claim_template_rules(gpu: GpuSpec) -> list[tuple[str, str]]:
         issues.append(("gpu.dra.claimTemplates", "claim templates need a pool with sharing.mode 'dra' to allocate from"))
     for name, tmpl in gpu.dra.claim_templates.items():
         path = f"gpu.dra.claimTemplates.{name}"
-        if not re.match(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", name):
-            issues.append((path, f"{name!r} must be a DNS label (it names a ResourceClaimTemplate)"))
-        if tmpl.product is not None and not _PRODUCT.match(tmpl.product):
-            issues.append((f"{path}.product", f"{tmpl.product!r} must be lowercase letters, digits, spaces or '-' "
-                                              f"(it is matched against productName.lowerAscii())"))
+        issues += claim_template_rules(name, tmpl, path=path)
         if tmpl.mig_profile is not None:
             if not gpu.dra.dynamic_mig:
                 issues.append((f"{path}.migProfile", "DRA MIG devices are created on demand only with gpu.dra.dynamicMig; "
@@ -253,4 +262,4 @@ def _claim_template_rules(gpu: GpuSpec) -> list[tuple[str, str]]:
     return issues
 
 
-__all__ = ["gpu_rules", "node_overlay_rules", "pool_rules"]
+__all__ = ["claim_template_rules", "gpu_rules", "node_overlay_rules", "pool_rules"]

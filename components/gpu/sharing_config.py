@@ -36,9 +36,9 @@ class GpuSharingConfigArgs:
     """Inputs of the sharing ConfigMaps."""
 
     namespace: pulumi.Input[str]
-    """Namespace of the GPU Operator (the operator reads its ConfigMaps there)."""
+    """Namespace of the GPU Operator (the operator reads its ConfigMaps there). Required."""
     config: SharingConfig
-    """Aggregated sharing documents (``sharing.sharing_config``)."""
+    """Aggregated sharing documents (``sharing.sharing_config``). Required."""
 
 
 class GpuSharingConfig(pulumi.ComponentResource):

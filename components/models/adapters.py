@@ -40,6 +40,8 @@ from urllib.parse import urlparse
 import pulumi
 import pulumi.dynamic
 
+from components.common.input_errors import refuse_inputs
+
 from components.models.adapter_checks import (
     KSERVE_MODEL_PATH,
     AdapterCheckError,
@@ -50,6 +52,7 @@ from components.models.adapter_checks import (
     prepare_adapter,
     republish_refusal,
 )
+from components.models.rules import duplicate_adapter_rules
 from components.models.spec import AdapterSpec
 
 DIGEST_METADATA = "sha256"
@@ -230,20 +233,50 @@ class AdapterCatalogArgs:
     """Adapters to publish."""
 
     adapters: list[AdapterSpec]
-    """Adapter versions (every one is checked, even in verify mode)."""
+    """Adapter versions (every one is checked, even in verify mode). Required."""
     store: StoreConnection
-    """Where to publish."""
+    """Where to publish: the store's endpoint, bucket and publisher credentials. Required."""
     root: Path
-    """Directory ``sourceDir`` values are relative to (the project root)."""
+    """Directory ``sourceDir`` values are relative to (the project root). Required."""
     model_path: str = KSERVE_MODEL_PATH
-    """The serving ``--model`` value written into ``base_model_name_or_path``."""
+    """The serving ``--model`` value written into ``base_model_name_or_path``. Default: ``/mnt/models`` (where
+    KServe mounts the base model)."""
     architectures: dict[str, str] = field(default_factory=dict)
-    """Base model key -> architecture name in ``capacity.CATALOG``: tensor shapes and target
-    modules are checked against it before publishing."""
+    """Base model key -> architecture name in ``capacity.CATALOG``: tensor shapes and target modules are
+    checked against it before publishing. Default: none (adapters of an unlisted base model get no
+    tensor-shape check)."""
+
+
+def prepare_all(args: AdapterCatalogArgs) -> tuple[list[PreparedAdapter | None], list[tuple[str, str]]]:
+    """Every adapter checked and prepared, and everything wrong with ``args`` (paths relative to
+    them): an adapter declared twice (the stack's ``duplicate_adapter_rules``), an architecture the
+    capacity catalog does not have, and each adapter's files by ``prepare_adapter`` (the check the
+    stack runs on ``models.adapters[i].sourceDir``, here with the base's tensor shapes too)."""
+    issues = duplicate_adapter_rules(args.adapters, path="adapters")
+    prepared: list[PreparedAdapter | None] = []
+    for i, adapter in enumerate(args.adapters):
+        try:
+            base = _arch(args.architectures.get(adapter.base_model))
+        except KeyError as exc:
+            issues.append((f"architectures.{adapter.base_model}", str(exc.args[0])))
+            prepared.append(None)
+            continue
+        try:
+            prepared.append(prepare_adapter((args.root / adapter.source_dir).resolve(), adapter.rank, args.model_path, base))
+        except AdapterCheckError as exc:
+            issues.append((f"adapters[{i}].sourceDir", f"{adapter.source_dir!r}: " + "; ".join(exc.problems)))
+            prepared.append(None)
+        except OSError as exc:
+            issues.append((f"adapters[{i}].sourceDir", f"{adapter.source_dir!r}: cannot be read ({exc.strerror})"))
+            prepared.append(None)
+    return prepared, issues
 
 
 class AdapterCatalog(pulumi.ComponentResource):
-    """Every declared adapter version, checked and published at ``adapters/<base>/<adapter>/<version>/``."""
+    """Every declared adapter version, checked and published at ``adapters/<base>/<adapter>/<version>/``.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`prepare_all`)
+    before it registers anything."""
 
     object_paths: dict[tuple[str, str], pulumi.Output[str]]
     """(base model, adapter) -> published object prefix (resolves after the upload)."""
@@ -253,17 +286,19 @@ class AdapterCatalog(pulumi.ComponentResource):
     """(base model, adapter) -> file name -> SHA-256 of the published bytes (what registries pin)."""
 
     def __init__(self, name: str, args: AdapterCatalogArgs, opts: pulumi.ResourceOptions | None = None):
+        ready, issues = prepare_all(args)
+        refuse_inputs("AdapterCatalog", name, issues)
         super().__init__("llmplatform:models:AdapterCatalog", name, None, opts)
         store = args.store
         mode: PublishMode = "upload" if store.endpoint else "verify"
         self.object_paths = {}
         self.uris = {}
         self.digests = {}
-        for adapter in args.adapters:
+        for adapter, prepared in zip(args.adapters, ready):
+            assert prepared is not None, "refused above"
+            # Checked at program time too (prepare_all): a bad adapter fails preview, not the update.
             source = (args.root / adapter.source_dir).resolve()
-            # Checked at program time too: a bad adapter fails preview, not the update.
             architecture = args.architectures.get(adapter.base_model)
-            prepared = prepare_adapter(source, adapter.rank, args.model_path, _arch(architecture))
             prefix = adapter_prefix(adapter.base_model, adapter.name, adapter.version)
             props: dict[str, Any] = {
                 "sourceDir": str(source),

@@ -9,13 +9,15 @@ prefix (``serving.services.<name>`` and ``spec``), so the facts in the message a
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 
-from components.common.suggest import did_you_mean
+from components.common.images import ImageRef
 from components.gpu.pool_ref import GpuPoolRef
-from components.gpu.spec import DraSharing, HybridSharing, MigSharing, NoSharing, TimeSlicingSharing
+from components.gpu.requests import GpuRequest, request_rules
+from components.gpu.spec import DraSharing
 from components.models.planning import capacity_rules, time_slicing_rules
-from components.models.spec import LoraServiceSpec
+from components.models.spec import AdapterSpec, LoraServiceSpec
 
 
 def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_templates: Collection[str] | None,
@@ -24,65 +26,70 @@ def service_pool_rules(svc: LoraServiceSpec, pool_ref: GpuPoolRef, *, claim_temp
     node, tensor parallelism). ``claim_templates``: the DRA claim template names that exist, or
     None when unknown (a component given a claim name cannot see the stack's templates); the stack
     passes its templates by name, and their device counts are then checked against a node too."""
-    pool, pool_name = pool_ref.spec, pool_ref.name
-    gpu_path = f"{path}.gpu"
-    req = svc.gpu
-    sharing = pool.sharing
-    issues = []
-    if req.mig_profile is not None:
-        if not isinstance(sharing, (MigSharing, HybridSharing)):
-            issues.append((f"{gpu_path}.migProfile", f"pool {pool_name!r} shares GPUs by {sharing.mode!r}, not MIG; remove migProfile or use a MIG pool"))
-        elif req.mig_profile not in sharing.layout:
-            issues.append((f"{gpu_path}.migProfile",
-                           f"pool {pool_name!r} ({pool.gpu}) is partitioned into {sorted(sharing.layout)}; {req.mig_profile!r} is not among them"))
-        elif req.count > sharing.layout[req.mig_profile] * pool.gpus_per_node * svc.engine.pipeline_parallel:
-            per_node = sharing.layout[req.mig_profile] * pool.gpus_per_node
-            issues.append((f"{gpu_path}.count", f"{req.count} {req.mig_profile} slices per pod exceed the {per_node} a "
-                                                f"{pool_name!r} node holds ({sharing.layout[req.mig_profile]} per GPU x "
-                                                f"{pool.gpus_per_node} GPUs)"))
-    elif isinstance(sharing, (MigSharing, HybridSharing)) and not (isinstance(sharing, MigSharing) and sharing.strategy == "single"):
-        issues.append((f"{gpu_path}.migProfile", f"pool {pool_name!r} is MIG-partitioned (mixed strategy); choose one of {sorted(sharing.layout)}"))
-    if req.dra_claim is not None:
-        if not isinstance(sharing, DraSharing):
-            issues.append((f"{gpu_path}.draClaim", f"pool {pool_name!r} shares GPUs by {sharing.mode!r}; DRA claims need a pool with sharing.mode 'dra'"))
-        elif claim_templates is not None and req.dra_claim not in claim_templates:
-            issues.append((f"{gpu_path}.draClaim", f"unknown claim template {req.dra_claim!r}{did_you_mean(req.dra_claim, list(claim_templates))}"))
-        elif isinstance(claim_templates, Mapping) and claim_templates[req.dra_claim].count > pool.gpus_per_node:
-            issues.append((f"gpu.dra.claimTemplates.{req.dra_claim}.count",
-                           f"{claim_templates[req.dra_claim].count} devices per claim exceed the "
-                           f"{pool.gpus_per_node} GPUs of a {pool_name!r} node ({path})"))
-    elif isinstance(sharing, DraSharing):
-        issues.append((f"{gpu_path}.draClaim", f"pool {pool_name!r} allocates GPUs through DRA; name a claim template"))
-    if isinstance(sharing, (NoSharing, TimeSlicingSharing)) and req.count > pool.gpus_per_node * svc.engine.pipeline_parallel:
-        issues.append((f"{gpu_path}.count", f"{req.count} GPUs per pod exceeds the {pool.gpus_per_node} GPUs of a {pool_name!r} node"))
-    if isinstance(sharing, TimeSlicingSharing) and sharing.fail_requests_greater_than_one and req.count > 1:
-        issues.append((f"{gpu_path}.count", f"pool {pool_name!r} time-slices GPUs with failRequestsGreaterThanOne; a pod may request only 1"))
-    if isinstance(sharing, (NoSharing,)) and svc.engine.tensor_parallel > req.count:
-        issues.append((f"{path}.engine.tensorParallel",
-                       f"tensor parallel {svc.engine.tensor_parallel} needs at least as many GPUs per pod (gpu.count is {req.count})"))
+    req = GpuRequest(count=svc.gpu.count, mig_profile=svc.gpu.mig_profile, dra_claim=svc.gpu.dra_claim)
+    issues = [(f"{path}.{field}", reason) for field, reason in request_rules(
+        req, pool_ref, tensor_parallel=svc.engine.tensor_parallel, pipeline_parallel=svc.engine.pipeline_parallel,
+        claim_templates=claim_templates)]
+    pool = pool_ref.spec
+    if (isinstance(pool.sharing, DraSharing) and req.dra_claim is not None and isinstance(claim_templates, Mapping)
+            and req.dra_claim in claim_templates and claim_templates[req.dra_claim].count > pool.gpus_per_node):
+        issues.append((f"gpu.dra.claimTemplates.{req.dra_claim}.count",
+                       f"{claim_templates[req.dra_claim].count} devices per claim exceed the "
+                       f"{pool.gpus_per_node} GPUs of a {pool_ref.name!r} node ({path})"))
     return issues
+
+
+def duplicate_adapter_rules(adapters: Sequence[AdapterSpec], *, path: str) -> list[tuple[str, str]]:
+    """An adapter (base model, name) declared twice: the registry serves one pinned version of each.
+    ``path`` is the adapter list's (``models.adapters`` in the stack, ``adapters`` in the catalog)."""
+    seen = Counter((a.base_model, a.name) for a in adapters)
+    return [(f"{path}[{i}].name", f"adapter {a.name!r} of {a.base_model!r} is declared more than once; "
+                                  "the registry serves exactly one pinned version per adapter")
+            for i, a in enumerate(adapters) if seen[(a.base_model, a.name)] > 1]
+
+
+def service_mode_rules(svc: LoraServiceSpec, kserve_mode: str, *, path: str) -> list[tuple[str, str]]:
+    """What the service asks of KServe's deployment mode (``serving.kserve.mode``): scaling to zero
+    needs Knative, KEDA autoscaling needs Standard and a range to scale in. The stack applies it to
+    every service, the service components to their spec."""
+    issues = []
+    if svc.replicas.min == 0 and kserve_mode != "Knative":
+        issues.append((f"{path}.replicas.min", "scale to zero (0) needs serving.kserve.mode 'Knative'"))
+    if svc.autoscaling.enabled and svc.replicas.max <= svc.replicas.min:
+        issues.append((f"{path}.replicas.max", f"autoscaling needs max > min ({svc.replicas.min})"))
+    if svc.autoscaling.enabled and kserve_mode == "Knative":
+        issues.append((f"{path}.autoscaling.enabled",
+                       "KEDA autoscaling needs serving.kserve.mode 'Standard'; Knative mode scales on concurrency"))
+    return issues
+
+
+def adapter_mode_rules(svc: LoraServiceSpec, kserve_mode: str, *, path: str) -> list[tuple[str, str]]:
+    """Static adapters (an init container) on a KServe service in Knative mode."""
+    if svc.adapter_mode == "static" and kserve_mode == "Knative" and svc.frontend == "kserve":
+        return [(f"{path}.adapterMode",
+                 "'static' downloads adapters in an init container, which Knative refuses unless its "
+                 "kubernetes.podspec-init-containers feature is on; use 'dynamic' (the default) or "
+                 "serving.kserve.mode 'Standard'")]
+    return []
 
 
 def mode_rules(cfg) -> list[tuple[str, str]]:
-    issues = []
-    for name, svc in sorted(cfg.serving.services.items()):
-        if svc.adapter_mode == "static" and cfg.serving.kserve.mode == "Knative" and svc.frontend == "kserve":
-            issues.append((f"serving.services.{name}.adapterMode",
-                           "'static' downloads adapters in an init container, which Knative refuses unless its "
-                           "kubernetes.podspec-init-containers feature is on; use 'dynamic' (the default) or "
-                           "serving.kserve.mode 'Standard'"))
-    return issues
+    return [issue for name, svc in sorted(cfg.serving.services.items())
+            for issue in adapter_mode_rules(svc, cfg.serving.kserve.mode, path=f"serving.services.{name}")]
 
 
-def image_rules(cfg) -> list[tuple[str, str]]:
+def vllm_image_rules(image: ImageRef, *, path: str) -> list[tuple[str, str]]:
     """The vLLM image must be the version whose argument spec every emitted argument is checked against."""
     from components.models.vllm_args import PINNED_VLLM_VERSION
 
-    tag = cfg.models.vllm_image.tag
-    if tag.removeprefix("v") != PINNED_VLLM_VERSION:
-        return [("models.vllmImage.tag", f"{tag!r} is not the vLLM version the arguments are checked against; use "
-                                         f"'v{PINNED_VLLM_VERSION}' (components/models/vllm_argspec)")]
+    if image.tag.removeprefix("v") != PINNED_VLLM_VERSION:
+        return [(f"{path}.tag", f"{image.tag!r} is not the vLLM version the arguments are checked against; use "
+                                f"'v{PINNED_VLLM_VERSION}' (components/models/vllm_argspec)")]
     return []
+
+
+def image_rules(cfg) -> list[tuple[str, str]]:
+    return vllm_image_rules(cfg.models.vllm_image, path="models.vllmImage")
 
 
 def models_rules(cfg) -> list[tuple[str, str]]:

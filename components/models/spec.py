@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from components.common.fields import bucket_name, Gib, ObjectName, PathSegment, Quantity, ServedName
+from components.common.fields import is_dns_label  # noqa: F401  re-exported: its old home (UPGRADE.md)
 from components.common.images import ImageRef
 from components.common.spec import Spec, check_rules
 
 # Kubernetes DNS-1035 label: service names become Service/Deployment names.
-_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 # Adapter names and versions become object-store path segments and served-name parts.
 _PATH_SEGMENT = re.compile(r"^[a-z0-9]([-a-z0-9._]{0,61}[a-z0-9])?$")
 
@@ -285,6 +285,3 @@ class ModelsSpec(Spec):
     """Size limit of each replica's local adapter cache (an emptyDir). Default: 10."""
 
 
-def is_dns_label(name: str) -> bool:
-    """Whether ``name`` can be a Kubernetes Service/Deployment name."""
-    return bool(_DNS_LABEL.match(name))

@@ -41,7 +41,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.common.images import ImageRef
-from components.common.input_errors import refuse_inputs
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
 from components.gpu.placement import placement_for
 from components.gpu.pool_ref import GpuPoolRef
@@ -49,12 +49,13 @@ from components.gpu.spec import GpuPoolSpec
 from components.models.lora_server import (AdapterRegistry, AdapterStoreRef, PublishedAdapter, engine_options,
                                            lora_server_pod, static_lora_modules)
 from components.models.planning import service_capacity_rules
-from components.models.rules import service_pool_rules
-from components.models.spec import BaseModelSpec, LoraServiceSpec, PvcModelSource
+from components.models.rules import adapter_mode_rules, service_mode_rules, service_pool_rules, vllm_image_rules
+from components.models.spec import BaseModelSpec, LoraServiceSpec, ModelsSpec, PvcModelSource
 from components.models.vllm_args import check_args
 from components.common.pod_security import RUN_AS, RunAs
 from components.models.shape import ShapeError, model_arch
 from components.openshift.dashboard import RhoaiPresentation
+from components.serving.names import service_name_problems
 from components.serving.rules import parallelism_rules
 from components.serving.inference_service import AUTOSCALER_CLASS_ANNOTATION, inference_service
 from components.gate.gate import GateSidecar
@@ -124,46 +125,51 @@ class VllmLoraServiceArgs:
     """Everything one service needs, resolved by the models layer."""
 
     name: str
-    """Kubernetes name of the InferenceService (the service's key)."""
+    """Kubernetes name of the InferenceService (the service's key). Required."""
     namespace: pulumi.Input[str]
-    """Serving namespace (Output of the namespace's creation)."""
+    """Serving namespace (Output of the namespace's creation). Required."""
     namespace_name: str
-    """Serving namespace as plain text (for PromQL)."""
+    """Serving namespace as plain text (for PromQL). Required."""
     mode: str
-    """KServe deployment mode: Standard or Knative."""
+    """KServe deployment mode: Standard or Knative. Required."""
     spec: LoraServiceSpec
-    """The service's config."""
+    """The service's config (``serving.services.<name>``): checked against ``pool`` and ``model`` before anything
+    is created. Required."""
     served_name: str
-    """OpenAI name of the base model."""
+    """OpenAI ``model`` name of the base model (vLLM ``--served-model-name``). Required."""
     model: BaseModelSpec
-    """Base model."""
+    """Base model: its architecture (VRAM budget) and its weights' source. Required."""
     pool_name: str
-    """GPU pool key."""
+    """GPU pool key (``gpu.pools.<name>``): the ``llm-platform.io/pool`` label of its nodes. Required."""
     pool: GpuPoolSpec
-    """GPU pool."""
+    """The GPU pool's spec; with ``pool_name`` it is the service's :class:`GpuPoolRef`. Required."""
     adapters: dict[str, PublishedAdapter]
-    """Adapter served name -> published version (prefix and pinned digests)."""
+    """Adapter served name -> published version (prefix and pinned digests). Required."""
     store: AdapterStoreRef | None
-    """Adapter store; None when the stack has no adapters."""
+    """Adapter store; None when the stack has no adapters. Required."""
     image: ImageRef
-    """vLLM image."""
+    """vLLM image (its tag must be the version the arguments are checked against). Required."""
     prometheus_url: str
-    """Prometheus KEDA queries."""
+    """Prometheus URL the KEDA autoscaler queries. Required."""
     sync_interval_seconds: int = 15
-    """Sidecar poll interval."""
+    """How often each replica's adapter sync sidecar re-checks what its vLLM serves, in seconds. Default: 15
+    (as ``models.loraSyncIntervalSeconds``)."""
     lora_cache_gib: int = 10
-    """emptyDir size limit of the adapter cache."""
+    """Size limit in GiB of each replica's adapter cache (an emptyDir). Default: 10 (as
+    ``models.loraCacheGib``)."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """Serving controllers that must exist first (KServe CRDs and webhook)."""
+    """Serving controllers that must exist first (KServe CRDs and webhook). Default: none."""
     gate: GateSidecar | None = None
-    """The tenant gate in front of vLLM (it takes ``HTTP_PORT``; vLLM moves to 127.0.0.1)."""
+    """The tenant gate in front of vLLM (it takes ``HTTP_PORT``; vLLM moves to 127.0.0.1). Default: None: no
+    gate, vLLM serves ``HTTP_PORT`` itself."""
     metrics_port: int = HTTP_PORT
-    """Port serving vLLM's ``/metrics`` to Prometheus (the gate's metrics port behind a gate)."""
+    """Port serving vLLM's ``/metrics`` to Prometheus (the gate's metrics port behind a gate). Default:
+    ``HTTP_PORT`` (8080, vLLM's own port without a gate)."""
     run_as: RunAs = RUN_AS
-    """uid/gid of every container; None where the cluster assigns it (OpenShift)."""
+    """uid/gid of every container; None where the cluster assigns it (OpenShift). Default: 1000."""
     rhoai: RhoaiPresentation | None = None
-    """How OpenShift AI shows and exposes the service (dashboard metadata, Route, auth proxy);
-    None elsewhere."""
+    """How OpenShift AI shows and exposes the service (dashboard metadata, Route, auth proxy). Default: None
+    (not on OpenShift AI)."""
 
     @property
     def pool_ref(self) -> GpuPoolRef:
@@ -173,15 +179,21 @@ class VllmLoraServiceArgs:
 
 def problems(args: VllmLoraServiceArgs) -> list[tuple[str, str]]:
     """Everything wrong with ``args`` (paths relative to them), by the same rule functions the
-    stack applies to ``serving.services.<name>``: the GPU request against what the pool offers
+    stack applies to ``serving.services.<name>``: the names KServe derives from ``name``, the vLLM
+    image tag, what the spec asks of the KServe mode, the GPU request against what the pool offers
     (a MIG slice it does not have, more GPUs than a node, tensor parallelism above the GPU count),
     the parallel layout on the pool's nodes, then the VRAM budget (a model that does not fit its
     GPU), and the vLLM arguments against the pinned argument spec."""
     spec = args.spec
-    issues = service_pool_rules(spec, args.pool_ref, claim_templates=None, path="spec")
-    issues += parallelism_rules(spec.engine, args.pool_name, args.pool, path="spec")
-    if issues:  # the planner needs a request that fits the pool
-        return issues
+    issues = [("name", problem) for problem in service_name_problems(args.name, "kserve", args.mode)]
+    issues += vllm_image_rules(args.image, path="image")
+    issues += value_issues(ModelsSpec, "lora_sync_interval_seconds", args.sync_interval_seconds, path="syncIntervalSeconds")
+    issues += value_issues(ModelsSpec, "lora_cache_gib", args.lora_cache_gib, path="loraCacheGib")
+    issues += service_mode_rules(spec, args.mode, path="spec") + adapter_mode_rules(spec, args.mode, path="spec")
+    placement = service_pool_rules(spec, args.pool_ref, claim_templates=None, path="spec")
+    placement += parallelism_rules(spec.engine, args.pool_name, args.pool, path="spec")
+    if placement:  # the planner needs a request that fits the pool
+        return issues + placement
     try:
         arch = model_arch(spec.base_model, args.model)
     except ShapeError as exc:

@@ -23,9 +23,9 @@ class ModelWeightsArgs:
     """Base models by key and where their claims live."""
 
     base_models: dict[str, BaseModelSpec]
-    """Base models (only ``pvc`` sources with ``create`` get a claim)."""
+    """Base models (only ``pvc`` sources with ``create`` get a claim). Required."""
     namespace: pulumi.Input[str]
-    """Serving namespace (claims must be in the namespace of the pods mounting them)."""
+    """Serving namespace (claims must be in the namespace of the pods mounting them). Required."""
 
 
 class ModelWeights(pulumi.ComponentResource):

@@ -34,8 +34,10 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from components.common.helm import ChartRef, helm_release
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
 from components.observability import promql
+from components.observability.spec import AlertThresholdsSpec, ObservabilitySpec
 
 MONITORING_API = "monitoring.coreos.com/v1"
 DASHBOARD_LABEL = "grafana_dashboard"
@@ -83,25 +85,27 @@ class ObservabilityArgs:
     """What to monitor and where Prometheus/Grafana live."""
 
     namespace: pulumi.Input[str]
-    """Namespace of dashboards and (optionally) kube-prometheus-stack."""
+    """Namespace of dashboards and (optionally) kube-prometheus-stack. Required."""
     namespace_name: str
-    """The same namespace as a plain string."""
+    """The same namespace as a plain string. Required."""
     release_label: str
-    """``release`` label Prometheus selects monitors and rules by."""
+    """``release`` label Prometheus selects monitors and rules by. Required."""
     services: Sequence[MonitoredService] = ()
-    """Model services to scrape and alert on."""
+    """Model services to scrape and alert on. Default: none."""
     alerts: bool = True
-    """Create PrometheusRules."""
+    """Create a PrometheusRule per service. Default: true."""
     dashboards: bool = True
-    """Create Grafana dashboard ConfigMaps."""
+    """Create Grafana dashboard ConfigMaps. Default: true."""
     thresholds: AlertThresholds = field(default_factory=AlertThresholds)
-    """Alert thresholds."""
+    """Alert thresholds. Default: :class:`AlertThresholds`' defaults (the config's
+    ``observability.thresholds`` defaults)."""
     extra_alert_labels: Mapping[str, str] = field(default_factory=dict)
-    """Labels added to every alert (routing)."""
+    """Labels added to every alert (routing). Default: none."""
     prometheus_stack_chart: ChartRef | None = None
-    """kube-prometheus-stack chart to install, or None when Prometheus already runs."""
+    """kube-prometheus-stack chart to install. Default: None: Prometheus already runs; only monitors, rules
+    and dashboards are created."""
     depends_on: Sequence[pulumi.Resource] = ()
-    """What the monitors wait for (e.g. the model services)."""
+    """What the monitors wait for (e.g. the model services). Default: none."""
 
 
 # ----------------------------------------------------------------------------------------
@@ -229,8 +233,23 @@ def prometheus_stack_values(release_label: str, grafana_secret: str) -> dict[str
 # component
 
 
+def problems(args: ObservabilityArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``observability``: the ``release`` label, the alert labels and every threshold (the field
+    types of ``ObservabilitySpec`` and ``AlertThresholdsSpec``: fractions in (0, 1], rates above 0)."""
+    issues = value_issues(ObservabilitySpec, "release_label", args.release_label, path="releaseLabel")
+    issues += value_issues(ObservabilitySpec, "extra_alert_labels", dict(args.extra_alert_labels), path="extraAlertLabels")
+    for name, camel in (("kv_cache_usage", "kvCacheUsage"), ("requests_waiting", "requestsWaiting"),
+                        ("gpu_memory_used", "gpuMemoryUsed"), ("adapter_failures_per_second", "adapterFailuresPerSecond")):
+        issues += value_issues(AlertThresholdsSpec, name, getattr(args.thresholds, name), path=f"thresholds.{camel}")
+    return issues
+
+
 class Observability(pulumi.ComponentResource):
-    """Scrape configs, alerts and dashboards of the model services (optionally Prometheus too)."""
+    """Scrape configs, alerts and dashboards of the model services (optionally Prometheus too).
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     pod_monitors: dict[str, k8s.apiextensions.CustomResource]
     """PodMonitor per service."""
@@ -242,6 +261,7 @@ class Observability(pulumi.ComponentResource):
     """kube-prometheus-stack release when installed here."""
 
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("Observability", name, problems(args))
         super().__init__("llmplatform:observability:Observability", name, None, opts)
         self.prometheus_stack = None
         crd_deps: list[pulumi.Resource] = list(args.depends_on)

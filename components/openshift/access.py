@@ -34,17 +34,17 @@ ROUTER_NAMESPACES = {"policy-group.network.openshift.io/ingress": ""}
 @dataclass(frozen=True)
 class ModelAccessArgs:
     service: str
-    """InferenceService name."""
+    """InferenceService name. Required."""
     namespace: pulumi.Input[str]
-    """Its namespace (the data science project)."""
+    """Its namespace (the data science project). Required."""
     pod_labels: dict[str, str]
-    """Labels selecting its predictor pods."""
+    """Labels selecting its predictor pods. Required."""
     api_port: int
-    """The pod's OpenAI API port (the tenant gate's; kube-rbac-proxy forwards there)."""
+    """The pod's OpenAI API port (the tenant gate's; kube-rbac-proxy forwards there). Required."""
     metrics_port: int
-    """The gate's metrics port (vLLM's /metrics through it)."""
+    """The gate's metrics port (vLLM's /metrics through it). Required."""
     auth: bool
-    """kube-rbac-proxy in front of the gate."""
+    """kube-rbac-proxy in front of the gate. Required."""
 
 
 def ingress_rules(api_port: int, metrics_port: int, auth: bool) -> list[dict[str, Any]]:

@@ -58,17 +58,17 @@ def cluster_policy_spec(values: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class OlmOperatorsArgs:
     gpu_operator: OlmSubscriptionSpec
-    """GPU Operator subscription."""
+    """GPU Operator subscription. Required."""
     gpu_operator_namespace: pulumi.Input[str]
-    """Its namespace (platform-owned)."""
+    """Its namespace (platform-owned). Required."""
     nfd: OlmSubscriptionSpec
-    """NFD subscription."""
+    """NFD subscription. Required."""
     nfd_namespace: pulumi.Input[str]
-    """Its namespace (platform-owned)."""
+    """Its namespace (platform-owned). Required."""
     cluster_policy: dict[str, Any]
-    """ClusterPolicy spec (:func:`cluster_policy_spec`)."""
+    """ClusterPolicy spec (:func:`cluster_policy_spec`). Required."""
     depends_on: list[pulumi.Resource] = field(default_factory=list)
-    """What the ClusterPolicy needs first (the sharing ConfigMaps it names)."""
+    """What the ClusterPolicy needs first (the sharing ConfigMaps it names). Default: none."""
 
 
 def subscription_spec(sub: OlmSubscriptionSpec) -> dict[str, Any]:

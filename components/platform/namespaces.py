@@ -33,7 +33,7 @@ class NamespacesArgs(Spec):
     """Namespaces by name."""
 
     namespaces: dict[str, NamespaceSpec] = Field(default_factory=dict)
-    """Namespaces to create, by name."""
+    """Namespaces to create, by name. Default: none."""
 
 
 class PlatformNamespaces(pulumi.ComponentResource):

@@ -25,13 +25,14 @@ class KedaArgs:
     """The KEDA controller."""
 
     namespace: str
-    """Namespace of the operator and metrics server (created by the release)."""
+    """Namespace of the operator and metrics server (created by the release). Required."""
     chart: ChartRef
-    """``keda`` chart."""
+    """``keda`` chart. Required."""
     values: Mapping[str, Any] = field(default_factory=dict)
-    """Extra chart values (e.g. image registry overrides for a mirror)."""
+    """Extra chart values (e.g. image registry overrides for a mirror). Default: none (the chart's
+    defaults)."""
     depends_on: Sequence[pulumi.Resource] = ()
-    """Resources to wait for."""
+    """Resources to wait for. Default: none."""
 
 
 class Keda(pulumi.ComponentResource):

@@ -25,8 +25,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.common.helm import ChartRef, helm_release
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
 from components.serving.inference_service import check_mode
+from components.serving.names import knative_domain_rules
 
 KNATIVE_OPERATOR_API = "operator.knative.dev/v1beta1"
 KOURIER_INGRESS_CLASS = "kourier.ingress.networking.knative.dev"
@@ -51,17 +53,18 @@ class KnativeArgs:
     """Knative Serving as KServe's Knative mode needs it."""
 
     version: str
-    """Knative Serving version the operator installs (``spec.version``)."""
+    """Knative Serving version the operator installs (``spec.version``). Required."""
     domain: str
-    """Domain of generated URLs (``config.domain``)."""
+    """Domain of generated URLs (``config.domain``). Required."""
     networking: Literal["istio", "kourier"]
-    """Networking layer; ``istio`` expects an existing Istio."""
+    """Networking layer; ``istio`` expects an existing Istio. Required."""
     operator_chart: ChartRef
-    """``knative-operator`` chart."""
+    """``knative-operator`` chart. Required."""
     serving_namespace: pulumi.Input[str] = KNATIVE_SERVING_NAMESPACE
-    """Namespace of the KnativeServing CR (must exist: pass the platform namespace Output)."""
+    """Namespace of the KnativeServing CR (must exist: pass the platform namespace Output to wait for it).
+    Default: knative-serving."""
     kourier_service_type: str = "ClusterIP"
-    """Service type of Kourier's gateway (a LoadBalancer costs money)."""
+    """Service type of Kourier's gateway (a LoadBalancer costs money). Default: ClusterIP."""
 
 
 @dataclass(frozen=True)
@@ -69,23 +72,25 @@ class KServeArgs:
     """KServe and what it needs."""
 
     mode: str
-    """``Standard`` or ``Knative``: the controller's default and every InferenceService's annotation."""
+    """``Standard`` or ``Knative``: the controller's default and every InferenceService's annotation.
+    Required."""
     namespace: str
-    """Controller namespace (created by the release)."""
+    """Controller namespace (created by the release). Required."""
     crd_chart: ChartRef
-    """``kserve-crd`` chart."""
+    """``kserve-crd`` chart. Required."""
     chart: ChartRef
-    """``kserve-resources`` chart."""
+    """``kserve-resources`` chart. Required."""
     cert_manager_chart: ChartRef | None
-    """cert-manager chart, or None when the cluster already runs cert-manager."""
+    """cert-manager chart, or None when the cluster already runs cert-manager. Required."""
     cert_manager_namespace: str = "cert-manager"
-    """cert-manager namespace."""
+    """cert-manager namespace. Default: cert-manager."""
     knative: KnativeArgs | None = None
-    """Knative settings; required in Knative mode, ignored in Standard mode."""
+    """Knative settings; required in Knative mode, ignored in Standard mode. Default: None."""
     ingress: Literal["none", "istio"] = "none"
-    """Standard mode: ``none`` (no Ingress per InferenceService) or ``istio`` (Ingress class istio)."""
+    """Standard mode: ``none`` (no Ingress per InferenceService) or ``istio`` (Ingress of class istio, needs
+    an existing Istio). Default: none."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """Resources to wait for."""
+    """Resources to wait for. Default: none."""
 
 
 def knative_serving_spec(args: KnativeArgs) -> dict[str, Any]:
@@ -117,6 +122,28 @@ def knative_serving_spec(args: KnativeArgs) -> dict[str, Any]:
     return spec
 
 
+def problems(args: KServeArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``serving.kserve``: the mode KServe v0.20 knows, Knative settings in Knative mode (its domain,
+    networking layer and Kourier service type), the ingress choice."""
+    from components.serving.spec import KnativeSpec, KServeSpec  # the specs import the models layer, which imports this layer
+
+    try:
+        mode = check_mode(args.mode)
+    except ValueError as exc:
+        return [("mode", str(exc))]
+    issues = value_issues(KServeSpec, "ingress", args.ingress, path="ingress")
+    if mode == "Knative":
+        if args.knative is None:
+            return issues + [("knative", "KServe Knative mode needs KServeArgs.knative")]
+        k = args.knative
+        issues += value_issues(KnativeSpec, "domain", k.domain, path="knative.domain")
+        issues += knative_domain_rules(k.domain, path="knative.domain")
+        issues += value_issues(KnativeSpec, "networking", k.networking, path="knative.networking")
+        issues += value_issues(KnativeSpec, "kourier_service_type", k.kourier_service_type, path="knative.kourierServiceType")
+    return issues
+
+
 def kserve_values(args: KServeArgs) -> dict[str, Any]:
     """Values of the ``kserve-resources`` chart."""
     mode = check_mode(args.mode)
@@ -134,7 +161,10 @@ def kserve_values(args: KServeArgs) -> dict[str, Any]:
 
 
 class KServe(pulumi.ComponentResource):
-    """KServe controller and CRDs, cert-manager, and Knative Serving in Knative mode."""
+    """KServe controller and CRDs, cert-manager, and Knative Serving in Knative mode.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     mode: str
     """Deployment mode of every InferenceService (``Standard`` or ``Knative``)."""
@@ -146,10 +176,9 @@ class KServe(pulumi.ComponentResource):
     """Every Helm release of the component, in install order."""
 
     def __init__(self, name: str, args: KServeArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("KServe", name, problems(args))
         super().__init__("llmplatform:serving:KServe", name, None, opts)
         self.mode = check_mode(args.mode)
-        if self.mode == "Knative" and args.knative is None:
-            raise ValueError("KServe Knative mode needs KServeArgs.knative")
         self.scale_to_zero = self.mode == "Knative"
         base = list(args.depends_on)
         self.releases = []

@@ -49,7 +49,12 @@ import pulumi_kubernetes as k8s
 
 from components.common.helm import ChartRef, helm_release
 from components.common.images import ImageRef
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
+from components.gpu.pool_ref import GpuPoolRef
+from components.gpu.requests import placement_rules
+from components.serving.multinode import layout_problem
+from components.serving.names import service_name_problems
 from components.serving.vllm_pod import MODEL_DIR, VllmServerPod
 SERVICE_PORT = 8000
 """Port the InferencePool targets (routing sidecar on decode pods, vLLM on prefill pods)."""
@@ -177,33 +182,39 @@ class LlmdModelServiceArgs:
     """One llm-d model service (see the module docstring for a call)."""
 
     platform: LlmdPlatform
-    """Shared gateway, charts and images (``ServingLayer.llmd``)."""
+    """Shared gateway, charts and images (``ServingLayer.llmd``). Required."""
     service: str
-    """Service name (DNS label): release names, pool name, route path ``/<service>``."""
+    """Service name (DNS label): release names, pool name, route path ``/<service>``. Required."""
     namespace: pulumi.Input[str]
-    """Namespace: the gateway's (``platform.gateway_namespace``); pass the platform namespace
-    Output so the releases wait for its creation."""
+    """Namespace: the gateway's (``platform.gateway_namespace``); pass the platform namespace Output so the
+    releases wait for its creation. Required."""
     served_name: str
-    """OpenAI ``model`` name of the base model (vLLM ``--served-model-name``, metrics ``model_name``)."""
+    """OpenAI ``model`` name of the base model (vLLM ``--served-model-name``, metrics ``model_name``).
+    Required."""
     server: VllmServerPod
-    """The decode model-server pod (engine arguments with ``--model MODEL_DIR`` and
-    ``--port vllm_port(...)``, env, model, placement, companions); see ``vllm_pod``."""
+    """The decode model-server pod (engine arguments with ``--model MODEL_DIR`` and ``--port vllm_port(...)``,
+    env, model, placement, companions); see ``vllm_pod``. Required."""
     replicas: int = 1
-    """Decode replicas (initial count when ``scaling`` is set)."""
+    """Decode replicas (initial count when ``scaling`` is set). Default: 1."""
     tensor_parallel: int = 1
-    """Tensor-parallel size of one decode pod (GPUs per pod for whole-GPU pools)."""
+    """Tensor-parallel size of one decode pod (GPUs per pod for whole-GPU pools). Default: 1."""
     prefill_replicas: int = 0
-    """Prefill pods for prefill/decode disaggregation; 0 keeps prefill in the decode pods."""
+    """Prefill pods for prefill/decode disaggregation. Default: 0 (prefill stays in the decode pods)."""
     prefill_vllm_args: Sequence[str] = ()
-    """vLLM arguments of prefill pods (``--port SERVICE_PORT``, KV transfer config)."""
+    """vLLM arguments of prefill pods (``--port SERVICE_PORT``, KV transfer config); required when
+    ``prefill_replicas`` > 0. Default: none."""
     routing_proxy: bool = True
-    """Run the llm-d routing sidecar in decode pods (needed for P/D)."""
+    """Run the llm-d routing sidecar in decode pods (needed for P/D). Default: true."""
     connector: str = "nixlv2"
-    """KV connector of the routing sidecar for P/D."""
+    """KV connector of the routing sidecar for P/D. Default: nixlv2."""
     scaling: LlmdScaling | None = None
-    """KEDA scaling of the decode Deployment; None keeps ``replicas`` fixed."""
+    """KEDA scaling of the decode Deployment. Default: None (``replicas`` fixed)."""
     image_pull_secrets: Sequence[str] = ()
-    """Pull secrets for the images, in addition to ``platform.image_pull_secrets``."""
+    """Pull secrets for the images, in addition to ``platform.image_pull_secrets``. Default: none."""
+    pool: GpuPoolRef | None = None
+    """The GPU pool the decode pods run on: tensor (x pipeline) parallelism must lay out on its
+    nodes, and ``server.placement`` must ask for what the pool offers, the way ``placement_for``
+    places a pod on it. Default: None (not checked against a pool)."""
 
     @property
     def pod(self) -> VllmServerPod:
@@ -217,28 +228,39 @@ class LlmdModelServiceArgs:
         """Platform and service pull secrets, each once."""
         return list(dict.fromkeys([*self.platform.image_pull_secrets, *self.image_pull_secrets]))
 
-    def problems(self) -> list[str]:
-        """Everything wrong with these args (empty when fine)."""
-        out = list(self.pod.model.problems())
+    def problems(self) -> list[tuple[str, str]]:
+        """Everything wrong with these args, as ``(path, reason)`` relative to them (empty when fine)."""
+        out = [("service", p) for p in service_name_problems(self.service, "llm-d", "Standard")]
+        out += [("server.model", p) for p in self.pod.model.problems()]
         if self.prefill_replicas and not self.routing_proxy:
-            out.append("prefill/decode disaggregation needs the routing sidecar (routing_proxy=True)")
+            out.append(("routingProxy", "prefill/decode disaggregation needs the routing sidecar (routing_proxy=True)"))
         if self.prefill_replicas and not self.prefill_vllm_args:
-            out.append("prefill_replicas > 0 needs prefill_vllm_args")
+            out.append(("prefillVllmArgs", "prefill_replicas > 0 needs prefill_vllm_args"))
         if self.server.port != vllm_port("decode", self.routing_proxy):
-            out.append(f"server.port must be {vllm_port('decode', self.routing_proxy)} (the pool and routing sidecar "
-                       f"expect it), got {self.server.port}")
+            out.append(("server.port", f"server.port must be {vllm_port('decode', self.routing_proxy)} (the pool and routing "
+                                       f"sidecar expect it), got {self.server.port}"))
         # Behind the tenant gate vLLM listens on 127.0.0.1:engine_port; the gate takes the pool's port.
-        out += check_vllm_args(self.server.args, served_name=self.served_name,
-                               port=self.server.vllm_port, tensor_parallel=self.tensor_parallel)
+        out += [("server.args", p) for p in check_vllm_args(self.server.args, served_name=self.served_name,
+                                                            port=self.server.vllm_port, tensor_parallel=self.tensor_parallel)]
+        if self.pool is not None:
+            pipeline = _flag_value(self.server.args, "--pipeline-parallel-size")
+            layout = layout_problem(self.tensor_parallel, int(pipeline[0]) if pipeline else 1, self.pool.name,
+                                    self.pool.gpus_per_node)
+            if layout is not None:
+                out.append(("tensorParallel", layout))
+            out += placement_rules(self.server.placement, self.pool, tensor_parallel=self.tensor_parallel,
+                                   path="server.placement", tensor_path="tensorParallel")
         if self.prefill_replicas and self.server.engine_port is not None:
-            out.append("prefill/decode disaggregation behind the tenant gate is not supported yet "
-                       "(prefill pods serve on another port than the decode gate)")
+            out.append(("prefillReplicas", "prefill/decode disaggregation behind the tenant gate is not supported yet "
+                                           "(prefill pods serve on another port than the decode gate)"))
         if self.prefill_replicas:
-            out += [f"prefill: {p}" for p in check_vllm_args(self.prefill_vllm_args, served_name=self.served_name,
-                                                             port=vllm_port("prefill"), tensor_parallel=self.tensor_parallel)]
+            out += [("prefillVllmArgs", f"prefill: {p}") for p in check_vllm_args(
+                self.prefill_vllm_args, served_name=self.served_name, port=vllm_port("prefill"),
+                tensor_parallel=self.tensor_parallel)]
         if self.scaling is not None:
             if self.scaling.min_replicas < 1 or self.scaling.max_replicas < self.scaling.min_replicas:
-                out.append(f"scaling needs 1 <= min_replicas <= max_replicas, got {self.scaling.min_replicas}..{self.scaling.max_replicas}")
+                out.append(("scaling", f"scaling needs 1 <= min_replicas <= max_replicas, got "
+                                       f"{self.scaling.min_replicas}..{self.scaling.max_replicas}"))
         return out
 
 
@@ -271,7 +293,7 @@ def modelservice_values(args: LlmdModelServiceArgs) -> dict[str, Any]:
     against the chart's values.schema.json)."""
     problems = args.problems()
     if problems:
-        raise ValueError(f"llm-d model service {args.service!r}: " + "; ".join(problems))
+        raise ValueError(f"llm-d model service {args.service!r}: " + "; ".join(f"{p}: {r}" for p, r in problems))
     gpu_resource = next(iter(args.server.placement.resources), "")
     values: dict[str, Any] = {
         "fullnameOverride": args.service,
@@ -381,7 +403,10 @@ def http_route_spec(service: str, platform: LlmdPlatform) -> dict[str, Any]:
 
 
 class LlmdModelService(pulumi.ComponentResource):
-    """Inference pool + endpoint picker, model servers and the route to them, for one service."""
+    """Inference pool + endpoint picker, model servers and the route to them, for one service.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args
+    (:meth:`LlmdModelServiceArgs.problems`) before it registers anything."""
 
     pool_name: str
     """Name of the InferencePool."""
@@ -395,8 +420,9 @@ class LlmdModelService(pulumi.ComponentResource):
     """The router and modelservice releases."""
 
     def __init__(self, name: str, args: LlmdModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("LlmdModelService", name, args.problems())
         super().__init__("llmplatform:serving:LlmdModelService", name, None, opts)
-        values = modelservice_values(args)  # validates args before anything registers
+        values = modelservice_values(args)
         p = args.platform
         child = pulumi.ResourceOptions(parent=self, depends_on=list(p.ready))
         self.pool_name = pool_name(args.service)
@@ -443,37 +469,38 @@ class LlmdArgs:
     """The stack's llm-d gateway."""
 
     namespace: pulumi.Input[str]
-    """Namespace of the gateway (and of the model services)."""
+    """Namespace of the gateway (and of the model services). Required."""
     namespace_name: str
-    """The same namespace as a plain string (the Gateway reference of every HTTPRoute)."""
+    """The same namespace as a plain string (the Gateway reference of every HTTPRoute). Required."""
     provider: str
-    """Gateway implementation (``istio``, ``agentgateway``, ...)."""
+    """Gateway implementation (``istio``, ``agentgateway``, ...). Required."""
     infra_chart: ChartRef
-    """``llm-d-infra`` chart."""
+    """``llm-d-infra`` chart. Required."""
     router_chart: ChartRef
-    """``llm-d-router-gateway`` chart."""
+    """``llm-d-router-gateway`` chart. Required."""
     modelservice_chart: ChartRef
-    """``llm-d-modelservice`` chart."""
+    """``llm-d-modelservice`` chart. Required."""
     epp_image: ImageRef
-    """Endpoint picker image."""
+    """Endpoint picker image. Required."""
     routing_sidecar_image: ImageRef
-    """Routing sidecar image."""
+    """Routing sidecar image. Required."""
     storage_initializer_image: ImageRef
-    """Downloader of s3:// base models."""
+    """Downloader of s3:// base models. Required."""
     prometheus_url: str
-    """Prometheus KEDA queries."""
+    """Prometheus KEDA queries. Required."""
     monitoring_release_label: str | None = None
-    """``release`` label for ServiceMonitors; None: no monitors from charts."""
+    """``release`` label for the charts' ServiceMonitors. Default: None: the charts create no monitors."""
     gateway_name: str = "llm-d-inference-gateway"
-    """Name of the Gateway."""
+    """Name of the Gateway. Default: llm-d-inference-gateway."""
     service_type: str = "ClusterIP"
-    """Service type of the gateway's proxy (``LoadBalancer`` to expose it outside the cluster)."""
+    """Service type of the gateway's proxy (``LoadBalancer`` to expose it outside the cluster). Default:
+    ClusterIP."""
     keda_ready: Sequence[pulumi.Resource] = ()
-    """What ScaledObjects of model services wait for (the KEDA release)."""
+    """What ScaledObjects of model services wait for (the KEDA release). Default: none."""
     image_pull_secrets: Sequence[str] = ()
-    """Pull secrets for every model-server and EPP pod."""
+    """Pull secrets for every model-server and EPP pod. Default: none."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
-    """Resources the gateway waits for."""
+    """Resources the gateway waits for. Default: none."""
 
 
 def infra_values(args: LlmdArgs) -> dict[str, Any]:
@@ -491,8 +518,20 @@ def infra_values(args: LlmdArgs) -> dict[str, Any]:
     }
 
 
+def gateway_problems(args: LlmdArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``serving.llmd``: the gateway implementation and its Service type (the ``LlmdSpec`` field types)."""
+    from components.serving.spec import LlmdSpec  # the specs import the models layer, which imports this layer
+
+    return (value_issues(LlmdSpec, "gateway_provider", args.provider, path="provider")
+            + value_issues(LlmdSpec, "gateway_service_type", args.service_type, path="serviceType"))
+
+
 class LlmD(pulumi.ComponentResource):
-    """The llm-d inference gateway; ``platform`` is handed to every ``LlmdModelService``."""
+    """The llm-d inference gateway; ``platform`` is handed to every ``LlmdModelService``.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args
+    (:func:`gateway_problems`) before it registers anything."""
 
     platform: LlmdPlatform
     """Gateway reference, charts, images and readiness for model services."""
@@ -500,6 +539,7 @@ class LlmD(pulumi.ComponentResource):
     """Name of the Gateway."""
 
     def __init__(self, name: str, args: LlmdArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("LlmD", name, gateway_problems(args))
         super().__init__("llmplatform:serving:LlmD", name, None, opts)
         release = helm_release(f"{name}-infra", args.infra_chart, args.namespace, infra_values(args),
                                pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),

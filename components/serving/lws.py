@@ -17,13 +17,13 @@ class LwsArgs:
     """The LeaderWorkerSet controller."""
 
     namespace: str
-    """Namespace of the controller (created by the release)."""
+    """Namespace of the controller (created by the release). Required."""
     chart: ChartRef
-    """``lws`` chart (oci://registry.k8s.io/lws/charts)."""
+    """``lws`` chart (oci://registry.k8s.io/lws/charts). Required."""
     values: Mapping[str, Any] = field(default_factory=dict)
-    """Extra chart values."""
+    """Extra chart values. Default: none (the chart's defaults)."""
     depends_on: Sequence[pulumi.Resource] = ()
-    """Resources to wait for (cert-manager when its webhook certificates come from it)."""
+    """Resources to wait for (cert-manager when its webhook certificates come from it). Default: none."""
 
 
 class LeaderWorkerSetController(pulumi.ComponentResource):

@@ -34,7 +34,10 @@ from typing import Any, Literal, Mapping, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.common.input_errors import refuse_inputs
 from components.common.labels import standard_labels
+from components.gpu.pool_ref import GpuPoolRef
+from components.gpu.requests import placement_rules
 from components.serving.vllm_pod import VllmServerPod
 
 API_VERSION = "leaderworkerset.x-k8s.io/v1"
@@ -74,28 +77,53 @@ def _flag_int(args: Sequence[str], flag: str, default: int = 1) -> int:
     return default
 
 
+def layout_problem(tensor_parallel: int, pipeline_parallel: int, pool_name: str, gpus_per_node: int) -> str | None:
+    """Why tensor x pipeline parallelism cannot be laid out on the pool's nodes, or None.
+
+    One rule, two callers: the stack applies it to ``serving.services.<name>.engine`` and
+    :class:`MultiNodeVllm` / ``LlmdModelService`` to their server's arguments."""
+    try:
+        nodes_for(tensor_parallel, pipeline_parallel, gpus_per_node)
+    except ValueError as exc:
+        return (f"tensor {tensor_parallel} x pipeline {pipeline_parallel} on pool {pool_name!r} "
+                f"({gpus_per_node} GPUs per node): {exc}")
+    return None
+
+
+def replicas_problem(nodes: int, replicas: int) -> str | None:
+    """A group spanning nodes cannot scale to zero (LeaderWorkerSet keeps whole groups), or None."""
+    if replicas < 1:
+        return f"a multi-node service ({nodes} nodes) cannot scale to zero; use at least 1 replica (got {replicas})"
+    return None
+
+
 @dataclass(frozen=True)
 class MultiNodeArgs:
     """One multi-node vLLM service."""
 
     service: str
-    """Service name: LeaderWorkerSet and leader Service name."""
+    """Service name: LeaderWorkerSet and leader Service name. Required."""
     namespace: pulumi.Input[str]
-    """Namespace (pass the platform namespace Output to wait for it)."""
+    """Namespace (pass the platform namespace Output to wait for it). Required."""
     server: VllmServerPod
-    """The model-server pod of every node (engine arguments including ``--port``,
-    ``--tensor-parallel-size`` and ``--pipeline-parallel-size``; the image has Ray for the
-    ``ray`` backend); see ``vllm_pod``. Its placement is ONE pod's (one node's GPUs)."""
+    """The model-server pod of every node (engine arguments including ``--port``, ``--tensor-parallel-size``
+    and ``--pipeline-parallel-size``; the image has Ray for the ``ray`` backend); see ``vllm_pod``. Its
+    placement is ONE pod's (one node's GPUs). Required."""
     nodes: int
-    """Pods (= nodes) per replica: 1 leader + nodes-1 workers; see ``nodes_for``."""
+    """Pods (= nodes) per replica: 1 leader + nodes-1 workers; see ``nodes_for``. Required."""
     replicas: int = 1
-    """Groups (model replicas)."""
+    """Groups (model replicas), at least 1: a multi-node service cannot scale to zero. Default: 1."""
     backend: Literal["mp", "ray"] = "mp"
-    """Launcher: vLLM multiprocessing across nodes, or Ray."""
+    """Launcher: vLLM multiprocessing across nodes (``mp``) or Ray (``ray``). Default: mp."""
     labels: Mapping[str, str] | None = None
-    """Extra pod labels (e.g. selectors of a PodMonitor or an InferencePool)."""
+    """Extra pod labels (e.g. selectors of a PodMonitor or an InferencePool). Default: none."""
     image_pull_secrets: Sequence[str] = ()
-    """Pull secrets."""
+    """Pull secrets of every pod of the group. Default: none."""
+    pool: GpuPoolRef | None = None
+    """The GPU pool the group runs on: the parallelism of ``server.args`` must lay out on its
+    nodes, ``nodes`` must be the node count it lays out to, and ``server.placement`` must ask for
+    what the pool offers, the way ``placement_for`` places a pod on it. Default: None (only the
+    group's own arithmetic is checked)."""
 
     @property
     def vllm_args(self) -> tuple[str, ...]:
@@ -105,22 +133,31 @@ class MultiNodeArgs:
     def port(self) -> int:
         return self.server.port
 
-    def problems(self) -> list[str]:
-        """Everything wrong with these args (empty when fine)."""
-        out = list(self.server.problems())
-        if self.nodes < 2:
-            out.append(f"nodes={self.nodes}: a replica that fits one node runs as a Deployment, not a LeaderWorkerSet")
-        if self.replicas < 1:
-            out.append(f"replicas={self.replicas} must be >= 1")
+    def problems(self) -> list[tuple[str, str]]:
+        """Everything wrong with these args, as ``(path, reason)`` relative to them (empty when fine)."""
+        out = [("server", p) for p in self.server.problems()]
         tp = _flag_int(self.vllm_args, "--tensor-parallel-size")
         pp = _flag_int(self.vllm_args, "--pipeline-parallel-size")
+        if self.nodes < 2:
+            out.append(("nodes", f"nodes={self.nodes}: a replica that fits one node runs as a Deployment, not a LeaderWorkerSet"))
+        if (problem := replicas_problem(self.nodes, self.replicas)) is not None:
+            out.append(("replicas", problem))
+        if self.pool is not None:
+            layout = layout_problem(tp, pp, self.pool.name, self.pool.gpus_per_node)
+            if layout is not None:
+                out.append(("server.args", layout))
+            elif (spans := nodes_for(tp, pp, self.pool.gpus_per_node)) != self.nodes:
+                out.append(("nodes", f"tensor {tp} x pipeline {pp} on pool {self.pool.name!r} "
+                                     f"({self.pool.gpus_per_node} GPUs per node) spans {spans} nodes, not {self.nodes}"))
+            out += placement_rules(self.server.placement, self.pool, tensor_parallel=tp, path="server.placement",
+                                   tensor_path="server.args")
         gpus_per_pod = sum(int(v) for v in self.server.placement.resources.values()) or None
         if gpus_per_pod is not None and tp * pp != gpus_per_pod * self.nodes:
-            out.append(f"tensor {tp} x pipeline {pp} = {tp * pp} GPUs, but {self.nodes} pods x {gpus_per_pod} GPUs "
-                       f"= {gpus_per_pod * self.nodes}")
+            out.append(("server.placement", f"tensor {tp} x pipeline {pp} = {tp * pp} GPUs, but {self.nodes} pods x "
+                                            f"{gpus_per_pod} GPUs = {gpus_per_pod * self.nodes}"))
         for flag in ("--nnodes", "--node-rank", "--master-addr", "--headless", "--distributed-executor-backend"):
             if any(t == flag or t.startswith(flag + "=") for t in self.vllm_args):
-                out.append(f"{flag} is set by the launcher; remove it from vllm_args")
+                out.append(("server.args", f"{flag} is set by the launcher; remove it from vllm_args"))
         return out
 
 
@@ -167,7 +204,7 @@ def leader_worker_set_spec(args: MultiNodeArgs) -> dict[str, Any]:
     """Spec of the LeaderWorkerSet (pure; validated by tests against the upstream CRD)."""
     problems = args.problems()
     if problems:
-        raise ValueError(f"multi-node service {args.service!r}: " + "; ".join(problems))
+        raise ValueError(f"multi-node service {args.service!r}: " + "; ".join(f"{p}: {r}" for p, r in problems))
     leader, worker = launch_commands(args)
     return {
         "replicas": args.replicas,
@@ -184,7 +221,10 @@ def leader_worker_set_spec(args: MultiNodeArgs) -> dict[str, Any]:
 
 
 class MultiNodeVllm(pulumi.ComponentResource):
-    """A LeaderWorkerSet of vLLM groups and a Service in front of the leaders."""
+    """A LeaderWorkerSet of vLLM groups and a Service in front of the leaders.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args
+    (:meth:`MultiNodeArgs.problems`) before it registers anything."""
 
     service_name: str
     """Name of the Service selecting the leader pods (the OpenAI endpoint)."""
@@ -192,6 +232,7 @@ class MultiNodeVllm(pulumi.ComponentResource):
     """Labels every pod of the service carries (for PodMonitors)."""
 
     def __init__(self, name: str, args: MultiNodeArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("MultiNodeVllm", name, args.problems())
         super().__init__("llmplatform:serving:MultiNodeVllm", name, None, opts)
         spec = leader_worker_set_spec(args)
         labels = standard_labels("model-server", args.service)

@@ -8,28 +8,24 @@ not depend on the program's config model.
 
 from __future__ import annotations
 
-import re
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
-from components.gpu.spec import GpuPoolSpec
-from components.models.spec import EngineSpec
-from components.serving.multinode import nodes_for
-from components.serving.spec import ServingSpec
+from components.serving.multinode import layout_problem, nodes_for, replicas_problem
+from components.serving.names import knative_domain_rules
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+if TYPE_CHECKING:  # annotations only: importing the specs here would make ``components.serving`` unimportable first
+    from components.gpu.spec import GpuPoolSpec
+    from components.models.spec import EngineSpec
+    from components.serving.spec import ServingSpec
+
 
 
 def parallelism_rules(engine: EngineSpec, pool_name: str, pool: GpuPoolSpec, *, path: str) -> list[tuple[str, str]]:
     """Tensor x pipeline parallelism must lay out on the pool's nodes (tensor parallelism inside a
     node). ``path`` is the service spec's path; the stack rules and the service components both
     call this."""
-    tp, pp = engine.tensor_parallel, engine.pipeline_parallel
-    try:
-        nodes_for(tp, pp, pool.gpus_per_node)
-    except ValueError as exc:
-        return [(f"{path}.engine.tensorParallel",
-                 f"tensor {tp} x pipeline {pp} on pool {pool_name!r} ({pool.gpus_per_node} GPUs per node): {exc}")]
-    return []
+    problem = layout_problem(engine.tensor_parallel, engine.pipeline_parallel, pool_name, pool.gpus_per_node)
+    return [(f"{path}.engine.tensorParallel", problem)] if problem is not None else []
 
 
 def serving_rules(serving: ServingSpec, pools: Mapping[str, GpuPoolSpec], *, cluster_kind: str) -> list[tuple[str, str]]:
@@ -54,14 +50,12 @@ def serving_rules(serving: ServingSpec, pools: Mapping[str, GpuPoolSpec], *, clu
                 issues.append(("serving.lws.install",
                                f"service {name!r} spans {nodes} nodes (tensor {tp} x pipeline {pp} > {pool.gpus_per_node} GPUs "
                                "per node) and runs on a LeaderWorkerSet; set serving.lws.install: true"))
-            if svc.replicas.min == 0:
-                issues.append((f"serving.services.{name}.replicas.min",
-                               f"a multi-node service ({nodes} nodes) cannot scale to zero; use min >= 1"))
+            if (problem := replicas_problem(nodes, svc.replicas.min)) is not None:
+                issues.append((f"serving.services.{name}.replicas.min", problem))
     if s.llmd.enabled and s.llmd.gateway_provider.startswith("gke-") and cluster_kind == "eks":
         issues.append(("serving.llmd.gatewayProvider",
                        f"{s.llmd.gateway_provider!r} is a GKE-managed gateway class and does not exist on EKS; "
                        "use 'istio' or 'agentgateway'"))
-    if s.kserve.mode == "Knative" and not _DOMAIN.match(s.kserve.knative.domain):
-        issues.append(("serving.kserve.knative.domain",
-                       f"{s.kserve.knative.domain!r} is not a DNS domain (lowercase labels separated by dots)"))
+    if s.kserve.mode == "Knative":
+        issues += knative_domain_rules(s.kserve.knative.domain, path="serving.kserve.knative.domain")
     return issues

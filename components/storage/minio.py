@@ -30,11 +30,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
 from components.common.pod_security import RUN_AS, RunAs, container_security_context, pod_security_context
 from components.common.protection import protected
 from components.storage.interface import STORE_ROLES, ObjectStoreOutputs, role_policy
-from components.storage.spec import MinioSpec
+from components.storage.rules import minio_tls_rules
+from components.storage.spec import MinioSpec, StorageSpec
 
 API_PORT = 9000
 CONSOLE_PORT = 9001
@@ -138,26 +140,39 @@ class ObjectStoreArgs:
     """What the object store needs to know."""
 
     spec: MinioSpec
-    """MinIO settings."""
+    """MinIO settings (``storage.minio``): image, size, TLS, publish endpoint. Required."""
     namespace: pulumi.Input[str]
-    """Namespace of the server (platform-owned, protected: it holds the PVC)."""
+    """Namespace of the server (platform-owned, protected: it holds the PVC). Required."""
     serving_namespace: pulumi.Input[str] | None
-    """Namespace of the model servers, which gets the KServe S3 Secret, its ServiceAccount and the
-    data connection; None when nothing is served."""
+    """Namespace of the model servers, which gets the KServe S3 Secret, its ServiceAccount and the data
+    connection; None when nothing is served. Required."""
     adapters_bucket: str = "adapters"
-    """Bucket of adapter versions."""
+    """Bucket of adapter versions. Default: adapters."""
     models_bucket: str = "models"
-    """Bucket of base models (``s3://`` sources)."""
+    """Bucket of base models (``s3://`` sources). Default: models."""
     region: str = "us-east-1"
-    """Region clients sign requests for."""
+    """Region clients sign requests for. Default: us-east-1."""
     run_as: RunAs = RUN_AS
-    """uid/gid of the server and its jobs; None where the cluster assigns it (OpenShift)."""
+    """uid/gid of the server and its jobs; None where the cluster assigns it (OpenShift). Default: 1000."""
+
+
+def problems(args: ObjectStoreArgs) -> list[tuple[str, str]]:
+    """Everything wrong with ``args`` (paths relative to them), by the rules the stack applies to
+    ``storage``: bucket names and region (the ``StorageSpec`` field types), HTTPS publishing with TLS."""
+    return (value_issues(StorageSpec, "adapters_bucket", args.adapters_bucket, path="adaptersBucket")
+            + value_issues(StorageSpec, "models_bucket", args.models_bucket, path="modelsBucket")
+            + value_issues(StorageSpec, "region", args.region, path="region")
+            + minio_tls_rules(args.spec, path="spec"))
 
 
 class ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
-    """MinIO server, buckets, least-privilege users and KServe/ODH credential wiring."""
+    """MinIO server, buckets, least-privilege users and KServe/ODH credential wiring.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     def __init__(self, name: str, args: ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("ObjectStore", name, problems(args))
         super().__init__("llmplatform:storage:ObjectStore", name, None, opts)
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.common.input_errors import refuse_inputs, value_issues
 from components.common.labels import standard_labels
 from components.common.protection import protected
 from components.storage.interface import STORE_ROLES, ObjectStoreOutputs, role_policy
 from components.storage.minio import serving_credentials
-from components.storage.spec import S3Spec
+from components.storage.spec import S3Spec, StorageSpec
 
 
 @dataclass(frozen=True)
@@ -33,23 +34,35 @@ class S3ObjectStoreArgs:
     """What the S3 store needs."""
 
     spec: S3Spec
-    """S3 settings."""
+    """S3 settings (``storage.s3``). Required."""
     serving_namespace: pulumi.Input[str] | None
-    """Namespace of the model servers (credential wiring); None when nothing is served."""
+    """Namespace of the model servers (credential wiring); None when nothing is served. Required."""
     adapters_bucket: str
-    """Adapters bucket (globally unique name)."""
+    """Adapters bucket (globally unique name). Required."""
     models_bucket: str
-    """Models bucket (globally unique name)."""
+    """Models bucket (globally unique name). Required."""
     region: str
-    """AWS region of the buckets (the cluster's)."""
+    """AWS region of the buckets (the cluster's). Required."""
     tags: dict[str, str]
-    """Tags of every AWS resource."""
+    """Tags of every AWS resource. Required."""
+
+
+def problems(args: S3ObjectStoreArgs) -> list[tuple[str, str]]:
+    """Bucket names and region, by the rules the stack applies to ``storage`` (the ``StorageSpec``
+    field types); paths relative to the args."""
+    return (value_issues(StorageSpec, "adapters_bucket", args.adapters_bucket, path="adaptersBucket")
+            + value_issues(StorageSpec, "models_bucket", args.models_bucket, path="modelsBucket")
+            + value_issues(StorageSpec, "region", args.region, path="region"))
 
 
 class S3ObjectStore(ObjectStoreOutputs, pulumi.ComponentResource):
-    """Buckets, least-privilege IAM users and the same Kubernetes wiring as ``ObjectStore``."""
+    """Buckets, least-privilege IAM users and the same Kubernetes wiring as ``ObjectStore``.
+
+    Raises ``pulumi.InputPropertiesError`` listing every problem of its args (:func:`problems`)
+    before it registers anything."""
 
     def __init__(self, name: str, args: S3ObjectStoreArgs, opts: pulumi.ResourceOptions | None = None):
+        refuse_inputs("S3ObjectStore", name, problems(args))
         super().__init__("llmplatform:storage:S3ObjectStore", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.region = args.region

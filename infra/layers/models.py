@@ -15,6 +15,7 @@ import pulumi
 
 from components.common.images import ImageRef
 from components.common.pod_security import run_as_for
+from components.gpu.pool_ref import GpuPoolRef
 from components.models.adapters import AdapterCatalog, AdapterCatalogArgs, StoreConnection
 from components.models.lora_server import AdapterRegistry, AdapterStoreRef, PublishedAdapter, lora_server_pod
 from components.models.vllm_service import HTTP_PORT, VllmLoraService, VllmLoraServiceArgs, adapter_served_name, storage_uri
@@ -290,6 +291,7 @@ def _llmd_service(ctx, svc_name, spec, served_name, base, pool, adapters, store,
     model = LlmdModelService(f"{svc_name}-llmd", LlmdModelServiceArgs(
         platform=serving.llmd, service=svc_name, namespace=ns, served_name=served_name, server=pod,
         replicas=spec.replicas.min, tensor_parallel=spec.engine.tensor_parallel, scaling=scaling,
+        pool=GpuPoolRef(spec.pool, pool),
     ), ctx.k8s_opts(depends_on=[support]))
     gateway = serving.llmd.service_url(svc_name) + "/"
     return {"endpoint": gateway, "pod_labels": model.pod_labels, "metrics_port": METRICS_PORT_NAME}
@@ -352,6 +354,7 @@ def _multinode_service(ctx, svc_name, spec, served_name, base, pool, adapters, s
         shm_size="32Gi", gate=gate, run_as=run_as_for(cfg.cluster.kind))
     group = MultiNodeVllm(f"{svc_name}-multinode", MultiNodeArgs(
         service=svc_name, namespace=ns, server=pod, nodes=nodes, replicas=spec.replicas.min,
+        pool=GpuPoolRef(spec.pool, pool),
     ), ctx.k8s_opts(depends_on=[support, *serving.lws_ready] + ([weights] if weights is not None else [])))
     endpoint = f"http://{group.service_name}.{cfg.serving.namespace}.svc.cluster.local:{LEADER_PORT}"
     return {"endpoint": endpoint, "pod_labels": group.pod_labels}

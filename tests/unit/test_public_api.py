@@ -74,3 +74,20 @@ def test_every_field_of_the_public_args_is_documented(layer):
     missing = [f for cls in classes if inspect.isclass(cls) and dataclasses.is_dataclass(cls)
                for f in _dataclass_fields_without_docstring(cls)]
     assert missing == []
+
+
+def test_every_layer_and_rules_module_imports_first():
+    """A user's program may import any layer (or a layer's rules) before anything else: one fresh
+    interpreter imports each in turn first, so an import cycle through a package ``__init__`` shows."""
+    import subprocess
+    import sys
+
+    modules = [f"components.{layer}" for layer in LAYERS] + [
+        "components.serving.rules", "components.serving.names", "components.models.rules", "components.gpu.requests",
+        "components.gpu.rules", "components.gate.rules", "components.storage.rules"]
+    script = ("import importlib, sys\nfailed = []\nfor name in sys.argv[1:]:\n"
+              "    for loaded in [m for m in sys.modules if m.startswith('components')]:\n        del sys.modules[loaded]\n"
+              "    try:\n        importlib.import_module(name)\n    except ImportError as exc:\n"
+              "        failed.append(f'{name}: {exc}')\nprint('\\n'.join(failed))\n")
+    result = subprocess.run([sys.executable, "-c", script, *modules], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == ""
