@@ -15,6 +15,7 @@ import pytest
 
 from components.models.vllm_args import check_args
 from infra.mocks import SECRET_MASK
+from tests.support.adapter_edits import adapter_edits
 from tests.support.schemas import core_errors, crd_errors, has_crd
 
 REPO = Path(__file__).resolve().parents[2]
@@ -553,26 +554,6 @@ def test_a_container_added_to_the_server_pod_reaches_every_frontend_once(synth):
             assert ctx["capabilities"] == {"drop": ["ALL"]} and ctx["seccompProfile"] == {"type": "RuntimeDefault"}, c["name"]
 
 
-def _prod_70b_edits():
-    def contracts(s):
-        return next(a for a in s["models"]["adapters"] if a["baseModel"] == "llama-3.1-70b")
-
-    def add(s):
-        s["models"]["adapters"].append({**contracts(s), "name": "contracts-b"})
-
-    def bump(s):
-        contracts(s)["version"] += "-b"
-
-    def remove(s):
-        gone = contracts(s)
-        s["models"]["adapters"].remove(gone)
-        for tenant in s.get("tenants", {}).values():
-            tenant["grants"] = [g for g in tenant["grants"] if not g.endswith(":" + gone["name"])]
-        s["tenants"] = {n: t for n, t in s.get("tenants", {}).items() if t["grants"]}
-
-    return {"add": add, "bump": bump, "remove": remove}
-
-
 def test_llmd_adapter_changes_reach_no_helm_release(synth, synthesized):
     """prod's llm-d service (llama-70b) is a llm-d-modelservice release: an adapter change must not
     reach any release's values, or Helm would re-render its Deployments and roll the pods."""
@@ -583,7 +564,7 @@ def test_llmd_adapter_changes_reach_no_helm_release(synth, synthesized):
 
     before = values(synthesized("prod"))
     assert "llama-70b-ms" in before
-    for what, edit in _prod_70b_edits().items():
+    for what, edit in adapter_edits("llama-3.1-70b").items():
         assert values(synth("prod", edit)) == before, f"{what} adapter changed a Helm release's values"
 
     def static(s):
@@ -591,7 +572,7 @@ def test_llmd_adapter_changes_reach_no_helm_release(synth, synthesized):
 
     def static_added(s):
         static(s)
-        _prod_70b_edits()["add"](s)
+        adapter_edits("llama-3.1-70b")["add"](s)
 
     base, added = values(synth("prod", static)), values(synth("prod", static_added))
     assert base["llama-70b-ms"] != added["llama-70b-ms"], "static mode: --lora-modules is in the modelservice values"

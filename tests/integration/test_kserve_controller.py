@@ -31,6 +31,7 @@ import gpu_nodes
 import kserve_controller
 import kube
 from tests.support import helm_render
+from tests.support.adapter_edits import adapter_edits
 from infra.compose import build_platform
 from infra.config_loading import read_stack_file
 from infra.mocks import SECRET_MASK
@@ -356,26 +357,6 @@ ROLLOUT_STACK = "prod"
 ROLLOUT_SERVICE = "llama-8b"
 
 
-def _adapter_edits():
-    def add(s):
-        s["models"]["adapters"].append({"name": "finance", "baseModel": "llama-3.1-8b", "version": "v2026-11-01",
-                                        "sourceDir": "adapters/llama-3.1-8b/sql/v2026-11-01", "rank": 16})
-
-    def bump(s):
-        [a] = [a for a in s["models"]["adapters"] if a["baseModel"] == "llama-3.1-8b"][:1]
-        a["version"] = a["version"] + "-b"
-
-    def remove(s):
-        first = next(a for a in s["models"]["adapters"] if a["baseModel"] == "llama-3.1-8b")
-        s["models"]["adapters"].remove(first)
-        # A grant naming the removed adapter would be a config error: the tenant loses it too.
-        for tenant in s.get("tenants", {}).values():
-            tenant["grants"] = [g for g in tenant["grants"] if g != f"llama-3.1-8b:{first['name']}"]
-        s["tenants"] = {n: t for n, t in s.get("tenants", {}).items() if t["grants"]}
-
-    return {"add": add, "bump": bump, "remove": remove}
-
-
 def _sections(edit=None, static: bool = False) -> dict:
     sections, _ = read_stack_file(ROLLOUT_STACK)
     sections = json.loads(json.dumps(sections))
@@ -425,7 +406,7 @@ def test_adapter_changes_leave_the_predictor_pod_template_alone(kube_client, kse
     _, synth, _, manager, _ = kserve_stack
     base, base_hashes = _rollout(kube_client, manager, _sections())
     assert len(base_hashes) == 1
-    for what, edit in _adapter_edits().items():
+    for what, edit in adapter_edits("llama-3.1-8b").items():
         d, hashes = _rollout(kube_client, manager, _sections(edit))
         assert hashes == base_hashes, f"{what} adapter: new ReplicaSet {hashes - base_hashes}"
         assert d["spec"]["template"] == base["spec"]["template"], f"{what} adapter changed the pod template"
@@ -437,7 +418,7 @@ def test_static_adapter_mode_restarts_pods_on_an_adapter_change(kube_client, kse
     """The comparison case, so the check above can fail: ``--lora-modules`` lives in the pod template."""
     manager = kserve_stack[3]
     base, base_hashes = _rollout(kube_client, manager, _sections(static=True))
-    d, hashes = _rollout(kube_client, manager, _sections(_adapter_edits()["add"], static=True))
+    d, hashes = _rollout(kube_client, manager, _sections(adapter_edits("llama-3.1-8b")["add"], static=True))
 
     def args(dep):
         return {c["name"]: c.get("args") for c in dep["spec"]["template"]["spec"]["containers"]}

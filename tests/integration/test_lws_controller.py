@@ -30,6 +30,7 @@ import kube
 from infra.synth import synthesize
 from kube import wait_for
 from tests.support import helm_render
+from tests.support.adapter_edits import adapter_edits
 
 pytestmark = [pytest.mark.timeout(900), pytest.mark.gotools("helm", "lws")]
 
@@ -166,27 +167,6 @@ def _wide_sections(edit=None, static: bool = False) -> dict:
     return sections
 
 
-def _wide_edits():
-    def contracts(s):
-        return next(a for a in s["models"]["adapters"] if a["baseModel"] == WIDE_BASE)
-
-    def add(s):
-        s["models"]["adapters"].append({**contracts(s), "name": "contracts-b"})
-
-    def bump(s):
-        contracts(s)["version"] += "-b"
-
-    def remove(s):
-        gone = contracts(s)
-        s["models"]["adapters"].remove(gone)
-        # A grant naming the removed adapter would be a config error: the tenants lose it too.
-        for tenant in s.get("tenants", {}).values():
-            tenant["grants"] = [g for g in tenant["grants"] if not g.endswith(f":{gone['name']}")]
-        s["tenants"] = {n: t for n, t in s.get("tenants", {}).items() if t["grants"]}
-
-    return {"add": add, "bump": bump, "remove": remove}
-
-
 def _wide_lws(sections: dict) -> tuple[dict, list[dict]]:
     synth = synthesize("prod", sections)
     [lws] = [o for o in synth.objects("LeaderWorkerSet") if o["metadata"]["name"] == WIDE]
@@ -224,7 +204,7 @@ def test_adapter_changes_leave_the_multinode_group_running(kube_client, lws_mana
             pods = wait_for(lambda: _group_pods(kube_client), 120, what="the wide group Running")
             generations = _statefulset_generations(kube_client)
             generation = kube_client.get(path)["metadata"]["generation"]
-            for what, edit in _wide_edits().items():
+            for what, edit in adapter_edits(WIDE_BASE).items():
                 lws, _ = _wide_lws(_wide_sections(edit))
                 assert lws["spec"] == base_lws["spec"], f"{what} adapter changed the LeaderWorkerSet"
                 kube_client.apply(path, lws)
@@ -237,7 +217,7 @@ def test_adapter_changes_leave_the_multinode_group_running(kube_client, lws_mana
             kube_client.apply(path, static_base)
             static_pods = wait_for(lambda: (p := _group_pods(kube_client)) and set(p.values()).isdisjoint(pods.values()) and p,
                                    180, what="the group recreated for the switch to static mode")
-            static_added, _ = _wide_lws(_wide_sections(_wide_edits()["add"], static=True))
+            static_added, _ = _wide_lws(_wide_sections(adapter_edits(WIDE_BASE)["add"], static=True))
             assert static_added["spec"] != static_base["spec"]
             kube_client.apply(path, static_added)
             wait_for(lambda: (p := _group_pods(kube_client)) and set(p.values()).isdisjoint(static_pods.values()),
