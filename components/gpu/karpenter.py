@@ -194,9 +194,11 @@ class KarpenterArgs:
     pod-identity."""
     interruption_queue: bool = True
     """Create the SQS interruption queue and its EventBridge rules. Default: true."""
-    node_overlay: bool = False
-    """Turn on the ``nodeOverlay`` feature gate (MIG pools announce slices through NodeOverlays). Default:
-    false here; the stack passes ``gpu.karpenter.nodeOverlay`` (default true)."""
+    node_overlay: bool = True
+    """Turn on Karpenter's ``nodeOverlay`` feature gate, without which it ignores the NodeOverlays
+    ``GpuNodePool`` emits (its ``node_overlay``, also default true) for MIG and shared-GPU pools.
+    Default: true, like the pool's knob and ``gpu.karpenter.nodeOverlay``; the stack turns it on
+    only when one of its pools needs an overlay."""
 
 
 def problems(args: KarpenterArgs) -> list[tuple[str, str]]:
