@@ -67,7 +67,7 @@ def test_second_build_is_a_no_op(engine):
 def test_each_binary_is_cached_by_its_pin_key(engine, component, binary):
     """The machine-level cache holds each binary under the key build.sh reports, so a fresh clone
     restores it and changing one pin rebuilds only that binary."""
-    root = Path(os.environ.get("LLM_PLATFORM_CACHE")
+    root = Path(os.environ.get("LLM_PLATFORM_CACHE_DIR")
                 or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "llm-platform")
     entry = root / f"engine-{component}-{engine[component.upper() + '_KEY']}"
     assert (entry / "complete").exists()

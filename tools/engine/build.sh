@@ -14,7 +14,7 @@
 # minimal version selection never raises a provider's pulumi dependencies to the CLI's,
 # and its own machine-level cache entry keyed by its pins and sources, so a fresh clone
 # restores in seconds and changing one pin rebuilds one binary:
-#   ${LLM_PLATFORM_CACHE:-$HOME/.cache/llm-platform}/engine-<name>-<key>/
+#   ${LLM_PLATFORM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-platform}/engine-<name>-<key>/
 # Go compiles run under `flock /tmp/llm-platform-heavy.lock nice -n 10` (other builds share
 # the cores). Only the Go module proxy is used. A failure names the step that failed.
 set -euo pipefail
@@ -102,7 +102,7 @@ RANDOM_KEY=$({
 } | key_of)
 KEY=$(printf '%s\n' "$CLI_KEY" "$K8S_KEY" "$RANDOM_KEY" | key_of)
 
-CACHE_ROOT=${LLM_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-platform}
+CACHE_ROOT=${LLM_PLATFORM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-platform}
 OUT=$ROOT/.tools/engine
 BIN=$OUT/bin
 PULUMI_HOME_DIR=$ROOT/.tools/pulumi-home

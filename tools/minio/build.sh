@@ -6,7 +6,7 @@
 #   tools/minio/build.sh mc     the same for the mc client (tests of the ObjectStore setup script)
 #
 # Produces .tools/minio/minio (or .tools/minio/mc; git-ignored) and a machine-level cache
-#   ${LLM_PLATFORM_CACHE:-$HOME/.cache/llm-platform}/<tool>-<version>/<tool>
+#   ${LLM_PLATFORM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-platform}/<tool>-<version>/<tool>
 # so that a fresh clone restores in seconds. Only the Go module proxy is used.
 # The build is niced: it is a test prerequisite, not something to hog a shared machine with.
 set -euo pipefail
@@ -26,7 +26,7 @@ case "$TOOL" in
 	*) echo "usage: $0 [minio|mc]" >&2; exit 2 ;;
 esac
 
-CACHE_ROOT=${LLM_PLATFORM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-platform}
+CACHE_ROOT=${LLM_PLATFORM_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/llm-platform}
 CACHE_DIR="$CACHE_ROOT/$TOOL-$VERSION_PIN"
 OUT_DIR="$ROOT/.tools/minio"
 mkdir -p "$OUT_DIR" "$CACHE_ROOT"
