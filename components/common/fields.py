@@ -43,8 +43,13 @@ def _check(ok: bool, rule: str):
         raise ValueError(rule)
 
 
+def is_dns1123_label(value: str) -> bool:
+    """Whether ``value`` is a DNS-1123 label (lowercase alphanumerics and '-', at most 63)."""
+    return len(value) <= 63 and bool(_DNS1123_LABEL.match(value))
+
+
 def dns1123_label(value: str) -> str:
-    _check(len(value) <= 63 and bool(_DNS1123_LABEL.match(value)),
+    _check(is_dns1123_label(value),
            "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending alphanumeric, at most 63")
     return value
 
@@ -77,8 +82,13 @@ def label_key(value: str) -> str:
     return value
 
 
+def is_label_value(value: str) -> bool:
+    """Whether ``value`` is a non-empty Kubernetes label value (63 at most, alphanumeric ends)."""
+    return len(value) <= 63 and bool(_QUALIFIED_NAME.match(value))
+
+
 def label_value(value: str) -> str:
-    _check(value == "" or (len(value) <= 63 and bool(_QUALIFIED_NAME.match(value))),
+    _check(value == "" or is_label_value(value),
            "label value must be empty or at most 63 letters, digits, '-', '_' or '.', starting and ending alphanumeric")
     return value
 

@@ -19,6 +19,8 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Any
 
+from components.common.fields import is_dns1123_label
+
 import yaml
 
 __all__ = [
@@ -44,7 +46,6 @@ MIB = 2**20
 
 _PROFILE_NAME_RE = re.compile(r"^(\d+)g\.(\d+)gb(\+me)?$")
 _PCI_ID_RE = re.compile(r"^0x[0-9A-F]{4}$")
-_LABEL_VALUE_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 class HardwareCatalogError(ValueError):
@@ -324,7 +325,7 @@ def _gpu(r: _Reader, model: Any, raw: Any, geometry: MigGeometry) -> GpuHardware
         kp = f"{path}.karpenter"
         k = r.mapping(m["karpenter"], kp, {"gpu_name", "gpu_memory_mib", "sources"})
         name = r.string(k.get("gpu_name"), f"{kp}.gpu_name")
-        if name and not _LABEL_VALUE_RE.match(name):
+        if name and not is_dns1123_label(name):
             r.fail(f"{kp}.gpu_name", f"{name!r} is not a lower-case label value as Karpenter writes it")
         karpenter = KarpenterLabels(name, r.integer(k.get("gpu_memory_mib", 1), f"{kp}.gpu_memory_mib"),
                                     r.sources(k.get("sources"), f"{kp}.sources"))

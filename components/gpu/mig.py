@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal, Union
 
+from components.common.fields import is_label_value
 from components.gpu.catalog import HARDWARE, GpuHardware
 
 __all__ = [
@@ -90,7 +91,6 @@ _NVIDIA_VENDOR_SUFFIX = "10DE"
 _RESOURCE_PREFIX = "nvidia.com/"
 _WHOLE_GPU_RESOURCE = "nvidia.com/gpu"
 # Kubernetes label values: <= 63 chars, alphanumeric at both ends, [-_.] inside.
-_LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 _PROFILE_NAME_RE = re.compile(r"^(\d+)g\.(\d+)gb(\+me)?$")
 
 
@@ -561,7 +561,7 @@ class MigDeviceGroup:
 
 
 def _check_config_name(name: str) -> None:
-    if not isinstance(name, str) or not _LABEL_VALUE_RE.match(name):
+    if not isinstance(name, str) or not is_label_value(name):
         raise MigLayoutError(
             f"MIG config name {name!r} is not a valid value for the {MIG_CONFIG_LABEL} node label "
             f"(<= 63 chars of [A-Za-z0-9._-], alphanumeric at both ends)"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from components.common.fields import is_label_value
 from components.gpu.catalog import HARDWARE
 from components.gpu.mig import INSTANCE_FAMILIES, InstanceFamilyGpu, MigLayoutError, gpu_spec, mig_resource_names, validate_layout
 from components.gpu.sharing import (
@@ -37,7 +38,6 @@ _BUDGET_DURATION = re.compile(r"^((([0-9]+(h|m))|([0-9]+h[0-9]+m))(0s)?)$")
 _AMI_ALIAS = re.compile(r"^(al2023|bottlerocket)@(latest|v[0-9][0-9a-z.\-]*)$")
 _RESERVATION_ID = re.compile(r"^cr-[0-9a-z]+$")
 _PRODUCT = re.compile(r"^[a-z0-9][a-z0-9 \-]*$")
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 _NON_NVIDIA_SHARING = (TimeSlicingSharing, MigSharing, HybridSharing, DraSharing)
 
 
@@ -79,7 +79,7 @@ def _pool_rules(name: str, pool: GpuPoolSpec, path: str | None = None) -> list[t
     path = path or f"gpu.pools.{name}"
     sharing = pool.sharing
     issues = []
-    if not _LABEL_VALUE.match(name):
+    if not is_label_value(name):
         issues.append((path, f"pool name {name!r} must be a valid label value (<= 63 chars of [A-Za-z0-9._-])"))
     if pool.accelerator != "nvidia" and isinstance(sharing, _NON_NVIDIA_SHARING):
         issues.append((f"{path}.sharing.mode", f"{sharing.mode!r} is NVIDIA-only (device plugin, MIG, DRA driver); "
@@ -97,7 +97,7 @@ def _pool_rules(name: str, pool: GpuPoolSpec, path: str | None = None) -> list[t
             except MigLayoutError as exc:
                 issues.append((f"{path}.sharing.strategy", f"'single' refused for layout {dict(sharing.layout)}: {exc}"))
         name_value = mig_config_name(name, pool)
-        if name_value is not None and not _LABEL_VALUE.match(name_value):
+        if name_value is not None and not is_label_value(name_value):
             issues.append((f"{path}.sharing.configName", f"{name_value!r} must be a valid label value "
                                                          f"(<= 63 chars of [A-Za-z0-9._-], alphanumeric at both ends)"))
     if isinstance(sharing, HybridSharing):

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from components.common.fields import is_label_value
 from components.gpu.mig import (
     GpuModel,
     GpuSpec,
@@ -59,7 +60,6 @@ MIN_REPLICAS = 2
 """The plugin refuses fewer ("number of replicas must be >= 2")."""
 _MAX_RESOURCE_NAME = 63
 _MIG_RESOURCE_RE = re.compile(r"^nvidia\.com/mig-\d+g\.\d+gb(\.me)?$")
-_LABEL_VALUE_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
 
 
 class TimeSlicingError(MigLayoutError):
@@ -226,7 +226,7 @@ def advertised_resources(spec: TimeSlicingSpec | None, *, gpus_per_node: int,
 
 def device_plugin_config_label(config_name: str) -> dict[str, str]:
     """Node label selecting a device plugin config: ``{"nvidia.com/device-plugin.config": name}``."""
-    if not isinstance(config_name, str) or not _LABEL_VALUE_RE.match(config_name):
+    if not isinstance(config_name, str) or not is_label_value(config_name):
         raise TimeSlicingError(
             f"device plugin config name {config_name!r} must be a valid label value and ConfigMap key "
             f"(<= 63 chars of [A-Za-z0-9._-], alphanumeric at both ends)"
