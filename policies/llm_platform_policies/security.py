@@ -172,14 +172,7 @@ secrets_in_args = resource_policy(
 
 
 def _strings(value, path):
-    if is_map(value):
-        for k, v in value.items():
-            yield from _strings(v, f"{path}.{k}")
-    elif is_seq(value):
-        for i, v in enumerate(value):
-            yield from _strings(v, f"{path}[{i}]")
-    elif isinstance(value, str):
-        yield path, value
+    return ((p, v) for p, v in walk_values(value, path) if isinstance(v, str))
 
 
 def _url_credentials(args, report):
